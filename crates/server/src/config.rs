@@ -1,0 +1,329 @@
+//! Configuration: read once at start from the environment (and an optional `.env`, loaded by
+//! `main`), validated into typed values. A bad setting is a [`ConfigError`] naming the setting;
+//! `main` prints it on one line and exits non-zero.
+//!
+//! Names and defaults follow the seed (`DATABASE_URL`, `SECRET_KEY`, `ALGORITHM`,
+//! `ACCESS_TOKEN_EXPIRE_MINUTES`, `REFRESH_TOKEN_EXPIRE_DAYS`, `DEBUG`, `APP_NAME`), plus `HOST`,
+//! `PORT`, `CORS_ORIGINS`, `LOG_FORMAT` and `SECRET_KEY_FILE`.
+
+use std::{fmt, path::PathBuf, time::Duration};
+
+use jsonwebtoken::Algorithm;
+
+/// Where the data lives. Chosen from `DATABASE_URL`'s scheme.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// `sqlite://path` (or the default `sqlite://banter.db` in the working directory).
+    Sqlite(String),
+    /// `postgres://…` or `postgresql://…`.
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite(url.to_owned()))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres(url.to_owned()))
+        } else {
+            Err("must start with sqlite:, postgres:// or postgresql://".into())
+        }
+    }
+
+    /// The SQLite file, if this is a file-backed SQLite URL.
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        let Self::Sqlite(url) = self else { return None };
+        let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
+        let path = path.split('?').next().unwrap_or_default();
+        (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+}
+
+/// The HMAC key for access tokens. Never printed: `Debug` is redacted.
+#[derive(Clone)]
+pub struct SecretKey(Vec<u8>);
+
+impl SecretKey {
+    /// The shortest key accepted: 256 bits, what HS256 needs to be at full strength.
+    pub const MIN_LEN: usize = 32;
+
+    pub fn new(bytes: Vec<u8>) -> Result<Self, String> {
+        if bytes.len() < Self::MIN_LEN {
+            return Err(format!(
+                "must be at least {} bytes (got {}); generate one with `openssl rand -hex 32`",
+                Self::MIN_LEN,
+                bytes.len()
+            ));
+        }
+        Ok(Self(bytes))
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretKey(<redacted>)")
+    }
+}
+
+/// Where the signing key comes from when `SECRET_KEY` is not set.
+#[derive(Clone, Debug)]
+pub enum KeySource {
+    Given(SecretKey),
+    /// Generated on first start and kept in this file (mode 0600), reused afterwards.
+    File(PathBuf),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Which browser origins may call the API and open WebSockets. Same-origin is always allowed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CorsOrigins {
+    Any,
+    List(Vec<String>),
+}
+
+impl CorsOrigins {
+    pub fn allows(&self, origin: &str) -> bool {
+        match self {
+            Self::Any => true,
+            Self::List(list) => list.iter().any(|o| o.eq_ignore_ascii_case(origin)),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub database_url: DatabaseUrl,
+    pub key: KeySource,
+    pub algorithm: Algorithm,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub debug: bool,
+    pub app_name: String,
+    pub host: String,
+    pub port: u16,
+    pub cors_origins: CorsOrigins,
+    pub log_format: LogFormat,
+}
+
+/// A setting that cannot be used, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {setting}: {reason}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub reason: String,
+}
+
+fn bad(setting: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError { setting, reason: reason.into() }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `var`, so tests can check every rule without touching the
+    /// process environment. Empty values count as unset.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+
+        let database_url = match get("DATABASE_URL") {
+            Some(url) => DatabaseUrl::parse(&url).map_err(|r| bad("DATABASE_URL", r))?,
+            None => DatabaseUrl::Sqlite("sqlite://banter.db".into()),
+        };
+
+        let key = match get("SECRET_KEY") {
+            Some(key) => KeySource::Given(SecretKey::new(key.into_bytes()).map_err(|r| bad("SECRET_KEY", r))?),
+            None => KeySource::File(match get("SECRET_KEY_FILE") {
+                Some(path) => PathBuf::from(path),
+                None => database_url
+                    .sqlite_file()
+                    .and_then(|db| db.parent().map(|dir| dir.join("banter.secret")))
+                    .unwrap_or_else(|| PathBuf::from("banter.secret")),
+            }),
+        };
+
+        let algorithm = match get("ALGORITHM").as_deref().unwrap_or("HS256") {
+            "HS256" => Algorithm::HS256,
+            "HS384" => Algorithm::HS384,
+            "HS512" => Algorithm::HS512,
+            other => return Err(bad("ALGORITHM", format!("{other:?} is not one of HS256, HS384, HS512"))),
+        };
+
+        let access_minutes = positive(&get, "ACCESS_TOKEN_EXPIRE_MINUTES", 30, 60 * 24 * 365)?;
+        let refresh_days = positive(&get, "REFRESH_TOKEN_EXPIRE_DAYS", 7, 3650)?;
+
+        let debug = match get("DEBUG") {
+            None => false,
+            Some(v) => parse_bool(&v).ok_or_else(|| bad("DEBUG", format!("{v:?} is not true or false")))?,
+        };
+
+        let port = match get("PORT") {
+            None => 8000,
+            Some(v) => v.parse::<u16>().map_err(|_| bad("PORT", format!("{v:?} is not a port number (0-65535)")))?,
+        };
+
+        let cors_origins = match get("CORS_ORIGINS") {
+            None => CorsOrigins::List(Vec::new()),
+            Some(v) if v == "*" => CorsOrigins::Any,
+            Some(v) => {
+                let list: Vec<String> =
+                    v.split(',').map(|o| o.trim().trim_end_matches('/').to_owned()).filter(|o| !o.is_empty()).collect();
+                if let Some(o) = list.iter().find(|o| !(o.starts_with("http://") || o.starts_with("https://"))) {
+                    return Err(bad("CORS_ORIGINS", format!("{o:?} is not an http(s) origin")));
+                }
+                CorsOrigins::List(list)
+            }
+        };
+
+        let log_format = match get("LOG_FORMAT").as_deref().unwrap_or("text") {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => return Err(bad("LOG_FORMAT", format!("{other:?} is not text or json"))),
+        };
+
+        Ok(Self {
+            database_url,
+            key,
+            algorithm,
+            access_token_ttl: Duration::from_secs(access_minutes * 60),
+            refresh_token_ttl: Duration::from_secs(refresh_days * 24 * 3600),
+            debug,
+            app_name: get("APP_NAME").unwrap_or_else(|| "Banter".into()),
+            host: get("HOST").unwrap_or_else(|| "127.0.0.1".into()),
+            port,
+            cors_origins,
+            log_format,
+        })
+    }
+}
+
+fn positive(
+    get: &impl Fn(&str) -> Option<String>,
+    setting: &'static str,
+    default: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    match get(setting) {
+        None => Ok(default),
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(bad(setting, format!("{v:?} is not a whole number from 1 to {max}"))),
+        },
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// Loads the key from `path`, or creates it there (32 random bytes, hex, mode 0600) on first
+/// start, so access tokens stay valid across restarts without any configuration.
+pub fn load_or_create_key(path: &std::path::Path) -> anyhow::Result<SecretKey> {
+    use anyhow::Context as _;
+    use std::io::Write as _;
+
+    match std::fs::read_to_string(path) {
+        Ok(text) => SecretKey::new(text.trim().as_bytes().to_vec())
+            .map_err(|r| anyhow::anyhow!("key file {} {r}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut bytes = [0u8; 32];
+            rand::fill(&mut bytes);
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(path).with_context(|| format!("creating key file {}", path.display()))?;
+            file.write_all(hex.as_bytes())
+                .and_then(|()| file.sync_all())
+                .with_context(|| format!("writing key file {}", path.display()))?;
+            tracing::info!(path = %path.display(), "generated a new signing key");
+            SecretKey::new(hex.into_bytes()).map_err(|r| anyhow::anyhow!(r))
+        }
+        Err(e) => Err(e).with_context(|| format!("reading key file {}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_vars(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned()))
+    }
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let c = config(&[]).expect("defaults are valid");
+        assert_eq!(c.database_url, DatabaseUrl::Sqlite("sqlite://banter.db".into()));
+        assert_eq!(c.algorithm, Algorithm::HS256);
+        assert_eq!(c.access_token_ttl, Duration::from_secs(30 * 60));
+        assert_eq!(c.refresh_token_ttl, Duration::from_secs(7 * 86400));
+        assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 8000));
+        assert!(matches!(c.key, KeySource::File(ref p) if p == &PathBuf::from("banter.secret")));
+    }
+
+    #[test]
+    fn each_bad_setting_is_named() {
+        for (name, value) in [
+            ("SECRET_KEY", "too-short"),
+            ("ALGORITHM", "none"),
+            ("ALGORITHM", "RS256"),
+            ("ACCESS_TOKEN_EXPIRE_MINUTES", "0"),
+            ("ACCESS_TOKEN_EXPIRE_MINUTES", "ten"),
+            ("REFRESH_TOKEN_EXPIRE_DAYS", "-1"),
+            ("DEBUG", "maybe"),
+            ("PORT", "70000"),
+            ("DATABASE_URL", "mysql://localhost/x"),
+            ("CORS_ORIGINS", "example.com"),
+            ("LOG_FORMAT", "xml"),
+        ] {
+            let err = config(&[(name, value)]).expect_err(name);
+            assert_eq!(err.setting, name);
+            assert!(err.to_string().starts_with(&format!("invalid setting {name}: ")), "{err}");
+        }
+    }
+
+    #[test]
+    fn secret_key_is_never_printed() {
+        let key = "k".repeat(40);
+        let c = config(&[("SECRET_KEY", &key)]).expect("valid key");
+        assert!(!format!("{c:?}").contains(&key));
+    }
+
+    #[test]
+    fn key_file_sits_beside_the_sqlite_database() {
+        let c = config(&[("DATABASE_URL", "sqlite:///var/lib/banter/chat.db")]).expect("valid");
+        assert!(matches!(c.key, KeySource::File(ref p) if p == &PathBuf::from("/var/lib/banter/banter.secret")));
+    }
+
+    #[test]
+    fn cors_list_is_parsed() {
+        let c = config(&[("CORS_ORIGINS", "https://a.example, http://b.example/")]).expect("valid");
+        assert!(c.cors_origins.allows("https://a.example"));
+        assert!(c.cors_origins.allows("http://b.example"));
+        assert!(!c.cors_origins.allows("https://c.example"));
+    }
+}

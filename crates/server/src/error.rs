@@ -1,0 +1,152 @@
+//! The one error type of Banter's service layer, mapped once to an HTTP status and the seed's
+//! JSON shape `{"detail": ...}` (and, for WebSocket clients, to an `error` frame's code).
+//! Internal causes are logged with their whole chain and never sent to clients.
+
+use axum::{
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::store::StoreError;
+
+/// One problem with one field of a request, in FastAPI's validation-error shape, so clients
+/// written against the seed parse Banter's 422s the same way.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FieldError {
+    /// Machine-readable kind, e.g. `missing`, `string_too_short`, `value_error`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Where: `["body", "username"]`, `["query", "limit"]`.
+    #[schema(value_type = Vec<Object>)]
+    pub loc: Vec<Value>,
+    /// What is wrong, for people.
+    pub msg: String,
+}
+
+impl FieldError {
+    pub fn new(kind: &'static str, loc: &[&str], msg: impl Into<String>) -> Self {
+        Self { kind, loc: loc.iter().map(|s| Value::from(*s)).collect(), msg: msg.into() }
+    }
+
+    pub fn body(kind: &'static str, field: &str, msg: impl Into<String>) -> Self {
+        Self::new(kind, &["body", field], msg)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A malformed request: missing or ill-typed fields, values out of range (422).
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    /// A well-formed request that breaks a rule (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// No valid credentials (401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Authenticated, but not allowed (403).
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// A dependency (the database) is not answering (503).
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn validation(field: FieldError) -> Self {
+        Self::Validation(vec![field])
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A short stable code for WebSocket `error` frames.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Validation(_) => "validation_error",
+            Self::BadRequest(_) => "bad_request",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::PayloadTooLarge => "too_large",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    /// The `detail` a client sees. Internal errors say nothing about their cause.
+    pub fn detail(&self) -> Value {
+        match self {
+            Self::Validation(fields) => json!(fields),
+            Self::Internal(_) => json!("Internal server error"),
+            other => json!(other.to_string()),
+        }
+    }
+
+    /// A one-line message for a WebSocket `error` frame.
+    pub fn message(&self) -> String {
+        match self {
+            Self::Validation(fields) => {
+                fields.iter().map(|f| format!("{}: {}", loc_name(&f.loc), f.msg)).collect::<Vec<_>>().join("; ")
+            }
+            Self::Internal(_) => "Internal server error".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
+fn loc_name(loc: &[Value]) -> String {
+    loc.iter().skip(1).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).collect::<Vec<_>>().join(".")
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(e) => {
+                tracing::error!(error = %e, "database unavailable");
+                Self::Unavailable("Service temporarily unavailable".into())
+            }
+            other => Self::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        if let Self::Internal(cause) = &self {
+            // `{:#}` prints the whole context chain on one line.
+            tracing::error!(error = format!("{cause:#}"), "internal error");
+        }
+        let status = self.status();
+        let mut response = (status, Json(json!({ "detail": self.detail() }))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

@@ -1,0 +1,52 @@
+//! Health, readiness, and the API documentation (Swagger UI, served from the binary).
+
+use axum::{extract::State, response::Redirect, routing::get, Router};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{json::Json, Detail};
+use crate::{error::Result, state::AppState};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(health)).routes(routes!(ready))
+}
+
+/// Routes that are not part of the API description.
+pub fn docs(api: utoipa::openapi::OpenApi) -> Router<AppState> {
+    Router::new()
+        .merge(utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", api))
+        // No Redoc bundle ships in a crate, and fetching one at run time would break offline use;
+        // the Swagger UI at /docs renders the same spec.
+        .route("/redoc", get(|| async { Redirect::temporary("/docs/") }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    #[schema(example = "healthy")]
+    status: &'static str,
+}
+
+/// Liveness: the process answers. Does not touch the database.
+#[utoipa::path(get, path = "/health", tag = "meta", responses((status = 200, body = Health)))]
+async fn health() -> Json<Health> {
+    Json(Health { status: "healthy" })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Ready {
+    #[schema(example = "ready")]
+    status: &'static str,
+    /// `sqlite` or `postgres`.
+    database: &'static str,
+}
+
+/// Readiness: the database answers a query.
+#[utoipa::path(get, path = "/ready", tag = "meta", responses(
+    (status = 200, body = Ready),
+    (status = 503, description = "The database is unreachable", body = Detail),
+))]
+async fn ready(State(state): State<AppState>) -> Result<Json<Ready>> {
+    state.store.ping().await?;
+    Ok(Json(Ready { status: "ready", database: state.store.backend() }))
+}

@@ -1,0 +1,63 @@
+//! Banter: a self-hosted real-time chat server.
+//!
+//! The binary (`main.rs`) is a thin shell over this library: [`build_state`] opens the database
+//! and keys, [`app`] is the whole HTTP/WebSocket service as an axum `Router`, and [`run`] serves it
+//! on a listener until a shutdown future completes — which is how the tests start real servers
+//! on port 0.
+
+pub mod accounts;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod state;
+pub mod store;
+pub mod validate;
+
+use std::{future::Future, net::SocketAddr, sync::Arc};
+
+use anyhow::Context as _;
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::{
+    auth::tokens::TokenKeys,
+    config::{load_or_create_key, KeySource},
+};
+pub use crate::{config::Config, state::AppState};
+
+/// Opens (and migrates) the database and loads the signing key.
+pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
+    let store = store::connect(&config.database_url).await?;
+    store.migrate().await.context("applying database migrations")?;
+    let key = match &config.key {
+        KeySource::Given(key) => key.clone(),
+        KeySource::File(path) => load_or_create_key(path)?,
+    };
+    let keys = TokenKeys::new(&key, config.algorithm, config.access_token_ttl, config.refresh_token_ttl);
+    Ok(AppState { config: Arc::new(config), store, keys: Arc::new(keys) })
+}
+
+/// The whole service as a router.
+pub fn app(state: AppState) -> Router {
+    http::router(state)
+}
+
+/// Serves `state` on `listener` until `shutdown` completes, then drains in-flight requests.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// The soft limit on open files this process runs under (each connection holds one), from
+/// `/proc/self/limits`; `None` where that is not available.
+pub fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}

@@ -1,0 +1,212 @@
+//! Storage: one interface ([`Store`]), one SQL implementation compiled for two backends —
+//! embedded SQLite (the default) and PostgreSQL — chosen from `DATABASE_URL` at start.
+//!
+//! Every query is written once in [`sql`]; the conformance suite in `tests/` runs against both.
+
+mod sql;
+
+use std::{str::FromStr, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{
+    postgres::PgPoolOptions,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+    PgPool, SqlitePool,
+};
+
+use crate::config::DatabaseUrl;
+
+pub type Timestamp = DateTime<Utc>;
+
+/// The current time at the precision both backends store (microseconds), so a value read back
+/// equals the value written.
+pub fn now() -> Timestamp {
+    let t = Utc::now();
+    t - chrono::Duration::nanoseconds(i64::from(t.timestamp_subsec_nanos() % 1000))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule would be broken (duplicate username, client id, …).
+    #[error("unique constraint violated: {0}")]
+    UniqueViolation(String),
+    /// The database cannot be reached or has no free connection.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("database error: {0}")]
+    Other(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::UniqueViolation(db.message().to_owned()),
+            e @ (sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)) => Self::Unavailable(e),
+            e => Self::Other(e),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    pub hashed_password: String,
+    pub full_name: Option<String>,
+    pub is_active: bool,
+    pub is_verified: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub email: String,
+    pub hashed_password: String,
+    pub full_name: Option<String>,
+}
+
+/// What presenting a refresh token to [`Store::rotate_refresh_token`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was live; it is now spent and the new one replaces it in the same session.
+    Rotated { user_id: i64, session_id: String },
+    /// The token had already been rotated: someone replayed it. The whole session is now revoked.
+    Reused { user_id: i64, session_id: String },
+    /// Unknown, expired, or from a session that was logged out.
+    Invalid,
+}
+
+/// Everything Banter keeps. Implementations must be safe to share across tasks.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    /// Applies pending migrations.
+    async fn migrate(&self) -> anyhow::Result<()>;
+
+    /// A round trip to the database, for readiness checks.
+    async fn ping(&self) -> StoreResult<()>;
+
+    // --- accounts ---------------------------------------------------------------------------
+
+    async fn create_user(&self, user: NewUser) -> StoreResult<User>;
+    async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>>;
+    /// Looks a user up by username or email, case-insensitively.
+    async fn user_by_login(&self, login: &str) -> StoreResult<Option<User>>;
+    async fn username_taken(&self, username: &str) -> StoreResult<bool>;
+    async fn email_taken(&self, email: &str) -> StoreResult<bool>;
+    async fn set_password(&self, user_id: i64, hashed_password: &str) -> StoreResult<()>;
+
+    // --- sessions ---------------------------------------------------------------------------
+
+    /// Stores the hash of a new session's first refresh token.
+    async fn insert_refresh_token(
+        &self,
+        user_id: i64,
+        token_hash: &str,
+        session_id: &str,
+        expires_at: Timestamp,
+    ) -> StoreResult<()>;
+    /// Spends `old_hash` and, if it was live, stores `new_hash` in its place, atomically: of two
+    /// concurrent rotations of one token exactly one succeeds.
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        expires_at: Timestamp,
+    ) -> StoreResult<Rotation>;
+    /// Revokes the session `token_hash` belongs to; returns its owner, if the token was known.
+    async fn revoke_session_of(&self, token_hash: &str) -> StoreResult<Option<i64>>;
+    async fn revoke_all_sessions(&self, user_id: i64) -> StoreResult<()>;
+    /// The user, if they are active and `session_id` is one of their live sessions.
+    async fn user_in_session(&self, user_id: i64, session_id: &str) -> StoreResult<Option<User>>;
+}
+
+pub type DynStore = Arc<dyn Store>;
+
+/// SQLite: one writer connection (SQLite allows one writer at a time; serialising writes in the
+/// pool instead of in the file lock means no SQLITE_BUSY under load) and a few readers, which
+/// WAL lets run beside the writer.
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl SqliteStore {
+    fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+    fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+}
+
+impl PgStore {
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+    fn reader(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// Opens the database named by `url`. Does not migrate: call [`Store::migrate`].
+pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<DynStore> {
+    match url {
+        DatabaseUrl::Sqlite(url) => {
+            // synchronous=FULL: a commit is on disk before the server acknowledges it, even
+            // across power loss. NORMAL in WAL mode could lose the last commits on power loss,
+            // which would break "acknowledged means durable".
+            let options = SqliteConnectOptions::from_str(url)
+                .with_context(|| "parsing DATABASE_URL")?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            let in_memory = url.contains(":memory:");
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options.clone())
+                .await
+                .with_context(|| format!("opening SQLite database {url}"))?;
+            // An in-memory database exists once per connection: readers must share the writer.
+            let reader = if in_memory {
+                writer.clone()
+            } else {
+                SqlitePoolOptions::new()
+                    .max_connections(4)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options)
+                    .await
+                    .with_context(|| format!("opening SQLite database {url}"))?
+            };
+            Ok(Arc::new(SqliteStore { writer, reader }))
+        }
+        DatabaseUrl::Postgres(url) => {
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await
+                .context("connecting to PostgreSQL")?;
+            Ok(Arc::new(PgStore { pool }))
+        }
+    }
+}
+
+/// A user is "Deleted User" once their row is gone; messages keep a NULL sender.
+pub const DELETED_USER: &str = "Deleted User";

@@ -1,0 +1,235 @@
+//! The SQL implementation of [`Store`], written once and compiled for both backends.
+//!
+//! `sql_store!` expands the same method bodies for [`SqliteStore`] and [`PgStore`]; inside, `$db`
+//! is the concrete `sqlx::Database`, so every query is type-checked against both drivers without
+//! generic trait bounds. The SQL itself sticks to what both dialects share: `$n` placeholders,
+//! `RETURNING`, `lower()`, `ON CONFLICT`. Where they would differ it is said at the spot.
+
+use async_trait::async_trait;
+use sqlx::{Postgres, Sqlite};
+
+use super::{now, NewUser, PgStore, Rotation, SqliteStore, Store, StoreResult, Timestamp, User};
+
+const USER_COLUMNS: &str =
+    "id, username, email, hashed_password, full_name, is_active, is_verified, created_at, updated_at";
+
+macro_rules! sql_store {
+    ($store:ty, $db:ty, $backend:literal, $migrations:literal) => {
+        #[async_trait]
+        impl Store for $store {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            async fn migrate(&self) -> anyhow::Result<()> {
+                sqlx::migrate!($migrations).run(self.writer()).await?;
+                Ok(())
+            }
+
+            async fn ping(&self) -> StoreResult<()> {
+                sqlx::query("SELECT 1").execute(self.reader()).await?;
+                Ok(())
+            }
+
+            async fn create_user(&self, user: NewUser) -> StoreResult<User> {
+                let now = now();
+                let sql = format!(
+                    "INSERT INTO users (username, email, hashed_password, full_name, is_active, \
+                     is_verified, created_at, updated_at) VALUES ($1, $2, $3, $4, TRUE, FALSE, $5, $5) \
+                     RETURNING {USER_COLUMNS}"
+                );
+                Ok(sqlx::query_as::<$db, User>(&sql)
+                    .bind(&user.username)
+                    .bind(&user.email)
+                    .bind(&user.hashed_password)
+                    .bind(&user.full_name)
+                    .bind(now)
+                    .fetch_one(self.writer())
+                    .await?)
+            }
+
+            async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>> {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+                Ok(sqlx::query_as::<$db, User>(&sql).bind(id).fetch_optional(self.reader()).await?)
+            }
+
+            async fn user_by_login(&self, login: &str) -> StoreResult<Option<User>> {
+                let sql = format!(
+                    "SELECT {USER_COLUMNS} FROM users \
+                     WHERE lower(username) = lower($1) OR lower(email) = lower($1) LIMIT 1"
+                );
+                Ok(sqlx::query_as::<$db, User>(&sql).bind(login).fetch_optional(self.reader()).await?)
+            }
+
+            async fn username_taken(&self, username: &str) -> StoreResult<bool> {
+                let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE lower(username) = lower($1)")
+                    .bind(username)
+                    .fetch_optional(self.reader())
+                    .await?;
+                Ok(row.is_some())
+            }
+
+            async fn email_taken(&self, email: &str) -> StoreResult<bool> {
+                let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE lower(email) = lower($1)")
+                    .bind(email)
+                    .fetch_optional(self.reader())
+                    .await?;
+                Ok(row.is_some())
+            }
+
+            async fn set_password(&self, user_id: i64, hashed_password: &str) -> StoreResult<()> {
+                sqlx::query("UPDATE users SET hashed_password = $1, updated_at = $2 WHERE id = $3")
+                    .bind(hashed_password)
+                    .bind(now())
+                    .bind(user_id)
+                    .execute(self.writer())
+                    .await?;
+                Ok(())
+            }
+
+            async fn insert_refresh_token(
+                &self,
+                user_id: i64,
+                token_hash: &str,
+                session_id: &str,
+                expires_at: Timestamp,
+            ) -> StoreResult<()> {
+                let now = now();
+                // Expired tokens are only kept for reuse detection; drop the owner's old ones here
+                // rather than in a background job.
+                let mut tx = self.writer().begin().await?;
+                sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1 AND expires_at < $2")
+                    .bind(user_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO refresh_tokens (user_id, token_hash, session_id, expires_at, created_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(user_id)
+                .bind(token_hash)
+                .bind(session_id)
+                .bind(expires_at)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn rotate_refresh_token(
+                &self,
+                old_hash: &str,
+                new_hash: &str,
+                expires_at: Timestamp,
+            ) -> StoreResult<Rotation> {
+                let now = now();
+                let mut tx = self.writer().begin().await?;
+                // Claim the token with one conditional UPDATE: concurrent rotations of the same
+                // token serialise on its row, and only the first sees it unrevoked.
+                let claimed: Option<(i64, String)> = sqlx::query_as(
+                    "UPDATE refresh_tokens SET revoked_at = $1 \
+                     WHERE token_hash = $2 AND revoked_at IS NULL AND expires_at > $1 \
+                     RETURNING user_id, session_id",
+                )
+                .bind(now)
+                .bind(old_hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let outcome = match claimed {
+                    Some((user_id, session_id)) => {
+                        sqlx::query(
+                            "INSERT INTO refresh_tokens (user_id, token_hash, session_id, expires_at, created_at) \
+                             VALUES ($1, $2, $3, $4, $5)",
+                        )
+                        .bind(user_id)
+                        .bind(new_hash)
+                        .bind(&session_id)
+                        .bind(expires_at)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                        Rotation::Rotated { user_id, session_id }
+                    }
+                    None => {
+                        let spent: Option<(i64, String, Option<Timestamp>)> = sqlx::query_as(
+                            "SELECT user_id, session_id, revoked_at FROM refresh_tokens WHERE token_hash = $1",
+                        )
+                        .bind(old_hash)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        match spent {
+                            // Revoked because it was rotated (a newer token of its session
+                            // exists), not because the session ended: this is a replay.
+                            Some((user_id, session_id, Some(_))) => {
+                                let revoked = sqlx::query(
+                                    "UPDATE refresh_tokens SET revoked_at = $1 \
+                                     WHERE session_id = $2 AND revoked_at IS NULL",
+                                )
+                                .bind(now)
+                                .bind(&session_id)
+                                .execute(&mut *tx)
+                                .await?;
+                                if revoked.rows_affected() > 0 {
+                                    Rotation::Reused { user_id, session_id }
+                                } else {
+                                    Rotation::Invalid
+                                }
+                            }
+                            _ => Rotation::Invalid,
+                        }
+                    }
+                };
+                tx.commit().await?;
+                Ok(outcome)
+            }
+
+            async fn revoke_session_of(&self, token_hash: &str) -> StoreResult<Option<i64>> {
+                let mut tx = self.writer().begin().await?;
+                let found: Option<(i64, String)> =
+                    sqlx::query_as("SELECT user_id, session_id FROM refresh_tokens WHERE token_hash = $1")
+                        .bind(token_hash)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if let Some((_, session_id)) = &found {
+                    sqlx::query(
+                        "UPDATE refresh_tokens SET revoked_at = $1 WHERE session_id = $2 AND revoked_at IS NULL",
+                    )
+                    .bind(now())
+                    .bind(session_id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(found.map(|(user_id, _)| user_id))
+            }
+
+            async fn revoke_all_sessions(&self, user_id: i64) -> StoreResult<()> {
+                sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+                    .bind(now())
+                    .bind(user_id)
+                    .execute(self.writer())
+                    .await?;
+                Ok(())
+            }
+
+            async fn user_in_session(&self, user_id: i64, session_id: &str) -> StoreResult<Option<User>> {
+                let sql = format!(
+                    "SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1 AND u.is_active AND EXISTS ( \
+                       SELECT 1 FROM refresh_tokens t WHERE t.user_id = u.id AND t.session_id = $2 \
+                       AND t.revoked_at IS NULL AND t.expires_at > $3)"
+                );
+                Ok(sqlx::query_as::<$db, User>(&sql)
+                    .bind(user_id)
+                    .bind(session_id)
+                    .bind(now())
+                    .fetch_optional(self.reader())
+                    .await?)
+            }
+        }
+    };
+}
+
+sql_store!(SqliteStore, Sqlite, "sqlite", "./migrations/sqlite");
+sql_store!(PgStore, Postgres, "postgres", "./migrations/postgres");

@@ -1,0 +1,11 @@
+//! Banter's integration tests: one binary, real servers on ephemeral ports, real HTTP.
+//!
+//! Every test that touches storage is written once as `async fn name(app: TestApp)` and listed
+//! in a `backend_tests!` block, which runs it on SQLite and on PostgreSQL.
+
+#[macro_use]
+mod helpers;
+
+mod accounts;
+mod config;
+mod meta;
