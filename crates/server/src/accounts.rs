@@ -12,6 +12,7 @@ use crate::{
         tokens::{new_refresh_token, new_session_id, refresh_token_hash},
     },
     error::{Error, Result},
+    realtime::Event,
     state::AppState,
     store::{self, NewUser, Rotation, StoreError, User},
     validate::{self, Checker},
@@ -125,8 +126,9 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<TokenPair>
         .await?;
     match rotation {
         Rotation::Rotated { user_id, session_id } => pair(state, user_id, &session_id, new_token),
-        Rotation::Reused { user_id, .. } => {
+        Rotation::Reused { user_id, session_id: _session_id } => {
             tracing::warn!(user_id, "refresh token reused; session revoked");
+            close_sockets(state, user_id, Some(_session_id));
             Err(Error::Unauthorized("Invalid refresh token".into()))
         }
         Rotation::Invalid => Err(Error::Unauthorized("Invalid refresh token".into())),
@@ -136,13 +138,21 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<TokenPair>
 /// Ends the session `refresh_token` belongs to. Idempotent: an unknown token is not an error,
 /// since the outcome the caller wants (that token no longer works) already holds.
 pub async fn logout(state: &AppState, refresh_token: &str) -> Result<()> {
-    state.store.revoke_session_of(&refresh_token_hash(refresh_token)).await?;
+    if let Some((user_id, session_id)) = state.store.revoke_session_of(&refresh_token_hash(refresh_token)).await? {
+        close_sockets(state, user_id, Some(session_id));
+    }
     Ok(())
 }
 
 pub async fn logout_all(state: &AppState, user: &User) -> Result<()> {
     state.store.revoke_all_sessions(user.id).await?;
+    close_sockets(state, user.id, None);
     Ok(())
+}
+
+/// Closes the WebSocket connections of one ended session, or of all the user's sessions.
+fn close_sockets(state: &AppState, user_id: i64, session_id: Option<String>) {
+    state.broker.publish(Event::SessionsRevoked { user_id, session_id });
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -171,6 +181,7 @@ pub async fn change_password(state: &AppState, user: &User, req: ChangePasswordR
     let hashed = password::hash(new_password).await?;
     state.store.set_password(user.id, &hashed).await?;
     state.store.revoke_all_sessions(user.id).await?;
+    close_sockets(state, user.id, None);
     tracing::info!(user_id = user.id, "password changed; all sessions revoked");
     start_session(state, user.id).await
 }
@@ -181,4 +192,26 @@ pub async fn authenticate(state: &AppState, access_token: &str) -> Result<(User,
     let claims = state.keys.verify_access(access_token).ok_or_else(invalid)?;
     let user = state.store.user_in_session(claims.user_id, &claims.session_id).await?.ok_or_else(invalid)?;
     Ok((user, claims.session_id))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DeleteAccountRequest {
+    /// The current password, to confirm.
+    pub password: String,
+}
+
+/// Deletes the account after checking the password. Sessions and memberships go; messages stay
+/// and show as sent by "Deleted User"; groups the user created pass to their longest-standing
+/// member (or are deleted when empty).
+pub async fn delete_account(state: &AppState, user: &User, password: &str) -> Result<()> {
+    if !password::verify(password.to_owned(), Some(user.hashed_password.clone())).await? {
+        return Err(Error::BadRequest("Password is incorrect".into()));
+    }
+    let groups = state.store.delete_user(user.id).await?;
+    for (room_id, _) in groups {
+        state.broker.publish(Event::MemberRemoved { room_id, user_id: user.id });
+    }
+    close_sockets(state, user.id, None);
+    tracing::info!(user_id = user.id, "account deleted");
+    Ok(())
 }

@@ -7,9 +7,11 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod chat;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod realtime;
 pub mod state;
 pub mod store;
 pub mod validate;
@@ -35,7 +37,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         KeySource::File(path) => load_or_create_key(path)?,
     };
     let keys = TokenKeys::new(&key, config.algorithm, config.access_token_ttl, config.refresh_token_ttl);
-    Ok(AppState { config: Arc::new(config), store, keys: Arc::new(keys) })
+    let hub = Arc::new(realtime::Hub::default());
+    let broker = Arc::new(realtime::LocalBroker::new(hub.clone()));
+    Ok(AppState { config: Arc::new(config), store, keys: Arc::new(keys), hub, broker })
 }
 
 /// The whole service as a router.

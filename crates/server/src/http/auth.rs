@@ -7,7 +7,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{json::Json, Detail, MessageResponse, ValidationDetail};
 use crate::{
-    accounts::{self, ChangePasswordRequest, RegisterRequest, TokenPair},
+    accounts::{self, ChangePasswordRequest, DeleteAccountRequest, RegisterRequest, TokenPair},
     auth::AuthUser,
     error::Result,
     state::AppState,
@@ -22,7 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(logout))
         .routes(routes!(logout_all))
         .routes(routes!(change_password))
-        .routes(routes!(me))
+        .routes(routes!(me, delete_me))
 }
 
 /// The account as its owner sees it. Never carries the password hash.
@@ -167,4 +167,21 @@ async fn change_password(
 ))]
 async fn me(auth: AuthUser) -> Json<UserOut> {
     Json(auth.user.into())
+}
+
+/// Delete your account (confirm with the password). Your messages stay, shown as sent by
+/// "Deleted User"; groups you created pass to their longest-standing member.
+#[utoipa::path(delete, path = "/auth/me", tag = "auth", security(("bearer" = [])), request_body = DeleteAccountRequest,
+    responses(
+    (status = 200, body = MessageResponse),
+    (status = 400, description = "Wrong password", body = Detail),
+    (status = 401, body = Detail),
+))]
+async fn delete_me(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Json(req): Json<DeleteAccountRequest>,
+) -> Result<Json<MessageResponse>> {
+    accounts::delete_account(&state, &auth.user, &req.password).await?;
+    Ok(MessageResponse::json("Account deleted"))
 }

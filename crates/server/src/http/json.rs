@@ -62,6 +62,48 @@ impl<T: Serialize> IntoResponse for Json<T> {
     }
 }
 
+/// `Query<T>` whose rejection is a 422 naming the parameter (`loc: ["query", "limit"]`).
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for Query<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Error> {
+        axum::extract::Query::<T>::from_request_parts(parts, state).await.map(|q| Query(q.0)).map_err(|rejection| {
+            // axum says "Failed to deserialize query string: limit: invalid digit found in string".
+            let text = rejection.body_text();
+            let detail = text.split_once(": ").map_or(text.as_str(), |(_, rest)| rest);
+            let mut loc: Vec<Value> = vec!["query".into()];
+            let msg = match detail.split_once(": ") {
+                Some((field, msg)) if !field.contains(' ') => {
+                    loc.push(field.into());
+                    msg.to_owned()
+                }
+                _ => {
+                    if let Some(name) = detail.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
+                        loc.push(name.into());
+                    }
+                    detail.to_owned()
+                }
+            };
+            Error::validation(FieldError { kind: "value_error", loc, msg })
+        })
+    }
+}
+
+/// `Path<T>` whose rejection is a 422 (`loc: ["path", ...]`), as FastAPI answers `/groups/abc`.
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> axum::extract::FromRequestParts<S> for Path<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Error> {
+        axum::extract::Path::<T>::from_request_parts(parts, state).await.map(|p| Path(p.0)).map_err(|rejection| {
+            Error::validation(FieldError { kind: "int_parsing", loc: vec!["path".into()], msg: rejection.body_text() })
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,8 +2,12 @@
 //! description, middleware (request ids, tracing, CORS, limits) and JSON 404/405 answers.
 
 pub mod auth;
+mod groups;
 pub mod json;
+mod messages;
 mod meta;
+mod rooms;
+mod users;
 
 use std::time::Duration;
 
@@ -39,6 +43,11 @@ pub const MAX_BODY: usize = 64 * 1024;
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Accounts and sessions"),
+        (name = "messages", description = "Direct messages (the seed's endpoints)"),
+        (name = "groups", description = "Group chats (the seed's endpoints)"),
+        (name = "rooms", description = "Every conversation by room id: lists, history, read positions, catch-up"),
+        (name = "users", description = "Finding people"),
+        (name = "realtime", description = "WebSocket endpoint and presence: see docs/PROTOCOL.md"),
         (name = "meta", description = "Health and readiness"),
     )
 )]
@@ -78,7 +87,14 @@ impl MessageResponse {
 
 /// The API router and its OpenAPI description.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(auth::router()).merge(meta::router()).split_for_parts()
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(auth::router())
+        .merge(messages::router())
+        .merge(groups::router())
+        .merge(rooms::router())
+        .merge(users::router())
+        .merge(meta::router())
+        .split_for_parts()
 }
 
 pub fn router(state: AppState) -> Router {

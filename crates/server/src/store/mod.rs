@@ -3,7 +3,10 @@
 //!
 //! Every query is written once in [`sql`]; the conformance suite in `tests/` runs against both.
 
+mod chat;
 mod sql;
+
+pub use chat::{ChatStore, Inserted, Member, MessageRow, Page, Room, RoomRow};
 
 use std::{str::FromStr, sync::Arc, time::Duration};
 
@@ -83,9 +86,14 @@ pub enum Rotation {
     Invalid,
 }
 
-/// Everything Banter keeps. Implementations must be safe to share across tasks.
+/// Everything Banter keeps: accounts and sessions here, rooms and messages in [`ChatStore`].
+pub trait Store: AccountStore + ChatStore {}
+
+impl<T: AccountStore + ChatStore> Store for T {}
+
+/// Accounts and sessions. Implementations must be safe to share across tasks.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait AccountStore: Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
@@ -104,6 +112,10 @@ pub trait Store: Send + Sync + 'static {
     async fn username_taken(&self, username: &str) -> StoreResult<bool>;
     async fn email_taken(&self, email: &str) -> StoreResult<bool>;
     async fn set_password(&self, user_id: i64, hashed_password: &str) -> StoreResult<()>;
+    /// Deletes the account: memberships and sessions go with it, messages stay with a NULL
+    /// sender, and each group it was in follows the leave rule ([`ChatStore::leave_group`]).
+    /// Returns what happened to each group.
+    async fn delete_user(&self, user_id: i64) -> StoreResult<Vec<(i64, Leave)>>;
 
     // --- sessions ---------------------------------------------------------------------------
 
@@ -123,8 +135,9 @@ pub trait Store: Send + Sync + 'static {
         new_hash: &str,
         expires_at: Timestamp,
     ) -> StoreResult<Rotation>;
-    /// Revokes the session `token_hash` belongs to; returns its owner, if the token was known.
-    async fn revoke_session_of(&self, token_hash: &str) -> StoreResult<Option<i64>>;
+    /// Revokes the session `token_hash` belongs to; returns its owner and session id, if the
+    /// token was known.
+    async fn revoke_session_of(&self, token_hash: &str) -> StoreResult<Option<(i64, String)>>;
     async fn revoke_all_sessions(&self, user_id: i64) -> StoreResult<()>;
     /// The user, if they are active and `session_id` is one of their live sessions.
     async fn user_in_session(&self, user_id: i64, session_id: &str) -> StoreResult<Option<User>>;
@@ -206,6 +219,18 @@ pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<DynStore> {
             Ok(Arc::new(PgStore { pool }))
         }
     }
+}
+
+/// What removing a member from a group did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leave {
+    /// The user was not a member.
+    NotMember,
+    Left,
+    /// The creator left; the group now belongs to this longest-standing member.
+    HandedOver(i64),
+    /// The last member left; the group and its messages are gone.
+    Deleted,
 }
 
 /// A user is "Deleted User" once their row is gone; messages keep a NULL sender.

@@ -8,7 +8,7 @@
 use async_trait::async_trait;
 use sqlx::{Postgres, Sqlite};
 
-use super::{now, NewUser, PgStore, Rotation, SqliteStore, Store, StoreResult, Timestamp, User};
+use super::{now, AccountStore, Leave, NewUser, PgStore, Rotation, SqliteStore, StoreResult, Timestamp, User};
 
 const USER_COLUMNS: &str =
     "id, username, email, hashed_password, full_name, is_active, is_verified, created_at, updated_at";
@@ -16,7 +16,7 @@ const USER_COLUMNS: &str =
 macro_rules! sql_store {
     ($store:ty, $db:ty, $backend:literal, $migrations:literal) => {
         #[async_trait]
-        impl Store for $store {
+        impl AccountStore for $store {
             fn backend(&self) -> &'static str {
                 $backend
             }
@@ -85,6 +85,24 @@ macro_rules! sql_store {
                     .execute(self.writer())
                     .await?;
                 Ok(())
+            }
+
+            async fn delete_user(&self, user_id: i64) -> StoreResult<Vec<(i64, Leave)>> {
+                let mut tx = self.writer().begin().await?;
+                let groups: Vec<(i64,)> = sqlx::query_as(
+                    "SELECT m.chat_room_id FROM chat_room_members m JOIN chat_rooms r ON r.id = m.chat_room_id \
+                     WHERE m.user_id = $1 AND r.room_type = 'group' ORDER BY m.chat_room_id",
+                )
+                .bind(user_id)
+                .fetch_all(&mut *tx)
+                .await?;
+                let mut outcomes = Vec::with_capacity(groups.len());
+                for (room_id,) in groups {
+                    outcomes.push((room_id, Self::remove_member_tx(&mut tx, room_id, user_id).await?));
+                }
+                sqlx::query("DELETE FROM users WHERE id = $1").bind(user_id).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(outcomes)
             }
 
             async fn insert_refresh_token(
@@ -185,7 +203,7 @@ macro_rules! sql_store {
                 Ok(outcome)
             }
 
-            async fn revoke_session_of(&self, token_hash: &str) -> StoreResult<Option<i64>> {
+            async fn revoke_session_of(&self, token_hash: &str) -> StoreResult<Option<(i64, String)>> {
                 let mut tx = self.writer().begin().await?;
                 let found: Option<(i64, String)> =
                     sqlx::query_as("SELECT user_id, session_id FROM refresh_tokens WHERE token_hash = $1")
@@ -202,7 +220,7 @@ macro_rules! sql_store {
                     .await?;
                 }
                 tx.commit().await?;
-                Ok(found.map(|(user_id, _)| user_id))
+                Ok(found)
             }
 
             async fn revoke_all_sessions(&self, user_id: i64) -> StoreResult<()> {

@@ -7,5 +7,6 @@
 mod helpers;
 
 mod accounts;
+mod chat;
 mod config;
 mod meta;

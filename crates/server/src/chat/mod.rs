@@ -1,0 +1,300 @@
+//! Conversations: the rules for rooms, membership, messages and read state, shared by REST and
+//! WebSocket. Handlers parse and format; every decision is made here.
+//!
+//! Authorization: every read and write of a room first checks membership, and a non-member gets
+//! the same "not found" as for a room that does not exist, so room ids reveal nothing.
+
+mod groups;
+mod people;
+
+use std::collections::BTreeMap;
+
+use banter_protocol::{Message, Positions, ServerFrame, UserPublic};
+pub use groups::{add_members, create_group, members, remove_member, MemberOut};
+pub use people::{room_summary, rooms, search_users, user_public};
+
+use crate::{
+    error::{Error, FieldError, Result},
+    realtime::Event,
+    state::AppState,
+    store::{Inserted, MessageRow, Page, Room, User, DELETED_USER},
+};
+
+pub const CONTENT_MAX: usize = 5000;
+pub const CLIENT_ID_MAX: usize = 64;
+pub const PAGE_MAX: i64 = 100;
+/// Messages one sync answer carries at most per room; `complete: false` says ask again.
+pub const SYNC_PER_ROOM: i64 = 500;
+/// Rooms one sync answer covers at most before saying `complete: false`.
+pub const SYNC_TOTAL: usize = 5000;
+
+/// Where a message goes or history comes from, as the API names it.
+#[derive(Debug, Clone, Copy)]
+pub enum Target {
+    /// The DM with this user (created by the first message).
+    Direct(i64),
+    /// A group, by id: DM rooms are "not found" here.
+    Group(i64),
+    /// Any room the caller is a member of.
+    Room(i64),
+}
+
+/// Checks message content: 1–5,000 characters, not only whitespace. Stored byte-exact.
+pub fn check_content(content: &str, loc: &str) -> Result<()> {
+    let n = content.chars().count();
+    let problem = if n == 0 || content.trim().is_empty() {
+        Some(("string_too_short", "Message content must not be empty".to_owned()))
+    } else if n > CONTENT_MAX {
+        Some(("string_too_long", format!("Message content must be at most {CONTENT_MAX} characters")))
+    } else {
+        None
+    };
+    match problem {
+        Some((kind, msg)) => Err(Error::validation(FieldError::body(kind, loc, msg))),
+        None => Ok(()),
+    }
+}
+
+fn check_client_id(client_id: Option<&str>) -> Result<()> {
+    match client_id {
+        Some(id)
+            if id.is_empty()
+                || id.len() > CLIENT_ID_MAX
+                || !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')) =>
+        {
+            Err(Error::validation(FieldError::body(
+                "value_error",
+                "client_id",
+                format!("client_id must be 1-{CLIENT_ID_MAX} characters of letters, digits, '-', '_', '.', ':'"),
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn not_found(target: Target) -> Error {
+    match target {
+        Target::Direct(_) => Error::NotFound("User not found".into()),
+        Target::Group(_) => Error::NotFound("Group not found".into()),
+        Target::Room(_) => Error::NotFound("Room not found".into()),
+    }
+}
+
+/// The room `target` names if `user` is a member of it, with their read position.
+async fn member_room(state: &AppState, user_id: i64, room_id: i64, target: Target) -> Result<(Room, i64)> {
+    let read = state.store.membership(room_id, user_id).await?.ok_or_else(|| not_found(target))?;
+    let room = state.store.room(room_id).await?.ok_or_else(|| not_found(target))?;
+    if matches!(target, Target::Group(_)) && !room.is_group() {
+        return Err(not_found(target));
+    }
+    Ok((room, read))
+}
+
+/// The one send path, for REST and WebSocket alike: validate, persist (idempotently by
+/// `client_id`), then publish `new_message` to every subscribed connection of every member.
+/// Returns the stored message and whether it is new.
+pub async fn send(
+    state: &AppState,
+    sender: &User,
+    target: Target,
+    content: &str,
+    client_id: Option<&str>,
+) -> Result<(Message, bool)> {
+    check_content(content, "content")?;
+    check_client_id(client_id)?;
+    let (room_id, new_room) = match target {
+        Target::Direct(recipient) => {
+            if recipient == sender.id {
+                return Err(Error::BadRequest("Cannot send a message to yourself".into()));
+            }
+            if state.store.user_by_id(recipient).await?.is_none_or(|u| !u.is_active) {
+                return Err(Error::NotFound("User not found".into()));
+            }
+            state.store.get_or_create_direct_room(sender.id, recipient).await?
+        }
+        Target::Group(id) | Target::Room(id) => (member_room(state, sender.id, id, target).await?.0.id, false),
+    };
+
+    let row = match state.store.insert_message(room_id, sender.id, content, client_id).await? {
+        Inserted::New(row) => row,
+        Inserted::Existing(row) if row.room_id == room_id => return Ok((to_message(row, false), false)),
+        Inserted::Existing(_) => {
+            return Err(Error::Conflict("client_id was already used for a message to another room".into()))
+        }
+    };
+    let members = state.store.member_ids(room_id).await?;
+    if new_room {
+        // Both participants learn about the DM before its first message arrives.
+        for &user in &members {
+            if let Some(room) = room_summary(state, user, room_id).await? {
+                state.broker.publish(Event::Users { user_ids: vec![user], frame: ServerFrame::RoomAdded { room } });
+            }
+        }
+    }
+    let message = to_message(row, false);
+    state.broker.publish(Event::Room {
+        room_id,
+        members,
+        skip_user: None,
+        frame: ServerFrame::new_message(message.clone()),
+    });
+    Ok((message, true))
+}
+
+/// Validates the history query: the seed's `limit`/`offset`, or a `before`/`after` cursor.
+pub fn page(limit: Option<i64>, offset: Option<i64>, before: Option<i64>, after: Option<i64>) -> Result<Page> {
+    let limit = limit.unwrap_or(50);
+    let mut errors = Vec::new();
+    if !(1..=PAGE_MAX).contains(&limit) {
+        errors.push(FieldError::new("value_error", &["query", "limit"], format!("limit must be from 1 to {PAGE_MAX}")));
+    }
+    if offset.is_some_and(|o| o < 0) {
+        errors.push(FieldError::new("value_error", &["query", "offset"], "offset must be 0 or more"));
+    }
+    let cursors =
+        usize::from(before.is_some()) + usize::from(after.is_some()) + usize::from(offset.is_some_and(|o| o > 0));
+    if cursors > 1 {
+        errors.push(FieldError::new("value_error", &["query"], "use only one of offset, before and after"));
+    }
+    if before.is_some_and(|s| s < 1) || after.is_some_and(|s| s < 0) {
+        errors.push(FieldError::new("value_error", &["query"], "before must be 1 or more, after 0 or more"));
+    }
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors));
+    }
+    Ok(match (before, after) {
+        (Some(seq), _) => Page::Before { seq, limit },
+        (_, Some(seq)) => Page::After { seq, limit },
+        _ => Page::Latest { limit, offset: offset.unwrap_or(0) },
+    })
+}
+
+/// A page of history, oldest → newest. Reading advances the reader's read position to the
+/// newest message returned.
+pub async fn history(state: &AppState, user: &User, target: Target, page: Page) -> Result<Vec<Message>> {
+    let room_id = match target {
+        Target::Direct(other) => {
+            if state.store.user_by_id(other).await?.is_none() {
+                return Err(not_found(target));
+            }
+            match state.store.direct_room(user.id, other).await? {
+                Some(id) => id,
+                None => return Ok(Vec::new()),
+            }
+        }
+        Target::Group(id) | Target::Room(id) => id,
+    };
+    let (_, read) = member_room(state, user.id, room_id, target).await?;
+    let rows = state.store.messages(room_id, page).await?;
+    let messages = with_read_flags(state, room_id, rows).await?;
+    if let Some(newest) = messages.iter().map(|m| m.seq).max().filter(|s| *s > read) {
+        advance_read(state, user.id, room_id, newest).await?;
+    }
+    Ok(messages)
+}
+
+/// Sets `is_read` on each message: every current member other than its sender has read it.
+async fn with_read_flags(state: &AppState, room_id: i64, rows: Vec<MessageRow>) -> Result<Vec<Message>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let reads: Vec<(i64, i64)> =
+        state.store.members(room_id).await?.into_iter().map(|m| (m.user_id, m.last_read_seq)).collect();
+    // The lowest read position, and the lowest among everyone but its holder, answer "has
+    // everyone except the sender read seq N" in O(1) per message.
+    let mut sorted = reads.clone();
+    sorted.sort_by_key(|(_, seq)| *seq);
+    let lowest = sorted.first().copied();
+    let second = sorted.get(1).map(|(_, seq)| *seq);
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let others_min = match lowest {
+                Some((holder, _)) if Some(holder) == row.sender_id => second,
+                Some((_, seq)) => Some(seq),
+                None => None,
+            };
+            let read = others_min.is_some_and(|min| min >= row.seq);
+            to_message(row, read)
+        })
+        .collect())
+}
+
+pub fn to_message(row: MessageRow, is_read: bool) -> Message {
+    Message {
+        id: row.id,
+        room_id: row.room_id,
+        chat_room_id: row.room_id,
+        seq: row.seq,
+        sender_id: row.sender_id,
+        sender_username: row.sender_username.unwrap_or_else(|| DELETED_USER.into()),
+        sender_full_name: row.sender_full_name,
+        content: row.content,
+        client_id: row.client_id,
+        is_read,
+        created_at: row.created_at,
+    }
+}
+
+/// Where a member's read position now stands.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ReadState {
+    pub room_id: i64,
+    pub last_read_seq: i64,
+    pub unread_count: i64,
+}
+
+async fn advance_read(state: &AppState, user_id: i64, room_id: i64, up_to: i64) -> Result<ReadState> {
+    state.store.mark_read(room_id, user_id, up_to).await?;
+    let read = state.store.membership(room_id, user_id).await?.unwrap_or(up_to);
+    let last_seq = state.store.room(room_id).await?.map_or(read, |r| r.last_seq);
+    let status = ReadState { room_id, last_read_seq: read, unread_count: (last_seq - read).max(0) };
+    // The user's other devices clear their badges too.
+    state.broker.publish(Event::Users {
+        user_ids: vec![user_id],
+        frame: ServerFrame::Read {
+            room_id,
+            user_id,
+            last_read_seq: status.last_read_seq,
+            unread_count: status.unread_count,
+        },
+    });
+    Ok(status)
+}
+
+/// Moves the caller's read position to `up_to` (clamped to the room's newest message; never
+/// backwards).
+pub async fn mark_read(state: &AppState, user: &User, room_id: i64, up_to: i64) -> Result<ReadState> {
+    let (room, _) = member_room(state, user.id, room_id, Target::Room(room_id)).await?;
+    if up_to < 0 {
+        return Err(Error::validation(FieldError::body("value_error", "up_to", "up_to must be 0 or more")));
+    }
+    advance_read(state, user.id, room_id, up_to.min(room.last_seq)).await
+}
+
+/// Everything after `positions` in the user's rooms, per room in seq order; rooms not named
+/// count from 0. Returns the messages, the new position per room, and whether that was all.
+pub async fn sync(state: &AppState, user: &User, positions: &Positions) -> Result<(Vec<Message>, Positions, bool)> {
+    let mut messages = Vec::new();
+    let mut now = BTreeMap::new();
+    let mut complete = true;
+    for room in state.store.room_rows(user.id, None).await? {
+        let from = positions.get(&room.room_id).copied().unwrap_or(0).max(0);
+        let mut at = from.min(room.last_seq);
+        if room.last_seq > from && messages.len() < SYNC_TOTAL {
+            let rows = state.store.messages(room.room_id, Page::After { seq: from, limit: SYNC_PER_ROOM }).await?;
+            at = rows.last().map_or(at, |r| r.seq);
+            messages.extend(with_read_flags(state, room.room_id, rows).await?);
+        }
+        if at < room.last_seq {
+            complete = false;
+        }
+        now.insert(room.room_id, at);
+    }
+    Ok((messages, now, complete))
+}
+
+/// `UserPublic` for a user, with live presence.
+pub fn public(state: &AppState, id: i64, username: String, full_name: Option<String>) -> UserPublic {
+    UserPublic { id, username, full_name, online: state.hub.is_online(id) }
+}

@@ -1,0 +1,96 @@
+//! People and conversation lists: finding users by name, public profiles, and the sidebar's
+//! list of rooms with last message, unread count and presence.
+
+use banter_protocol::{RoomSummary, UserPublic};
+
+use super::{public, to_message};
+use crate::{
+    error::{Error, FieldError, Result},
+    state::AppState,
+    store::{MessageRow, RoomRow, User, DELETED_USER},
+};
+
+pub const QUERY_MAX: usize = 50;
+
+/// Users whose username or full name starts with `q` (case-insensitive), never the caller.
+pub async fn search_users(state: &AppState, user: &User, q: &str, limit: i64, offset: i64) -> Result<Vec<UserPublic>> {
+    let q = q.trim();
+    let mut errors = Vec::new();
+    if q.is_empty() || q.chars().count() > QUERY_MAX {
+        errors.push(FieldError::new("value_error", &["query", "q"], format!("q must be 1-{QUERY_MAX} characters")));
+    }
+    if !(1..=50).contains(&limit) {
+        errors.push(FieldError::new("value_error", &["query", "limit"], "limit must be from 1 to 50"));
+    }
+    if offset < 0 {
+        errors.push(FieldError::new("value_error", &["query", "offset"], "offset must be 0 or more"));
+    }
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors));
+    }
+    let found = state.store.search_users(q, user.id, limit, offset).await?;
+    Ok(found.into_iter().map(|(id, username, full_name)| public(state, id, username, full_name)).collect())
+}
+
+pub async fn user_public(state: &AppState, id: i64) -> Result<(UserPublic, chrono::DateTime<chrono::Utc>)> {
+    let user = state
+        .store
+        .user_by_id(id)
+        .await?
+        .filter(|u| u.is_active)
+        .ok_or_else(|| Error::NotFound("User not found".into()))?;
+    Ok((public(state, user.id, user.username, user.full_name), user.created_at))
+}
+
+/// The user's conversations, newest activity first.
+pub async fn rooms(state: &AppState, user: &User) -> Result<Vec<RoomSummary>> {
+    Ok(state.store.room_rows(user.id, None).await?.into_iter().map(|row| summary(state, row)).collect())
+}
+
+/// One conversation of `user_id`, if they are a member.
+pub async fn room_summary(state: &AppState, user_id: i64, room_id: i64) -> Result<Option<RoomSummary>> {
+    Ok(state.store.room_rows(user_id, Some(room_id)).await?.into_iter().next().map(|row| summary(state, row)))
+}
+
+fn summary(state: &AppState, row: RoomRow) -> RoomSummary {
+    let other_user = match (row.other_id, row.other_username) {
+        (Some(id), Some(username)) => Some(public(state, id, username, row.other_full_name)),
+        _ => None,
+    };
+    let name = match (&row.name, &other_user) {
+        (Some(name), _) => name.clone(),
+        (None, Some(other)) => other.username.clone(),
+        (None, None) => DELETED_USER.into(),
+    };
+    let last_message = match (row.lm_id, row.lm_content, row.lm_created_at) {
+        (Some(id), Some(content), Some(created_at)) => Some(to_message(
+            MessageRow {
+                id,
+                room_id: row.room_id,
+                seq: row.last_seq,
+                sender_id: row.lm_sender_id,
+                sender_username: row.lm_sender_username,
+                sender_full_name: row.lm_sender_full_name,
+                content,
+                client_id: row.lm_client_id,
+                created_at,
+            },
+            false,
+        )),
+        _ => None,
+    };
+    RoomSummary {
+        room_id: row.room_id,
+        room_type: row.room_type,
+        name,
+        other_user,
+        created_by: row.created_by,
+        member_count: row.member_count,
+        last_seq: row.last_seq,
+        last_message_time: last_message.as_ref().map(|m| m.created_at).or(row.last_message_at),
+        last_message,
+        unread_count: (row.last_seq - row.last_read_seq).max(0),
+        last_read_seq: row.last_read_seq,
+        created_at: row.created_at,
+    }
+}

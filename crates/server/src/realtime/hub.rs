@@ -1,0 +1,251 @@
+//! The hub: which WebSocket connections of this node want which events, and delivery to them.
+//!
+//! Each connection has a bounded outbound queue. Delivery never waits: a frame that does not fit
+//! marks the connection as too slow, and it is closed (close code 4008) instead of growing the
+//! server's memory or slowing the rest of its room. One `std::sync::Mutex` guards the indexes;
+//! it is never held across an `.await`, and delivery under it is `try_send` only.
+//!
+//! Who receives a room's message: every connection of every *current member* that either joined
+//! the room (`join_room`) or subscribed to all its user's rooms (`subscribe_all`). The member list
+//! travels with the event, so a removed member stops receiving at once on every node.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex, MutexGuard,
+    },
+};
+
+use banter_protocol::{close, ServerFrame};
+use tokio::sync::{mpsc, watch};
+
+/// A frame, already serialised once for all its recipients.
+pub type Outbound = Arc<str>;
+
+/// Why the hub wants a connection closed: a close code and reason.
+pub type Stop = Option<(u16, &'static str)>;
+
+/// How many frames may wait for one connection before it counts as too slow.
+pub const QUEUE: usize = 256;
+
+pub type ConnId = u64;
+
+struct Conn {
+    user_id: i64,
+    username: Arc<str>,
+    session_id: Arc<str>,
+    tx: mpsc::Sender<Outbound>,
+    /// Tells the connection task to close, even while it is blocked writing to a slow socket.
+    stop: watch::Sender<Stop>,
+    all_rooms: bool,
+    rooms: HashSet<i64>,
+}
+
+#[derive(Default)]
+struct Index {
+    conns: HashMap<ConnId, Conn>,
+    /// Connections per user (presence, per-user frames, subscribe_all delivery).
+    users: HashMap<i64, HashSet<ConnId>>,
+    /// Connections that joined a room explicitly. Pruned when the last one leaves.
+    rooms: HashMap<i64, HashSet<ConnId>>,
+}
+
+#[derive(Default)]
+pub struct Hub {
+    index: Mutex<Index>,
+    next_id: AtomicU64,
+}
+
+/// A connection's registration; dropping it does not unregister (call [`Hub::disconnect`]).
+pub struct Registration {
+    pub id: ConnId,
+    pub rx: mpsc::Receiver<Outbound>,
+    pub stop: watch::Receiver<Stop>,
+    /// True if this is the user's first open connection (they just came online).
+    pub came_online: bool,
+}
+
+impl Hub {
+    fn lock(&self) -> MutexGuard<'_, Index> {
+        // A panic while holding the lock cannot leave the indexes half-updated in a way that
+        // matters more than losing every connection, so keep serving.
+        self.index.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn connect(&self, user_id: i64, username: &str, session_id: &str) -> Registration {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let (stop, stop_rx) = watch::channel(None);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut index = self.lock();
+        index.conns.insert(
+            id,
+            Conn {
+                user_id,
+                username: username.into(),
+                session_id: session_id.into(),
+                tx,
+                stop,
+                all_rooms: false,
+                rooms: HashSet::new(),
+            },
+        );
+        let conns = index.users.entry(user_id).or_default();
+        conns.insert(id);
+        Registration { id, rx, stop: stop_rx, came_online: conns.len() == 1 }
+    }
+
+    /// Unregisters a connection; returns `Some(user_id)` if that was the user's last one.
+    pub fn disconnect(&self, id: ConnId) -> Option<(i64, Vec<i64>)> {
+        let mut index = self.lock();
+        let conn = index.conns.remove(&id)?;
+        for room in &conn.rooms {
+            if let Some(set) = index.rooms.get_mut(room) {
+                set.remove(&id);
+                if set.is_empty() {
+                    index.rooms.remove(room);
+                }
+            }
+        }
+        let last = match index.users.get_mut(&conn.user_id) {
+            Some(set) => {
+                set.remove(&id);
+                set.is_empty()
+            }
+            None => true,
+        };
+        if last {
+            index.users.remove(&conn.user_id);
+        }
+        last.then(|| (conn.user_id, conn.rooms.into_iter().collect()))
+    }
+
+    pub fn join(&self, id: ConnId, room_id: i64) -> bool {
+        let mut index = self.lock();
+        let Some(conn) = index.conns.get_mut(&id) else { return false };
+        let new = conn.rooms.insert(room_id);
+        index.rooms.entry(room_id).or_default().insert(id);
+        new
+    }
+
+    pub fn leave(&self, id: ConnId, room_id: i64) -> bool {
+        let mut index = self.lock();
+        let Some(conn) = index.conns.get_mut(&id) else { return false };
+        let was = conn.rooms.remove(&room_id);
+        if let Some(set) = index.rooms.get_mut(&room_id) {
+            set.remove(&id);
+            if set.is_empty() {
+                index.rooms.remove(&room_id);
+            }
+        }
+        was
+    }
+
+    pub fn subscribe_all(&self, id: ConnId) {
+        if let Some(conn) = self.lock().conns.get_mut(&id) {
+            conn.all_rooms = true;
+        }
+    }
+
+    /// Whether this connection receives `room_id`'s events (joined it, or subscribed to all).
+    pub fn is_subscribed(&self, id: ConnId, room_id: i64) -> bool {
+        self.lock().conns.get(&id).is_some_and(|c| c.all_rooms || c.rooms.contains(&room_id))
+    }
+
+    pub fn is_online(&self, user_id: i64) -> bool {
+        self.lock().users.contains_key(&user_id)
+    }
+
+    /// Which of `user_ids` are online.
+    pub fn online_among(&self, user_ids: impl IntoIterator<Item = i64>) -> Vec<i64> {
+        let index = self.lock();
+        user_ids.into_iter().filter(|u| index.users.contains_key(u)).collect()
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.lock().conns.len()
+    }
+
+    /// Delivers a room event to the subscribed connections of `members`, except `skip_user`'s.
+    pub fn deliver_room(&self, room_id: i64, members: &[i64], skip_user: Option<i64>, frame: &ServerFrame) {
+        let text = encode(frame);
+        let mut index = self.lock();
+        let mut targets: Vec<ConnId> = Vec::new();
+        for user in members.iter().filter(|u| Some(**u) != skip_user) {
+            if let Some(conns) = index.users.get(user) {
+                targets.extend(
+                    conns
+                        .iter()
+                        .filter(|c| index.conns.get(c).is_some_and(|c| c.all_rooms || c.rooms.contains(&room_id))),
+                );
+            }
+        }
+        send_all(&mut index, targets, &text);
+    }
+
+    /// Delivers a frame to every connection of each of `user_ids`.
+    pub fn deliver_users(&self, user_ids: &[i64], frame: &ServerFrame) {
+        let text = encode(frame);
+        let mut index = self.lock();
+        let targets: Vec<ConnId> =
+            user_ids.iter().filter_map(|u| index.users.get(u)).flat_map(|s| s.iter().copied()).collect();
+        send_all(&mut index, targets, &text);
+    }
+
+    /// A user is no longer a member: their connections stop receiving the room at once.
+    pub fn remove_member(&self, room_id: i64, user_id: i64) {
+        let mut index = self.lock();
+        let conns: Vec<ConnId> = index.users.get(&user_id).map(|s| s.iter().copied().collect()).unwrap_or_default();
+        for id in conns {
+            if let Some(conn) = index.conns.get_mut(&id) {
+                conn.rooms.remove(&room_id);
+            }
+            if let Some(set) = index.rooms.get_mut(&room_id) {
+                set.remove(&id);
+                if set.is_empty() {
+                    index.rooms.remove(&room_id);
+                }
+            }
+        }
+    }
+
+    /// Closes the user's connections of one session, or of all sessions.
+    pub fn close_sessions(&self, user_id: i64, session_id: Option<&str>) {
+        let index = self.lock();
+        let Some(conns) = index.users.get(&user_id) else { return };
+        for conn in conns.iter().filter_map(|c| index.conns.get(c)) {
+            if session_id.is_none_or(|s| *conn.session_id == *s) {
+                conn.stop.send_replace(Some((close::SESSION_REVOKED, "session revoked")));
+            }
+        }
+    }
+
+    /// Asks every connection to close (server shutdown).
+    pub fn close_all(&self, code: u16, reason: &'static str) {
+        for conn in self.lock().conns.values() {
+            conn.stop.send_replace(Some((code, reason)));
+        }
+    }
+
+    pub fn username_of(&self, id: ConnId) -> Option<Arc<str>> {
+        self.lock().conns.get(&id).map(|c| c.username.clone())
+    }
+}
+
+fn encode(frame: &ServerFrame) -> Arc<str> {
+    serde_json::to_string(frame)
+        .unwrap_or_else(|_| r#"{"type":"error","code":"internal_error","message":""}"#.into())
+        .into()
+}
+
+/// Queues `text` for each target. A full queue means the reader is too slow: it is told to
+/// close (4008) rather than buffered without bound or waited for.
+fn send_all(index: &mut Index, targets: Vec<ConnId>, text: &Arc<str>) {
+    for id in targets {
+        let Some(conn) = index.conns.get(&id) else { continue };
+        if let Err(mpsc::error::TrySendError::Full(_)) = conn.tx.try_send(text.clone()) {
+            tracing::warn!(conn = id, user_id = conn.user_id, "outbound queue full; closing slow connection");
+            conn.stop.send_replace(Some((close::TOO_SLOW, "too slow: outbound queue full")));
+        }
+    }
+}

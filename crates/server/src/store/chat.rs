@@ -1,0 +1,574 @@
+//! Rooms, memberships, messages and read positions: the [`ChatStore`] half of the storage
+//! interface, with its SQL written once for both backends (see `sql.rs` for how).
+//!
+//! Ordering: `chat_rooms.last_seq` is bumped in the same transaction that inserts the message.
+//! On PostgreSQL the bump takes the room row's lock, so concurrent senders to one room commit
+//! one after another in `seq` order; SQLite has a single writer. Either way a reader never sees
+//! seq N+1 before seq N.
+
+use async_trait::async_trait;
+use sqlx::{Postgres, Sqlite, Transaction};
+
+use super::{now, Leave as LeaveOutcome, PgStore, SqliteStore, StoreError, StoreResult, Timestamp};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Room {
+    pub id: i64,
+    pub name: Option<String>,
+    pub room_type: String,
+    pub created_by: Option<i64>,
+    pub last_seq: i64,
+    pub created_at: Timestamp,
+    pub member_count: i64,
+}
+
+impl Room {
+    pub fn is_group(&self) -> bool {
+        self.room_type == "group"
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Member {
+    pub user_id: i64,
+    pub username: String,
+    pub full_name: Option<String>,
+    pub joined_at: Timestamp,
+    pub last_read_seq: i64,
+}
+
+/// A message with its sender's current name (`None` once the sender deleted their account).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MessageRow {
+    pub id: i64,
+    pub room_id: i64,
+    pub seq: i64,
+    pub sender_id: Option<i64>,
+    pub sender_username: Option<String>,
+    pub sender_full_name: Option<String>,
+    pub content: String,
+    pub client_id: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// One row of a user's conversation list, with the last message flattened in.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RoomRow {
+    pub room_id: i64,
+    pub room_type: String,
+    pub name: Option<String>,
+    pub created_by: Option<i64>,
+    pub last_seq: i64,
+    pub last_message_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub last_read_seq: i64,
+    pub member_count: i64,
+    pub other_id: Option<i64>,
+    pub other_username: Option<String>,
+    pub other_full_name: Option<String>,
+    pub lm_id: Option<i64>,
+    pub lm_sender_id: Option<i64>,
+    pub lm_sender_username: Option<String>,
+    pub lm_sender_full_name: Option<String>,
+    pub lm_content: Option<String>,
+    pub lm_client_id: Option<String>,
+    pub lm_created_at: Option<Timestamp>,
+}
+
+/// Which slice of a room's history to read. Every form returns messages oldest → newest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    /// The seed's form: skip the newest `offset`, then the newest `limit` of the rest.
+    Latest { limit: i64, offset: i64 },
+    /// The newest `limit` messages with seq < `seq`.
+    Before { seq: i64, limit: i64 },
+    /// The oldest `limit` messages with seq > `seq`.
+    After { seq: i64, limit: i64 },
+}
+
+/// What [`ChatStore::insert_message`] did.
+#[derive(Debug, Clone)]
+pub enum Inserted {
+    New(MessageRow),
+    /// The sender already sent a message with this client id; nothing was written.
+    Existing(MessageRow),
+}
+
+use super::Leave;
+
+#[async_trait]
+pub trait ChatStore: Send + Sync + 'static {
+    /// Which of `ids` name existing users.
+    async fn existing_user_ids(&self, ids: &[i64]) -> StoreResult<Vec<i64>>;
+    /// Users whose username or full name starts with `prefix` (case-insensitive; a word of the
+    /// full name counts too), except `exclude`, by username.
+    async fn search_users(
+        &self,
+        prefix: &str,
+        exclude: i64,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<Vec<(i64, String, Option<String>)>>;
+
+    async fn room(&self, room_id: i64) -> StoreResult<Option<Room>>;
+    /// The DM room of two users, if they have one.
+    async fn direct_room(&self, a: i64, b: i64) -> StoreResult<Option<i64>>;
+    /// The DM room of two users, created (with both as members) if missing. `true` if created.
+    async fn get_or_create_direct_room(&self, a: i64, b: i64) -> StoreResult<(i64, bool)>;
+    /// A group with `creator` and `members` (deduplicated, creator first).
+    async fn create_group(&self, name: &str, creator: i64, members: &[i64]) -> StoreResult<Room>;
+    /// Adds users to a room; returns those who were not members before.
+    async fn add_members(&self, room_id: i64, user_ids: &[i64]) -> StoreResult<Vec<i64>>;
+    /// Removes a member from a group. A creator who leaves hands the group to the
+    /// longest-standing member; a group left empty is deleted.
+    async fn leave_group(&self, room_id: i64, user_id: i64) -> StoreResult<Leave>;
+
+    /// The member's read position, or `None` if not a member.
+    async fn membership(&self, room_id: i64, user_id: i64) -> StoreResult<Option<i64>>;
+    async fn members(&self, room_id: i64) -> StoreResult<Vec<Member>>;
+    async fn member_ids(&self, room_id: i64) -> StoreResult<Vec<i64>>;
+    /// The rooms `user_id` is a member of.
+    async fn room_ids_of(&self, user_id: i64) -> StoreResult<Vec<i64>>;
+    /// Everyone who shares at least one room with `user_id`.
+    async fn co_member_ids(&self, user_id: i64) -> StoreResult<Vec<i64>>;
+    /// The user's conversations, newest activity first (or just `only_room`).
+    async fn room_rows(&self, user_id: i64, only_room: Option<i64>) -> StoreResult<Vec<RoomRow>>;
+
+    /// Appends a message: allocates the room's next seq, stores the message and moves the
+    /// sender's read position to it, in one transaction. With a `client_id` the sender already
+    /// used, returns that message instead and writes nothing.
+    async fn insert_message(
+        &self,
+        room_id: i64,
+        sender_id: i64,
+        content: &str,
+        client_id: Option<&str>,
+    ) -> StoreResult<Inserted>;
+    async fn messages(&self, room_id: i64, page: Page) -> StoreResult<Vec<MessageRow>>;
+    /// Moves the read position forward to `up_to` (never back). `true` if it moved.
+    async fn mark_read(&self, room_id: i64, user_id: i64, up_to: i64) -> StoreResult<bool>;
+}
+
+const MESSAGE_SELECT: &str = "SELECT m.id, m.chat_room_id AS room_id, m.seq, m.sender_id, \
+     u.username AS sender_username, u.full_name AS sender_full_name, m.content, m.client_id, m.created_at \
+     FROM messages m LEFT JOIN users u ON u.id = m.sender_id";
+
+const ROOM_SELECT: &str = "SELECT r.id, r.name, r.room_type, r.created_by, r.last_seq, r.created_at, \
+     (SELECT COUNT(*) FROM chat_room_members c WHERE c.chat_room_id = r.id) AS member_count \
+     FROM chat_rooms r";
+
+const ROOM_ROWS: &str = "SELECT r.id AS room_id, r.room_type, r.name, r.created_by, r.last_seq, r.last_message_at, \
+     r.created_at, me.last_read_seq, \
+     (SELECT COUNT(*) FROM chat_room_members c WHERE c.chat_room_id = r.id) AS member_count, \
+     ou.id AS other_id, ou.username AS other_username, ou.full_name AS other_full_name, \
+     lm.id AS lm_id, lm.sender_id AS lm_sender_id, lu.username AS lm_sender_username, \
+     lu.full_name AS lm_sender_full_name, lm.content AS lm_content, lm.client_id AS lm_client_id, \
+     lm.created_at AS lm_created_at \
+     FROM chat_room_members me \
+     JOIN chat_rooms r ON r.id = me.chat_room_id \
+     LEFT JOIN chat_room_members om ON r.room_type = 'direct' AND om.chat_room_id = r.id AND om.user_id <> me.user_id \
+     LEFT JOIN users ou ON ou.id = om.user_id \
+     LEFT JOIN messages lm ON lm.chat_room_id = r.id AND lm.seq = r.last_seq \
+     LEFT JOIN users lu ON lu.id = lm.sender_id \
+     WHERE me.user_id = $1";
+
+/// `$1, $2, …` for an `IN (…)` list starting at placeholder `first`.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// A LIKE pattern matching strings that start with `prefix`, with `\` escaping wildcards.
+fn like_prefix(prefix: &str) -> String {
+    let mut p = String::with_capacity(prefix.len() + 1);
+    for c in prefix.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+macro_rules! sql_chat_store {
+    ($store:ty, $db:ty) => {
+        impl $store {
+            /// Removes a member inside `tx` and applies the leave rule to the group.
+            pub(super) async fn remove_member_tx(
+                tx: &mut Transaction<'static, $db>,
+                room_id: i64,
+                user_id: i64,
+            ) -> StoreResult<LeaveOutcome> {
+                let removed = sqlx::query("DELETE FROM chat_room_members WHERE chat_room_id = $1 AND user_id = $2")
+                    .bind(room_id)
+                    .bind(user_id)
+                    .execute(&mut **tx)
+                    .await?;
+                if removed.rows_affected() == 0 {
+                    return Ok(LeaveOutcome::NotMember);
+                }
+                let creator: Option<(Option<i64>,)> = sqlx::query_as("SELECT created_by FROM chat_rooms WHERE id = $1")
+                    .bind(room_id)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                let successor: Option<(i64,)> = sqlx::query_as(
+                    "SELECT user_id FROM chat_room_members WHERE chat_room_id = $1 ORDER BY joined_at, id LIMIT 1",
+                )
+                .bind(room_id)
+                .fetch_optional(&mut **tx)
+                .await?;
+                let Some((successor,)) = successor else {
+                    sqlx::query("DELETE FROM chat_rooms WHERE id = $1").bind(room_id).execute(&mut **tx).await?;
+                    return Ok(LeaveOutcome::Deleted);
+                };
+                match creator {
+                    Some((Some(c),)) if c != user_id => Ok(LeaveOutcome::Left),
+                    _ => {
+                        sqlx::query("UPDATE chat_rooms SET created_by = $1, updated_at = $2 WHERE id = $3")
+                            .bind(successor)
+                            .bind(now())
+                            .bind(room_id)
+                            .execute(&mut **tx)
+                            .await?;
+                        Ok(LeaveOutcome::HandedOver(successor))
+                    }
+                }
+            }
+
+            async fn message_by_client_id(&self, sender_id: i64, client_id: &str) -> StoreResult<Option<MessageRow>> {
+                let sql = format!("{MESSAGE_SELECT} WHERE m.sender_id = $1 AND m.client_id = $2");
+                Ok(sqlx::query_as::<$db, MessageRow>(&sql)
+                    .bind(sender_id)
+                    .bind(client_id)
+                    .fetch_optional(self.writer())
+                    .await?)
+            }
+        }
+
+        #[async_trait]
+        impl ChatStore for $store {
+            async fn existing_user_ids(&self, ids: &[i64]) -> StoreResult<Vec<i64>> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let sql = format!("SELECT id FROM users WHERE id IN ({})", placeholders(1, ids.len()));
+                let mut q = sqlx::query_as::<$db, (i64,)>(&sql);
+                for id in ids {
+                    q = q.bind(id);
+                }
+                Ok(q.fetch_all(self.reader()).await?.into_iter().map(|(id,)| id).collect())
+            }
+
+            async fn search_users(
+                &self,
+                prefix: &str,
+                exclude: i64,
+                limit: i64,
+                offset: i64,
+            ) -> StoreResult<Vec<(i64, String, Option<String>)>> {
+                let pattern = like_prefix(prefix);
+                let word = format!("% {pattern}");
+                Ok(sqlx::query_as(
+                    "SELECT id, username, full_name FROM users WHERE id <> $1 AND is_active AND ( \
+                       lower(username) LIKE $2 ESCAPE '\\' OR lower(full_name) LIKE $2 ESCAPE '\\' \
+                       OR lower(full_name) LIKE $3 ESCAPE '\\') \
+                     ORDER BY lower(username), id LIMIT $4 OFFSET $5",
+                )
+                .bind(exclude)
+                .bind(&pattern)
+                .bind(&word)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(self.reader())
+                .await?)
+            }
+
+            async fn room(&self, room_id: i64) -> StoreResult<Option<Room>> {
+                let sql = format!("{ROOM_SELECT} WHERE r.id = $1");
+                Ok(sqlx::query_as::<$db, Room>(&sql).bind(room_id).fetch_optional(self.reader()).await?)
+            }
+
+            async fn direct_room(&self, a: i64, b: i64) -> StoreResult<Option<i64>> {
+                let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM chat_rooms WHERE direct_key = $1")
+                    .bind(direct_key(a, b))
+                    .fetch_optional(self.reader())
+                    .await?;
+                Ok(row.map(|(id,)| id))
+            }
+
+            async fn get_or_create_direct_room(&self, a: i64, b: i64) -> StoreResult<(i64, bool)> {
+                let key = direct_key(a, b);
+                let now = now();
+                let mut tx = self.writer().begin().await?;
+                // The unique direct_key makes concurrent first messages between two users agree
+                // on one room: the loser's insert does nothing and it reads the winner's row.
+                let created: Option<(i64,)> = sqlx::query_as(
+                    "INSERT INTO chat_rooms (name, room_type, created_by, direct_key, last_seq, created_at, updated_at) \
+                     VALUES (NULL, 'direct', $1, $2, 0, $3, $3) ON CONFLICT (direct_key) DO NOTHING RETURNING id",
+                )
+                .bind(a)
+                .bind(&key)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let outcome = match created {
+                    Some((id,)) => {
+                        for user in [a, b] {
+                            sqlx::query(
+                                "INSERT INTO chat_room_members (chat_room_id, user_id, joined_at, last_read_seq) \
+                                 VALUES ($1, $2, $3, 0)",
+                            )
+                            .bind(id)
+                            .bind(user)
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        (id, true)
+                    }
+                    None => {
+                        let (id,): (i64,) = sqlx::query_as("SELECT id FROM chat_rooms WHERE direct_key = $1")
+                            .bind(&key)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        (id, false)
+                    }
+                };
+                tx.commit().await?;
+                Ok(outcome)
+            }
+
+            async fn create_group(&self, name: &str, creator: i64, members: &[i64]) -> StoreResult<Room> {
+                let now = now();
+                let mut tx = self.writer().begin().await?;
+                let (id,): (i64,) = sqlx::query_as(
+                    "INSERT INTO chat_rooms (name, room_type, created_by, last_seq, created_at, updated_at) \
+                     VALUES ($1, 'group', $2, 0, $3, $3) RETURNING id",
+                )
+                .bind(name)
+                .bind(creator)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                let mut seen = std::collections::HashSet::new();
+                for user in std::iter::once(&creator).chain(members).filter(|u| seen.insert(**u)) {
+                    sqlx::query(
+                        "INSERT INTO chat_room_members (chat_room_id, user_id, joined_at, last_read_seq) \
+                         VALUES ($1, $2, $3, 0)",
+                    )
+                    .bind(id)
+                    .bind(user)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                self.room(id).await?.ok_or_else(|| StoreError::Other(sqlx::Error::RowNotFound))
+            }
+
+            async fn add_members(&self, room_id: i64, user_ids: &[i64]) -> StoreResult<Vec<i64>> {
+                let now = now();
+                let mut added = Vec::new();
+                let mut tx = self.writer().begin().await?;
+                for user in user_ids {
+                    let r = sqlx::query(
+                        "INSERT INTO chat_room_members (chat_room_id, user_id, joined_at, last_read_seq) \
+                         VALUES ($1, $2, $3, 0) ON CONFLICT (chat_room_id, user_id) DO NOTHING",
+                    )
+                    .bind(room_id)
+                    .bind(user)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    if r.rows_affected() == 1 && !added.contains(user) {
+                        added.push(*user);
+                    }
+                }
+                tx.commit().await?;
+                Ok(added)
+            }
+
+            async fn leave_group(&self, room_id: i64, user_id: i64) -> StoreResult<Leave> {
+                let mut tx = self.writer().begin().await?;
+                let outcome = Self::remove_member_tx(&mut tx, room_id, user_id).await?;
+                tx.commit().await?;
+                Ok(outcome)
+            }
+
+            async fn membership(&self, room_id: i64, user_id: i64) -> StoreResult<Option<i64>> {
+                let row: Option<(i64,)> = sqlx::query_as(
+                    "SELECT last_read_seq FROM chat_room_members WHERE chat_room_id = $1 AND user_id = $2",
+                )
+                .bind(room_id)
+                .bind(user_id)
+                .fetch_optional(self.reader())
+                .await?;
+                Ok(row.map(|(seq,)| seq))
+            }
+
+            async fn members(&self, room_id: i64) -> StoreResult<Vec<Member>> {
+                Ok(sqlx::query_as::<$db, Member>(
+                    "SELECT m.user_id, u.username, u.full_name, m.joined_at, m.last_read_seq \
+                     FROM chat_room_members m JOIN users u ON u.id = m.user_id \
+                     WHERE m.chat_room_id = $1 ORDER BY m.joined_at, m.id",
+                )
+                .bind(room_id)
+                .fetch_all(self.reader())
+                .await?)
+            }
+
+            async fn member_ids(&self, room_id: i64) -> StoreResult<Vec<i64>> {
+                let rows: Vec<(i64,)> = sqlx::query_as("SELECT user_id FROM chat_room_members WHERE chat_room_id = $1")
+                    .bind(room_id)
+                    .fetch_all(self.reader())
+                    .await?;
+                Ok(rows.into_iter().map(|(id,)| id).collect())
+            }
+
+            async fn room_ids_of(&self, user_id: i64) -> StoreResult<Vec<i64>> {
+                let rows: Vec<(i64,)> =
+                    sqlx::query_as("SELECT chat_room_id FROM chat_room_members WHERE user_id = $1 ORDER BY chat_room_id")
+                        .bind(user_id)
+                        .fetch_all(self.reader())
+                        .await?;
+                Ok(rows.into_iter().map(|(id,)| id).collect())
+            }
+
+            async fn co_member_ids(&self, user_id: i64) -> StoreResult<Vec<i64>> {
+                let rows: Vec<(i64,)> = sqlx::query_as(
+                    "SELECT DISTINCT o.user_id FROM chat_room_members me \
+                     JOIN chat_room_members o ON o.chat_room_id = me.chat_room_id \
+                     WHERE me.user_id = $1 AND o.user_id <> $1",
+                )
+                .bind(user_id)
+                .fetch_all(self.reader())
+                .await?;
+                Ok(rows.into_iter().map(|(id,)| id).collect())
+            }
+
+            async fn room_rows(&self, user_id: i64, only_room: Option<i64>) -> StoreResult<Vec<RoomRow>> {
+                let sql = match only_room {
+                    Some(_) => format!("{ROOM_ROWS} AND r.id = $2"),
+                    None => format!("{ROOM_ROWS} ORDER BY COALESCE(r.last_message_at, r.created_at) DESC, r.id DESC"),
+                };
+                let mut q = sqlx::query_as::<$db, RoomRow>(&sql).bind(user_id);
+                if let Some(room) = only_room {
+                    q = q.bind(room);
+                }
+                Ok(q.fetch_all(self.reader()).await?)
+            }
+
+            async fn insert_message(
+                &self,
+                room_id: i64,
+                sender_id: i64,
+                content: &str,
+                client_id: Option<&str>,
+            ) -> StoreResult<Inserted> {
+                if let Some(client_id) = client_id {
+                    if let Some(existing) = self.message_by_client_id(sender_id, client_id).await? {
+                        return Ok(Inserted::Existing(existing));
+                    }
+                }
+                let now = now();
+                let attempt: StoreResult<MessageRow> = async {
+                    let mut tx = self.writer().begin().await?;
+                    let (seq,): (i64,) = sqlx::query_as(
+                        "UPDATE chat_rooms SET last_seq = last_seq + 1, last_message_at = $1, updated_at = $1 \
+                         WHERE id = $2 RETURNING last_seq",
+                    )
+                    .bind(now)
+                    .bind(room_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    let (id,): (i64,) = sqlx::query_as(
+                        "INSERT INTO messages (chat_room_id, sender_id, content, seq, client_id, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                    )
+                    .bind(room_id)
+                    .bind(sender_id)
+                    .bind(content)
+                    .bind(seq)
+                    .bind(client_id)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    sqlx::query(
+                        "UPDATE chat_room_members SET last_read_seq = $1 \
+                         WHERE chat_room_id = $2 AND user_id = $3 AND last_read_seq < $1",
+                    )
+                    .bind(seq)
+                    .bind(room_id)
+                    .bind(sender_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    let sql = format!("{MESSAGE_SELECT} WHERE m.id = $1");
+                    let row = sqlx::query_as::<$db, MessageRow>(&sql).bind(id).fetch_one(&mut *tx).await?;
+                    tx.commit().await?;
+                    Ok(row)
+                }
+                .await;
+                match (attempt, client_id) {
+                    (Ok(row), _) => Ok(Inserted::New(row)),
+                    // A concurrent send with the same client id won; return its message.
+                    (Err(StoreError::UniqueViolation(_)), Some(client_id)) => self
+                        .message_by_client_id(sender_id, client_id)
+                        .await?
+                        .map(Inserted::Existing)
+                        .ok_or_else(|| StoreError::UniqueViolation("client_id".into())),
+                    (Err(e), _) => Err(e),
+                }
+            }
+
+            async fn messages(&self, room_id: i64, page: Page) -> StoreResult<Vec<MessageRow>> {
+                let (sql, a, b, newest_first) = match page {
+                    Page::Latest { limit, offset } => (
+                        format!("{MESSAGE_SELECT} WHERE m.chat_room_id = $1 ORDER BY m.seq DESC LIMIT $2 OFFSET $3"),
+                        limit,
+                        offset,
+                        true,
+                    ),
+                    Page::Before { seq, limit } => (
+                        format!("{MESSAGE_SELECT} WHERE m.chat_room_id = $1 AND m.seq < $3 ORDER BY m.seq DESC LIMIT $2"),
+                        limit,
+                        seq,
+                        true,
+                    ),
+                    Page::After { seq, limit } => (
+                        format!("{MESSAGE_SELECT} WHERE m.chat_room_id = $1 AND m.seq > $3 ORDER BY m.seq ASC LIMIT $2"),
+                        limit,
+                        seq,
+                        false,
+                    ),
+                };
+                let mut rows =
+                    sqlx::query_as::<$db, MessageRow>(&sql).bind(room_id).bind(a).bind(b).fetch_all(self.reader()).await?;
+                if newest_first {
+                    rows.reverse();
+                }
+                Ok(rows)
+            }
+
+            async fn mark_read(&self, room_id: i64, user_id: i64, up_to: i64) -> StoreResult<bool> {
+                let r = sqlx::query(
+                    "UPDATE chat_room_members SET last_read_seq = $1 \
+                     WHERE chat_room_id = $2 AND user_id = $3 AND last_read_seq < $1",
+                )
+                .bind(up_to)
+                .bind(room_id)
+                .bind(user_id)
+                .execute(self.writer())
+                .await?;
+                Ok(r.rows_affected() > 0)
+            }
+        }
+    };
+}
+
+/// The unique key of the DM room between two users, whichever of them asks.
+fn direct_key(a: i64, b: i64) -> String {
+    format!("{}:{}", a.min(b), a.max(b))
+}
+
+sql_chat_store!(SqliteStore, Sqlite);
+sql_chat_store!(PgStore, Postgres);

@@ -1,0 +1,585 @@
+// chat.js — the client's behaviour, between the views and the server: opening conversations
+// (rooms and draft DMs), loading history and older pages, sending with a client_id over the
+// WebSocket (REST as fallback, same client_id so nothing is stored twice), retrying, unread
+// counts and read positions, typing, groups and members, and every incoming WebSocket frame.
+
+import { Realtime } from './realtime.js';
+import { navigate } from './router.js';
+import { newClientId, MAX_MESSAGE_CHARS } from './util.js';
+
+const PAGE = 50;
+const ACK_TIMEOUT_MS = 8000; // no ack over the socket by then: send the same message over REST
+const TYPING_REPEAT_MS = 3000;
+const TYPING_IDLE_MS = 4000;
+
+export class Chat {
+  /**
+   * @param {{store: import('./state.js').Store, api: import('./api.js').Api,
+   *          onRevoked: () => void, notify: (msg: string) => void}} deps
+   */
+  constructor({ store, api, onRevoked, notify }) {
+    this.store = store;
+    this.api = api;
+    this.notifyUser = notify;
+    this.ackTimers = new Map();
+    this.readTimer = null;
+    this.typingSentAt = 0;
+    this.typingRoom = null;
+    this.typingIdle = null;
+    this.roomsReload = null;
+    this.leaving = new Set();
+    this.realtime = new Realtime({
+      api,
+      positions: () => store.positions(),
+      onFrame: (f) => this.onFrame(f),
+      onStatus: (s) => store.setConnection(s),
+      onConnected: () => this.onConnected(),
+      onRevoked,
+    });
+    this.onVisibility = () => {
+      if (document.visibilityState === 'visible') this.scheduleMarkRead();
+    };
+    this.typingTicker = null;
+  }
+
+  async start(user) {
+    this.store.me = user;
+    this.store.notify('me');
+    document.addEventListener('visibilitychange', this.onVisibility);
+    window.addEventListener('focus', this.onVisibility);
+    this.typingTicker = setInterval(() => {
+      if (this.store.typing.size) this.store.notify('typing');
+    }, 1000);
+    this.realtime.start();
+    const loading = this.reloadRooms();
+    this.api
+      .onlineUsers()
+      .then((r) => {
+        for (const id of r?.online_users || []) this.store.setOnline(id, true);
+      })
+      .catch(() => {});
+    await loading.catch((err) => this.notifyUser(err.message));
+  }
+
+  stop() {
+    this.realtime.stop();
+    document.removeEventListener('visibilitychange', this.onVisibility);
+    window.removeEventListener('focus', this.onVisibility);
+    clearInterval(this.typingTicker);
+    for (const t of this.ackTimers.values()) clearTimeout(t);
+    this.ackTimers.clear();
+    clearTimeout(this.readTimer);
+    clearTimeout(this.typingIdle);
+  }
+
+  /** Fetch the room list (shared while in flight). */
+  reloadRooms() {
+    if (!this.roomsReload) {
+      this.roomsReload = this.api
+        .rooms()
+        .then((list) => {
+          if (Array.isArray(list)) this.store.setRooms(list);
+          this.scheduleMarkRead();
+        })
+        .finally(() => {
+          this.roomsReload = null;
+        });
+    }
+    return this.roomsReload;
+  }
+
+  // ---- opening conversations ---------------------------------------------------------------
+
+  /** Show a room. Loads its newest page of history once, and marks it read. */
+  async openRoom(roomId) {
+    const { store } = this;
+    if (!store.rooms.has(roomId)) {
+      await this.reloadRooms().catch(() => {});
+      if (!store.rooms.has(roomId)) {
+        this.notifyUser('That conversation was not found.');
+        navigate('/', { replace: true });
+        return;
+      }
+    }
+    store.setCurrent({ type: 'room', id: roomId });
+    const room = store.rooms.get(roomId);
+    const rm = store.roomMessages(roomId);
+    if (!rm.historyLoaded && !room.removed) {
+      try {
+        const list = await this.api.roomMessages(roomId, { limit: PAGE });
+        rm.historyLoaded = true;
+        rm.hasOlder = Array.isArray(list) && list.length >= PAGE;
+        this.ingest(list || []);
+        store.notify('messages');
+      } catch (err) {
+        rm.loadError = err.message;
+        store.notify('messages');
+      }
+    }
+    if (room.room_type === 'group' && !room.removed) this.loadMembers(roomId).catch(() => {});
+    this.scheduleMarkRead();
+  }
+
+  /** Open the DM with a user: the existing room, or a draft until the first message. */
+  async openUser(userId, knownUser) {
+    const { store } = this;
+    const existing = store.dmWith(userId);
+    if (existing) {
+      navigate(`/room/${existing.room_id}`, { replace: true });
+      return;
+    }
+    let user = knownUser || store.drafts.get(userId);
+    if (!user) {
+      try {
+        user = await this.api.user(userId);
+      } catch (err) {
+        this.notifyUser(err.message);
+        navigate('/', { replace: true });
+        return;
+      }
+    }
+    if (store.me && userId === store.me.id) {
+      navigate('/', { replace: true });
+      return;
+    }
+    store.drafts.set(userId, user);
+    if (typeof user.online === 'boolean') store.setOnline(userId, user.online);
+    store.setCurrent({ type: 'draft', userId });
+    // A room may exist that our list does not know yet (e.g. created from another device).
+    try {
+      const history = await this.api.chatWith(userId);
+      if (Array.isArray(history) && history.length) {
+        const roomId = history[0].room_id;
+        await this.reloadRooms().catch(() => {});
+        this.ingest(history);
+        if (store.rooms.has(roomId)) {
+          store.roomMessages(roomId).historyLoaded = true;
+          store.roomMessages(roomId).hasOlder = history.length >= PAGE;
+          this.adoptDraft(userId, roomId);
+        }
+      }
+    } catch {
+      /* stays a draft; sending will create or find the room */
+    }
+  }
+
+  /** A draft DM got its room: move pending messages over and show the room instead. */
+  adoptDraft(userId, roomId) {
+    const { store } = this;
+    store.drafts.delete(userId);
+    for (const p of store.pending.values()) if (p.room_id == null && p.recipient_id === userId) p.room_id = roomId;
+    if (store.current?.type === 'draft' && store.current.userId === userId) navigate(`/room/${roomId}`, { replace: true });
+    store.notify('rooms', 'messages');
+  }
+
+  closeConversation() {
+    this.store.setCurrent(null);
+  }
+
+  /** Load the page before the oldest message we have. */
+  async loadOlder(roomId) {
+    const rm = this.store.roomMessages(roomId);
+    if (rm.loadingOlder || !rm.hasOlder || !rm.historyLoaded) return;
+    const before = rm.minSeq();
+    if (before <= 1) {
+      rm.hasOlder = false;
+      this.store.notify('messages');
+      return;
+    }
+    rm.loadingOlder = true;
+    this.store.notify('messages');
+    try {
+      const list = await this.api.roomMessages(roomId, { before, limit: PAGE });
+      rm.hasOlder = Array.isArray(list) && list.length >= PAGE;
+      this.ingest(list || []);
+    } catch (err) {
+      this.notifyUser(err.message);
+    } finally {
+      rm.loadingOlder = false;
+      this.store.notify('messages');
+    }
+  }
+
+  // ---- incoming messages --------------------------------------------------------------------
+
+  /** Add messages from history (no unread counting). */
+  ingest(list) {
+    const byRoom = new Map();
+    for (const m of list) {
+      if (!byRoom.has(m.room_id)) byRoom.set(m.room_id, []);
+      byRoom.get(m.room_id).push(m);
+    }
+    for (const [roomId, msgs] of byRoom) {
+      this.store.addMessages(roomId, msgs);
+      const room = this.store.rooms.get(roomId);
+      const newest = msgs.reduce((a, b) => (b.seq > (a?.seq || 0) ? b : a), null);
+      if (room && newest && newest.seq > (room.last_seq || 0)) this.bumpRoom(room, newest);
+    }
+  }
+
+  bumpRoom(room, m) {
+    room.last_seq = Math.max(room.last_seq || 0, m.seq);
+    if (!room.last_message || m.seq >= (room.last_message.seq || 0)) {
+      room.last_message = m;
+      room.last_message_time = m.created_at;
+    }
+  }
+
+  /** A live message (new_message, ack, sync, or a REST answer to our send). */
+  receive(m) {
+    const { store } = this;
+    if (!m || typeof m.room_id !== 'number') return;
+    const room = store.rooms.get(m.room_id);
+    if (room?.removed) return; // not a member any more: show nothing new
+    const mine = store.isMine(m);
+    if (mine && m.client_id) this.clearAckTimer(m.client_id);
+    const added = store.addMessages(m.room_id, [m]);
+    if (!room) {
+      // A room we do not know yet (the room_added frame may still be on its way).
+      this.reloadRooms().catch(() => {});
+      return;
+    }
+    if (!added.length) return;
+    const isNew = m.seq > (room.last_seq || 0);
+    this.bumpRoom(room, m);
+    if (mine) {
+      room.last_read_seq = Math.max(room.last_read_seq || 0, m.seq);
+    } else {
+      if (m.sender_id != null) store.setTyping(m.room_id, m.sender_id, m.sender_username, false);
+      if (isNew && m.seq > (room.last_read_seq || 0)) {
+        if (this.isViewing(m.room_id)) this.scheduleMarkRead();
+        else room.unread_count = (room.unread_count || 0) + 1;
+      }
+    }
+    store.notify('rooms', 'messages');
+  }
+
+  onConnected() {
+    // Anything sent on the previous socket and never acknowledged goes again (same client_id).
+    for (const p of this.store.pending.values()) {
+      if (p.status === 'pending' && p.via === 'ws') this.deliver(p);
+    }
+  }
+
+  onFrame(f) {
+    const { store } = this;
+    switch (f.type) {
+      case 'new_message':
+        this.receive(f.message || seedMessage(f));
+        break;
+      case 'ack':
+        if (f.message) this.receive(f.message);
+        break;
+      case 'sync_complete':
+        // Now the server and we agree on positions; refresh counts, names and presence.
+        this.reloadRooms().catch(() => {});
+        break;
+      case 'room_added':
+        if (f.room) {
+          const room = store.upsertRoom(f.room);
+          if (room.other_user && store.drafts.has(room.other_user.id)) this.adoptDraft(room.other_user.id, room.room_id);
+        }
+        break;
+      case 'room_removed':
+        this.roomGone(f.room_id);
+        break;
+      case 'presence':
+        store.setOnline(f.user_id, Boolean(f.online));
+        break;
+      case 'user_typing':
+        if (f.user_id !== store.me?.id) store.setTyping(f.room_id, f.user_id, f.username, f.is_typing !== false);
+        break;
+      case 'read':
+        if (f.user_id === store.me?.id) {
+          const room = store.rooms.get(f.room_id);
+          if (room) {
+            room.last_read_seq = Math.max(room.last_read_seq || 0, f.last_read_seq || 0);
+            if (typeof f.unread_count === 'number') room.unread_count = f.unread_count;
+            store.notify('rooms');
+          }
+        }
+        break;
+      case 'error':
+        // The socket refused a frame. A message it refused gets sent again over REST, which
+        // answers for each message (and returns the original if it was stored after all).
+        for (const p of store.pending.values()) if (p.status === 'pending' && p.via === 'ws') this.deliverRest(p);
+        break;
+      default:
+        break; // connected, subscribed, pong, room_joined, user_joined…: nothing to show
+    }
+  }
+
+  roomGone(roomId) {
+    const { store } = this;
+    if (this.leaving.has(roomId)) {
+      store.forgetRoom(roomId);
+      return;
+    }
+    store.markRemoved(roomId);
+    for (const p of store.pending.values()) {
+      if (p.room_id === roomId) store.updatePending(p.client_id, { status: 'failed', error: 'You are no longer a member.' });
+    }
+  }
+
+  // ---- sending ------------------------------------------------------------------------------
+
+  /** Send text to the current conversation. Returns an error sentence, or null. */
+  send(text) {
+    const { store } = this;
+    const conv = store.current;
+    const content = text.trim();
+    if (!conv || !content) return null;
+    if (Array.from(content).length > MAX_MESSAGE_CHARS) {
+      return `Messages can be at most ${MAX_MESSAGE_CHARS} characters long.`;
+    }
+    let roomId = null;
+    let recipientId = null;
+    if (conv.type === 'room') {
+      const room = store.rooms.get(conv.id);
+      if (!room || room.removed) return 'You are no longer a member of this conversation.';
+      roomId = room.room_id;
+      recipientId = room.room_type === 'direct' ? room.other_user?.id ?? null : null;
+    } else {
+      recipientId = conv.userId;
+    }
+    const p = {
+      client_id: newClientId(),
+      room_id: roomId,
+      recipient_id: recipientId,
+      content,
+      created_at: Date.now(),
+      status: 'pending',
+      error: null,
+      via: null,
+    };
+    store.addPending(p);
+    this.stopTyping();
+    this.deliver(p);
+    return null;
+  }
+
+  retry(clientId) {
+    const p = this.store.pending.get(clientId);
+    if (p) this.deliver(p);
+  }
+
+  discard(clientId) {
+    this.clearAckTimer(clientId);
+    this.store.pending.delete(clientId);
+    this.store.notify('messages', 'rooms');
+  }
+
+  deliver(p) {
+    this.store.updatePending(p.client_id, { status: 'pending', error: null });
+    const sent =
+      p.room_id != null &&
+      this.realtime.send({ type: 'message', room_id: p.room_id, content: p.content, client_id: p.client_id });
+    if (sent) {
+      p.via = 'ws';
+      this.clearAckTimer(p.client_id);
+      this.ackTimers.set(
+        p.client_id,
+        setTimeout(() => {
+          this.ackTimers.delete(p.client_id);
+          if (this.store.pending.get(p.client_id)?.status === 'pending') this.deliverRest(p);
+        }, ACK_TIMEOUT_MS),
+      );
+    } else {
+      this.deliverRest(p);
+    }
+  }
+
+  async deliverRest(p) {
+    const { store, api } = this;
+    this.clearAckTimer(p.client_id);
+    p.via = 'rest';
+    const room = p.room_id != null ? store.rooms.get(p.room_id) : null;
+    try {
+      let m;
+      if (room && room.room_type === 'group') m = await api.sendGroup(room.room_id, p.content, p.client_id);
+      else if (p.recipient_id != null) m = await api.sendDirect(p.recipient_id, p.content, p.client_id);
+      else throw new Error('This conversation can no longer receive messages.');
+      await this.confirmSent(m, p);
+    } catch (err) {
+      if (store.pending.get(p.client_id) === p) {
+        store.updatePending(p.client_id, { status: 'failed', error: err.message || 'Not sent.' });
+      }
+    }
+  }
+
+  /** The server stored our message (REST 201). Make sure its room is known, then show it. */
+  async confirmSent(m, p) {
+    const { store } = this;
+    if (!m) return;
+    if (!store.rooms.has(m.room_id)) {
+      await this.reloadRooms().catch(() => {});
+      if (!store.rooms.has(m.room_id) && p.recipient_id != null) {
+        const user = store.drafts.get(p.recipient_id) || { id: p.recipient_id, username: m.sender_username };
+        store.upsertRoom({
+          room_id: m.room_id,
+          room_type: 'direct',
+          name: user.username,
+          other_user: { ...user, online: store.online.has(user.id) },
+          created_by: store.me?.id ?? null,
+          member_count: 2,
+          last_seq: 0,
+          last_message: null,
+          last_message_time: null,
+          unread_count: 0,
+          last_read_seq: 0,
+          created_at: m.created_at,
+        });
+      }
+    }
+    this.receive(m);
+    if (p.recipient_id != null && store.drafts.has(p.recipient_id)) this.adoptDraft(p.recipient_id, m.room_id);
+    const rm = store.roomMessages(m.room_id);
+    if (!rm.historyLoaded && store.current?.type === 'room' && store.current.id === m.room_id) {
+      rm.historyLoaded = true;
+      rm.hasOlder = m.seq > 1;
+    }
+  }
+
+  clearAckTimer(clientId) {
+    clearTimeout(this.ackTimers.get(clientId));
+    this.ackTimers.delete(clientId);
+  }
+
+  // ---- reading and typing -------------------------------------------------------------------
+
+  isViewing(roomId) {
+    const c = this.store.current;
+    return c?.type === 'room' && c.id === roomId && document.visibilityState === 'visible';
+  }
+
+  /** Soon, move the read position of the open room to its newest message. */
+  scheduleMarkRead() {
+    clearTimeout(this.readTimer);
+    this.readTimer = setTimeout(() => this.markRead(), 150);
+  }
+
+  markRead() {
+    const { store } = this;
+    const c = store.current;
+    if (c?.type !== 'room' || !this.isViewing(c.id)) return;
+    const room = store.rooms.get(c.id);
+    if (!room || room.removed) return;
+    const upTo = Math.max(room.last_seq || 0, store.roomMessages(c.id).maxSeq());
+    if (upTo <= 0 || (upTo <= (room.last_read_seq || 0) && !room.unread_count)) return;
+    room.last_read_seq = upTo;
+    room.unread_count = 0;
+    store.notify('rooms');
+    if (!this.realtime.send({ type: 'read', room_id: room.room_id, up_to: upTo })) {
+      this.api.markRead(room.room_id, upTo).catch(() => {});
+    }
+  }
+
+  /** The user typed in the composer. */
+  typing() {
+    const c = this.store.current;
+    if (c?.type !== 'room') return;
+    const now = Date.now();
+    if (this.typingRoom !== c.id || now - this.typingSentAt > TYPING_REPEAT_MS) {
+      if (this.typingRoom !== null && this.typingRoom !== c.id) this.stopTyping();
+      if (this.realtime.send({ type: 'typing', room_id: c.id, is_typing: true })) {
+        this.typingRoom = c.id;
+        this.typingSentAt = now;
+      }
+    }
+    clearTimeout(this.typingIdle);
+    this.typingIdle = setTimeout(() => this.stopTyping(), TYPING_IDLE_MS);
+  }
+
+  stopTyping() {
+    clearTimeout(this.typingIdle);
+    if (this.typingRoom !== null) {
+      this.realtime.send({ type: 'typing', room_id: this.typingRoom, is_typing: false });
+      this.typingRoom = null;
+      this.typingSentAt = 0;
+    }
+  }
+
+  // ---- groups -------------------------------------------------------------------------------
+
+  async createGroup(name, memberIds) {
+    const { store } = this;
+    const g = await this.api.createGroup(name, memberIds);
+    await this.reloadRooms().catch(() => {});
+    if (!store.rooms.has(g.id)) {
+      store.upsertRoom({
+        room_id: g.id,
+        room_type: 'group',
+        name: g.name,
+        other_user: null,
+        created_by: g.created_by,
+        member_count: g.member_count,
+        last_seq: 0,
+        last_message: null,
+        last_message_time: null,
+        unread_count: 0,
+        last_read_seq: 0,
+        created_at: g.created_at,
+      });
+    }
+    const rm = store.roomMessages(g.id);
+    rm.historyLoaded = true;
+    rm.hasOlder = false;
+    navigate(`/room/${g.id}`);
+    return g;
+  }
+
+  async loadMembers(groupId) {
+    const list = await this.api.groupMembers(groupId);
+    const room = this.store.rooms.get(groupId);
+    if (room && Array.isArray(list)) {
+      room.member_count = list.length;
+      for (const m of list) if (typeof m.online === 'boolean' && m.user_id !== this.store.me?.id) this.store.setOnline(m.user_id, m.online);
+      this.store.notify('rooms', 'current');
+    }
+    return list;
+  }
+
+  async addMembers(groupId, userIds) {
+    const r = await this.api.addMembers(groupId, userIds);
+    return r;
+  }
+
+  async removeMember(groupId, userId) {
+    await this.api.removeMember(groupId, userId);
+  }
+
+  async leaveGroup(groupId) {
+    this.leaving.add(groupId);
+    try {
+      await this.api.removeMember(groupId, this.store.me.id);
+    } catch (err) {
+      this.leaving.delete(groupId);
+      throw err;
+    }
+    this.store.forgetRoom(groupId);
+    navigate('/', { replace: true });
+  }
+
+  /** Hide a room we are no longer a member of. */
+  dismissRoom(roomId) {
+    this.store.forgetRoom(roomId);
+    navigate('/', { replace: true });
+  }
+}
+
+/** A Message from the seed's new_message fields, for a server that sends no `message`. */
+function seedMessage(f) {
+  return {
+    id: f.message_id,
+    room_id: f.room_id,
+    chat_room_id: f.room_id,
+    seq: f.seq,
+    sender_id: f.sender_id,
+    sender_username: f.sender_username,
+    sender_full_name: f.sender_full_name ?? null,
+    content: f.content,
+    client_id: f.client_id ?? null,
+    is_read: false,
+    created_at: f.created_at,
+  };
+}

@@ -1,0 +1,74 @@
+// session.js — the tokens and the signed-in user, kept in localStorage so a reload stays
+// logged in. Values are read from storage every time (never cached) because another tab may
+// have rotated the refresh token; presenting a spent refresh token would end the session.
+
+const KEYS = { access: 'banter.access', refresh: 'banter.refresh', user: 'banter.user' };
+
+function read(key) {
+  try {
+    return localStorage.getItem(key);
+  } catch {
+    return null;
+  }
+}
+
+function write(key, value) {
+  try {
+    if (value === null || value === undefined) localStorage.removeItem(key);
+    else localStorage.setItem(key, value);
+  } catch {
+    /* storage full or disabled: the session lasts until reload */
+  }
+}
+
+export const session = {
+  get access() {
+    return read(KEYS.access);
+  },
+  get refresh() {
+    return read(KEYS.refresh);
+  },
+  get user() {
+    try {
+      return JSON.parse(read(KEYS.user) || 'null');
+    } catch {
+      return null;
+    }
+  },
+  get loggedIn() {
+    return Boolean(read(KEYS.refresh) || read(KEYS.access));
+  },
+  /** Store a token pair (login, register, refresh, password change). */
+  setTokens({ access_token, refresh_token }) {
+    if (access_token) write(KEYS.access, access_token);
+    if (refresh_token) write(KEYS.refresh, refresh_token);
+  },
+  setUser(user) {
+    write(KEYS.user, user ? JSON.stringify(user) : null);
+  },
+  clear() {
+    write(KEYS.access, null);
+    write(KEYS.refresh, null);
+    write(KEYS.user, null);
+  },
+  /** Calls fn() when another tab logs out (the refresh token disappears). */
+  onExternalLogout(fn) {
+    window.addEventListener('storage', (e) => {
+      if ((e.key === KEYS.refresh && e.newValue === null) || e.key === null) {
+        if (!read(KEYS.refresh)) fn();
+      }
+    });
+  },
+};
+
+/** Seconds until the JWT access token expires (negative if past), or null if unreadable. */
+export function accessTokenTtl(token = session.access) {
+  if (!token) return null;
+  try {
+    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const payload = JSON.parse(atob(part.padEnd(part.length + ((4 - (part.length % 4)) % 4), '=')));
+    return typeof payload.exp === 'number' ? payload.exp - Date.now() / 1000 : null;
+  } catch {
+    return null;
+  }
+}

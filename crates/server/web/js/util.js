@@ -1,0 +1,102 @@
+// util.js — small pure helpers: ids, names, dates and times for display.
+
+/** A random idempotency key for a message. crypto.randomUUID needs a secure context, so a
+ *  server reached over plain http on a LAN gets the getRandomValues fallback. */
+export function newClientId() {
+  if (globalThis.crypto?.randomUUID) {
+    try {
+      return 'c-' + crypto.randomUUID();
+    } catch {
+      /* insecure context: fall through */
+    }
+  }
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return 'c-' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** The name to show for a user-like object: full name if any, else username. */
+export function displayName(u) {
+  if (!u) return 'Unknown';
+  return (u.full_name && u.full_name.trim()) || u.username || 'Unknown';
+}
+
+/** One or two letters for an avatar. */
+export function initials(name) {
+  const parts = String(name || '?').trim().split(/[\s._-]+/).filter(Boolean);
+  if (!parts.length) return '?';
+  const first = Array.from(parts[0])[0] || '?';
+  const second = parts.length > 1 ? Array.from(parts[1])[0] || '' : '';
+  return (first + second).toUpperCase();
+}
+
+/** A stable hue (0–359) for a name, so avatars get consistent colours. */
+export function hueFor(name) {
+  let h = 0;
+  for (const ch of String(name)) h = (h * 31 + ch.codePointAt(0)) % 360;
+  return h;
+}
+
+export function parseTime(iso) {
+  const d = iso ? new Date(iso) : null;
+  return d && !Number.isNaN(d.getTime()) ? d : null;
+}
+
+function sameDay(a, b) {
+  return a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() && a.getDate() === b.getDate();
+}
+
+/** A key for the local calendar day of a date, for day separators. */
+export function dayKey(d) {
+  return `${d.getFullYear()}-${d.getMonth()}-${d.getDate()}`;
+}
+
+/** "Today", "Yesterday", or a date like "Monday, 3 March" (with the year if not this year). */
+export function dayLabel(d, now = new Date()) {
+  if (sameDay(d, now)) return 'Today';
+  const y = new Date(now);
+  y.setDate(y.getDate() - 1);
+  if (sameDay(d, y)) return 'Yesterday';
+  const opts = { weekday: 'long', month: 'long', day: 'numeric' };
+  if (d.getFullYear() !== now.getFullYear()) opts.year = 'numeric';
+  return d.toLocaleDateString(undefined, opts);
+}
+
+export function timeLabel(d) {
+  return d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+}
+
+/** Short time for the sidebar: a time today, a weekday this week, else a date. */
+export function shortWhen(d, now = new Date()) {
+  if (!d) return '';
+  if (sameDay(d, now)) return timeLabel(d);
+  const age = now - d;
+  if (age < 6 * 24 * 3600 * 1000 && age > 0) return d.toLocaleDateString(undefined, { weekday: 'short' });
+  const opts = { month: 'short', day: 'numeric' };
+  if (d.getFullYear() !== now.getFullYear()) opts.year = 'numeric';
+  return d.toLocaleDateString(undefined, opts);
+}
+
+/** Calls fn at most once per `ms` leading edge; returns the wrapped function. */
+export function throttle(fn, ms) {
+  let last = 0;
+  return (...args) => {
+    const now = Date.now();
+    if (now - last >= ms) {
+      last = now;
+      fn(...args);
+    }
+  };
+}
+
+export function debounce(fn, ms) {
+  let t = null;
+  const wrapped = (...args) => {
+    clearTimeout(t);
+    t = setTimeout(() => fn(...args), ms);
+  };
+  wrapped.cancel = () => clearTimeout(t);
+  return wrapped;
+}
+
+/** The largest message the server accepts, in characters. */
+export const MAX_MESSAGE_CHARS = 5000;

@@ -1,0 +1,142 @@
+// views/sidebar.js — the conversation list: DMs and groups together, newest activity first,
+// each with its name, last message preview, time, unread badge and (for DMs) online dot. Also
+// the user's menu and the "new message" / "new group" buttons. Re-renders from the store.
+
+import { h, replaceChildren } from '../dom.js';
+import { displayName, parseTime, shortWhen } from '../util.js';
+import { avatar } from './avatar.js';
+
+/**
+ * @param {HTMLElement} root
+ * @param {{store: import('../state.js').Store, onNewDm: () => void, onNewGroup: () => void,
+ *          onSettings: () => void}} deps
+ */
+export function mountSidebar(root, { store, onNewDm, onNewGroup, onSettings }) {
+  const meName = h('span.me-name', { dataset: { testid: 'me-name' } });
+  const meAvatar = h('span.me-avatar');
+  const settingsBtn = h(
+    'button.me-button',
+    { type: 'button', dataset: { testid: 'open-settings' }, 'aria-label': 'Account and settings' },
+    meAvatar,
+    meName,
+    h('span.me-gear', { 'aria-hidden': 'true', text: '⚙' }),
+  );
+  const header = h(
+    'header.sidebar-header',
+    {},
+    h('div.brand.brand-small', {}, h('span.brand-mark', { 'aria-hidden': 'true', text: 'B' }), h('h1', { text: 'Banter' })),
+    settingsBtn,
+  );
+  const actions = h(
+    'div.sidebar-actions',
+    {},
+    h('button.button.primary', { type: 'button', dataset: { testid: 'new-dm' }, on: { click: onNewDm } }, 'New message'),
+    h('button.button', { type: 'button', dataset: { testid: 'new-group' }, on: { click: onNewGroup } }, 'New group'),
+  );
+  settingsBtn.addEventListener('click', onSettings);
+  const list = h('ul.room-list', { dataset: { testid: 'room-list' }, 'aria-label': 'Conversations' });
+  const empty = h('p.sidebar-empty', {
+    dataset: { testid: 'rooms-empty' },
+    text: 'No conversations yet. Start one with “New message” or “New group”.',
+  });
+  const nav = h('nav.sidebar-nav', { 'aria-label': 'Conversations' }, list, empty);
+  replaceChildren(root, header, actions, nav);
+
+  function preview(room) {
+    if (room.removed) return 'You are no longer a member';
+    const m = room.last_message;
+    if (!m) return room.room_type === 'group' ? 'No messages yet' : 'Say hello';
+    const text = m.content.replace(/\s+/g, ' ');
+    if (store.isMine(m)) return `You: ${text}`;
+    if (room.room_type === 'group') return `${m.sender_full_name || m.sender_username}: ${text}`;
+    return text;
+  }
+
+  function item({ key, href, name, group, online, when, previewText, unread, active, removed, dataset }) {
+    const badge =
+      unread > 0
+        ? h('span.unread-badge', {
+            dataset: { testid: 'unread-badge' },
+            'aria-label': `${unread} unread message${unread === 1 ? '' : 's'}`,
+            text: unread > 99 ? '99+' : String(unread),
+          })
+        : null;
+    const link = h(
+      `a.room-item${active ? '.active' : ''}${removed ? '.removed' : ''}${unread > 0 ? '.has-unread' : ''}`,
+      { href, dataset: { testid: 'room-item', key, ...dataset }, 'aria-current': active ? 'page' : undefined },
+      avatar(name, { group, online }),
+      h(
+        'span.room-text',
+        {},
+        h(
+          'span.room-line',
+          {},
+          h('span.room-name', { dataset: { testid: 'room-name' }, text: name }),
+          h('span.room-time', { text: when }),
+        ),
+        h('span.room-line', {}, h('span.room-preview', { dataset: { testid: 'room-preview' }, text: previewText }), badge),
+      ),
+    );
+    return h('li', {}, link);
+  }
+
+  function render() {
+    const me = store.me;
+    meName.textContent = me ? displayName(me) : '';
+    replaceChildren(meAvatar, me ? avatar(displayName(me)) : null);
+    settingsBtn.title = me ? `Signed in as ${me.username}` : '';
+    const focusedKey = document.activeElement?.closest?.('.room-item')?.dataset.key;
+    const cur = store.current;
+    const items = [];
+    if (cur?.type === 'draft') {
+      const u = store.drafts.get(cur.userId);
+      if (u) {
+        items.push(
+          item({
+            key: `u${u.id}`,
+            href: `#/user/${u.id}`,
+            name: displayName(u),
+            group: false,
+            online: store.online.has(u.id),
+            when: '',
+            previewText: 'New conversation',
+            unread: 0,
+            active: true,
+            dataset: { draftUser: u.id },
+          }),
+        );
+      }
+    }
+    for (const room of store.sortedRooms()) {
+      const isGroup = room.room_type === 'group';
+      const name = isGroup ? room.name : displayName(room.other_user) || room.name;
+      const t = parseTime(room.last_message_time || room.last_message?.created_at);
+      items.push(
+        item({
+          key: `r${room.room_id}`,
+          href: `#/room/${room.room_id}`,
+          name: name || 'Deleted User',
+          group: isGroup,
+          online: isGroup || !room.other_user ? null : store.online.has(room.other_user.id),
+          when: t ? shortWhen(t) : '',
+          previewText: preview(room),
+          unread: room.removed ? 0 : room.unread_count || 0,
+          active: cur?.type === 'room' && cur.id === room.room_id,
+          removed: room.removed,
+          dataset: { roomId: room.room_id, roomType: room.room_type },
+        }),
+      );
+    }
+    replaceChildren(list, items);
+    empty.hidden = items.length > 0 || !store.roomsLoaded;
+    if (focusedKey) list.querySelector(`[data-key="${focusedKey}"]`)?.focus();
+    const unread = [...store.rooms.values()].reduce((n, r) => n + (r.removed ? 0 : r.unread_count || 0), 0);
+    document.title = unread ? `(${unread}) Banter` : 'Banter';
+  }
+
+  const watched = ['rooms', 'presence', 'current', 'me', 'all'];
+  store.subscribe((topics) => {
+    if (watched.some((t) => topics.has(t))) render();
+  });
+  render();
+}
