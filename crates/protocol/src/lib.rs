@@ -204,6 +204,9 @@ pub enum ServerFrame {
     Error {
         code: String,
         message: String,
+        /// The `client_id` of the `message` frame that failed, so the client can mark it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
     },
 }
 
@@ -224,7 +227,7 @@ impl ServerFrame {
     }
 
     pub fn error(code: &str, message: impl Into<String>) -> Self {
-        Self::Error { code: code.into(), message: message.into() }
+        Self::Error { code: code.into(), message: message.into(), client_id: None }
     }
 }
 

@@ -39,7 +39,16 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let keys = TokenKeys::new(&key, config.algorithm, config.access_token_ttl, config.refresh_token_ttl);
     let hub = Arc::new(realtime::Hub::default());
     let broker = Arc::new(realtime::LocalBroker::new(hub.clone()));
-    Ok(AppState { config: Arc::new(config), store, keys: Arc::new(keys), hub, broker })
+    Ok(AppState {
+        config: Arc::new(config),
+        store,
+        keys: Arc::new(keys),
+        hub,
+        broker,
+        room_locks: Arc::default(),
+        shutdown: tokio_util::sync::CancellationToken::new(),
+        connections: tokio_util::task::TaskTracker::new(),
+    })
 }
 
 /// The whole service as a router.
@@ -47,15 +56,31 @@ pub fn app(state: AppState) -> Router {
     http::router(state)
 }
 
-/// Serves `state` on `listener` until `shutdown` completes, then drains in-flight requests.
+/// How long shutdown waits for WebSocket connections to finish before giving up on them.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serves `state` on `listener` until `shutdown` completes, then drains: HTTP requests in flight
+/// finish, and every WebSocket answers the frames it has read (acks included) and closes with
+/// 1001 "going away".
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let token = state.shutdown.clone();
+    let connections = state.connections.clone();
+    let signal = async move {
+        shutdown.await;
+        token.cancel();
+    };
     axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+        .with_graceful_shutdown(signal)
+        .await?;
+    connections.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, connections.wait()).await.is_err() {
+        tracing::warn!("some WebSocket connections did not close in time");
+    }
+    Ok(())
 }
 
 /// The soft limit on open files this process runs under (each connection holds one), from

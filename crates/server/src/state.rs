@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
 use crate::{
     auth::tokens::TokenKeys,
     config::Config,
@@ -18,4 +20,27 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// Where events are published; delivers to every node's hub.
     pub broker: Arc<dyn Broker>,
+    /// Serialises persist-then-publish per room on this node, so each room's `new_message`
+    /// frames leave in `seq` order.
+    pub room_locks: Arc<RoomLocks>,
+    /// Cancelled when the server begins shutting down.
+    pub shutdown: CancellationToken,
+    /// Open WebSocket connections, so shutdown can wait for them to finish.
+    pub connections: TaskTracker,
+}
+
+/// A fixed set of async mutexes, one chosen per room: bounded memory, no pruning needed.
+pub struct RoomLocks(Vec<tokio::sync::Mutex<()>>);
+
+impl Default for RoomLocks {
+    fn default() -> Self {
+        Self((0..64).map(|_| tokio::sync::Mutex::new(())).collect())
+    }
+}
+
+impl RoomLocks {
+    pub async fn lock(&self, room_id: i64) -> tokio::sync::MutexGuard<'_, ()> {
+        let stripe = usize::try_from(room_id.rem_euclid(64)).unwrap_or(0);
+        self.0[stripe].lock().await
+    }
 }

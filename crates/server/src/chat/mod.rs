@@ -115,6 +115,8 @@ pub async fn send(
         Target::Group(id) | Target::Room(id) => (member_room(state, sender.id, id, target).await?.0.id, false),
     };
 
+    // Held until published: this node's frames for one room leave in seq order.
+    let _order = state.room_locks.lock(room_id).await;
     let row = match state.store.insert_message(room_id, sender.id, content, client_id).await? {
         Inserted::New(row) => row,
         Inserted::Existing(row) if row.room_id == room_id => return Ok((to_message(row, false), false)),

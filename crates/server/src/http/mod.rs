@@ -103,6 +103,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(meta::docs(spec))
+        .merge(crate::realtime::router())
         .fallback(|| async { Error::NotFound("Not Found".into()) })
         .method_not_allowed_fallback(|| async {
             (StatusCode::METHOD_NOT_ALLOWED, axum::Json(serde_json::json!({"detail": "Method Not Allowed"})))

@@ -20,8 +20,27 @@ use std::{
 use banter_protocol::{close, ServerFrame};
 use tokio::sync::{mpsc, watch};
 
-/// A frame, already serialised once for all its recipients.
-pub type Outbound = Arc<str>;
+/// What a connection's writer receives, in order. Frames are serialised once for all their
+/// recipients.
+#[derive(Debug)]
+pub enum Outbound {
+    Frame(Arc<str>),
+    /// A `new_message` frame, with what the writer needs to keep catch-up free of duplicates.
+    Message {
+        room_id: i64,
+        seq: i64,
+        text: Arc<str>,
+    },
+    /// The connection asked for catch-up: hold live frames until the batch arrives.
+    SyncStart,
+    /// The missed messages (room, seq, frame), then the `sync_complete` frame.
+    SyncBatch {
+        messages: Vec<(i64, i64, Arc<str>)>,
+        done: Arc<str>,
+    },
+    /// Close after everything queued before it (server shutdown).
+    Close(u16, &'static str),
+}
 
 /// Why the hub wants a connection closed: a close code and reason.
 pub type Stop = Option<(u16, &'static str)>;
@@ -33,7 +52,6 @@ pub type ConnId = u64;
 
 struct Conn {
     user_id: i64,
-    username: Arc<str>,
     session_id: Arc<str>,
     tx: mpsc::Sender<Outbound>,
     /// Tells the connection task to close, even while it is blocked writing to a slow socket.
@@ -51,16 +69,23 @@ struct Index {
     rooms: HashMap<i64, HashSet<ConnId>>,
 }
 
+/// The shortest interval between two relayed typing signals of one user in one room.
+pub const TYPING_THROTTLE: std::time::Duration = std::time::Duration::from_secs(2);
+
 #[derive(Default)]
 pub struct Hub {
     index: Mutex<Index>,
     next_id: AtomicU64,
+    /// When each (user, room) last had a typing signal relayed.
+    typing: Mutex<HashMap<(i64, i64), std::time::Instant>>,
 }
 
 /// A connection's registration; dropping it does not unregister (call [`Hub::disconnect`]).
 pub struct Registration {
     pub id: ConnId,
     pub rx: mpsc::Receiver<Outbound>,
+    /// For the connection's own replies, so they queue in order with hub frames.
+    pub tx: mpsc::Sender<Outbound>,
     pub stop: watch::Receiver<Stop>,
     /// True if this is the user's first open connection (they just came online).
     pub came_online: bool,
@@ -73,7 +98,7 @@ impl Hub {
         self.index.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub fn connect(&self, user_id: i64, username: &str, session_id: &str) -> Registration {
+    pub fn connect(&self, user_id: i64, session_id: &str) -> Registration {
         let (tx, rx) = mpsc::channel(QUEUE);
         let (stop, stop_rx) = watch::channel(None);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -82,9 +107,8 @@ impl Hub {
             id,
             Conn {
                 user_id,
-                username: username.into(),
                 session_id: session_id.into(),
-                tx,
+                tx: tx.clone(),
                 stop,
                 all_rooms: false,
                 rooms: HashSet::new(),
@@ -92,7 +116,7 @@ impl Hub {
         );
         let conns = index.users.entry(user_id).or_default();
         conns.insert(id);
-        Registration { id, rx, stop: stop_rx, came_online: conns.len() == 1 }
+        Registration { id, rx, tx, stop: stop_rx, came_online: conns.len() == 1 }
     }
 
     /// Unregisters a connection; returns `Some(user_id)` if that was the user's last one.
@@ -169,6 +193,10 @@ impl Hub {
     /// Delivers a room event to the subscribed connections of `members`, except `skip_user`'s.
     pub fn deliver_room(&self, room_id: i64, members: &[i64], skip_user: Option<i64>, frame: &ServerFrame) {
         let text = encode(frame);
+        let seq = match frame {
+            ServerFrame::NewMessage { seq, .. } => Some(*seq),
+            _ => None,
+        };
         let mut index = self.lock();
         let mut targets: Vec<ConnId> = Vec::new();
         for user in members.iter().filter(|u| Some(**u) != skip_user) {
@@ -180,7 +208,15 @@ impl Hub {
                 );
             }
         }
-        send_all(&mut index, targets, &text);
+        send_all(
+            &mut index,
+            targets,
+            |text| match seq {
+                Some(seq) => Outbound::Message { room_id, seq, text },
+                None => Outbound::Frame(text),
+            },
+            &text,
+        );
     }
 
     /// Delivers a frame to every connection of each of `user_ids`.
@@ -189,7 +225,7 @@ impl Hub {
         let mut index = self.lock();
         let targets: Vec<ConnId> =
             user_ids.iter().filter_map(|u| index.users.get(u)).flat_map(|s| s.iter().copied()).collect();
-        send_all(&mut index, targets, &text);
+        send_all(&mut index, targets, Outbound::Frame, &text);
     }
 
     /// A user is no longer a member: their connections stop receiving the room at once.
@@ -220,15 +256,24 @@ impl Hub {
         }
     }
 
-    /// Asks every connection to close (server shutdown).
-    pub fn close_all(&self, code: u16, reason: &'static str) {
-        for conn in self.lock().conns.values() {
-            conn.stop.send_replace(Some((code, reason)));
+    /// Whether to relay a typing signal now: at most one per user and room every
+    /// [`TYPING_THROTTLE`] (stops always pass).
+    pub fn typing_allowed(&self, user_id: i64, room_id: i64, is_typing: bool) -> bool {
+        let mut last = self.typing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = std::time::Instant::now();
+        if !is_typing {
+            last.remove(&(user_id, room_id));
+            return true;
         }
-    }
-
-    pub fn username_of(&self, id: ConnId) -> Option<Arc<str>> {
-        self.lock().conns.get(&id).map(|c| c.username.clone())
+        if last.get(&(user_id, room_id)).is_some_and(|t| now.duration_since(*t) < TYPING_THROTTLE) {
+            return false;
+        }
+        // Forget old entries now and then so the map stays small.
+        if last.len() > 10_000 {
+            last.retain(|_, t| now.duration_since(*t) < TYPING_THROTTLE);
+        }
+        last.insert((user_id, room_id), now);
+        true
     }
 }
 
@@ -240,10 +285,10 @@ fn encode(frame: &ServerFrame) -> Arc<str> {
 
 /// Queues `text` for each target. A full queue means the reader is too slow: it is told to
 /// close (4008) rather than buffered without bound or waited for.
-fn send_all(index: &mut Index, targets: Vec<ConnId>, text: &Arc<str>) {
+fn send_all(index: &mut Index, targets: Vec<ConnId>, wrap: impl Fn(Arc<str>) -> Outbound, text: &Arc<str>) {
     for id in targets {
         let Some(conn) = index.conns.get(&id) else { continue };
-        if let Err(mpsc::error::TrySendError::Full(_)) = conn.tx.try_send(text.clone()) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = conn.tx.try_send(wrap(text.clone())) {
             tracing::warn!(conn = id, user_id = conn.user_id, "outbound queue full; closing slow connection");
             conn.stop.send_replace(Some((close::TOO_SLOW, "too slow: outbound queue full")));
         }

@@ -10,3 +10,5 @@ mod accounts;
 mod chat;
 mod config;
 mod meta;
+mod realtime;
+mod ws;

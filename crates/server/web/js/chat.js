@@ -42,7 +42,11 @@ export class Chat {
     this.typingTicker = null;
   }
 
+  /** Begin a signed-in session (the same Chat serves one session after another). */
   async start(user) {
+    this.leaving.clear();
+    this.roomsReload = null;
+    this.typingRoom = null;
     this.store.me = user;
     this.store.notify('me');
     document.addEventListener('visibilitychange', this.onVisibility);
@@ -58,7 +62,10 @@ export class Chat {
         for (const id of r?.online_users || []) this.store.setOnline(id, true);
       })
       .catch(() => {});
-    await loading.catch((err) => this.notifyUser(err.message));
+    await loading.then(
+      () => this.realtime.sync(), // in case the socket connected before the list arrived
+      (err) => this.notifyUser(err.message),
+    );
   }
 
   stop() {
@@ -79,6 +86,7 @@ export class Chat {
         .rooms()
         .then((list) => {
           if (Array.isArray(list)) this.store.setRooms(list);
+          this.adoptDrafts();
           this.scheduleMarkRead();
         })
         .finally(() => {
@@ -160,6 +168,14 @@ export class Chat {
       }
     } catch {
       /* stays a draft; sending will create or find the room */
+    }
+  }
+
+  /** Drafts whose DM room now exists (we sent the first message, or they did). */
+  adoptDrafts() {
+    for (const userId of [...this.store.drafts.keys()]) {
+      const room = this.store.dmWith(userId);
+      if (room) this.adoptDraft(userId, room.room_id);
     }
   }
 
@@ -276,8 +292,8 @@ export class Chat {
         break;
       case 'room_added':
         if (f.room) {
-          const room = store.upsertRoom(f.room);
-          if (room.other_user && store.drafts.has(room.other_user.id)) this.adoptDraft(room.other_user.id, room.room_id);
+          store.upsertRoom(f.room);
+          this.adoptDrafts();
         }
         break;
       case 'room_removed':
@@ -432,7 +448,9 @@ export class Chat {
       }
     }
     this.receive(m);
-    if (p.recipient_id != null && store.drafts.has(p.recipient_id)) this.adoptDraft(p.recipient_id, m.room_id);
+    if (p.recipient_id != null && (store.drafts.has(p.recipient_id) || isDraftOf(store.current, p.recipient_id))) {
+      this.adoptDraft(p.recipient_id, m.room_id);
+    }
     const rm = store.roomMessages(m.room_id);
     if (!rm.historyLoaded && store.current?.type === 'room' && store.current.id === m.room_id) {
       rm.historyLoaded = true;
@@ -565,6 +583,10 @@ export class Chat {
     this.store.forgetRoom(roomId);
     navigate('/', { replace: true });
   }
+}
+
+function isDraftOf(conv, userId) {
+  return conv?.type === 'draft' && conv.userId === userId;
 }
 
 /** A Message from the seed's new_message fields, for a server that sends no `message`. */

@@ -18,7 +18,7 @@ export class Realtime {
   /**
    * @param {{
    *   api: import('./api.js').Api,
-   *   positions: () => Record<string, number>,
+   *   positions: () => Record<string, number> | null,
    *   onFrame: (frame: object) => void,
    *   onStatus: (status: string) => void,
    *   onConnected: (frame: object) => void,
@@ -82,6 +82,16 @@ export class Realtime {
     } catch {
       return false;
     }
+  }
+
+  /**
+   * Ask for every message after the last seq we know per room. Skipped while the room list is
+   * not loaded yet (positions() is null): rooms left out count as 0, so an empty map would
+   * replay all history. The app calls this again once the list is in.
+   */
+  sync() {
+    const rooms = this.opts.positions();
+    if (rooms) this.send({ type: 'sync', rooms });
   }
 
   /** Skip the remaining backoff (the network came back, the tab became visible). */
@@ -154,7 +164,7 @@ export class Realtime {
       this.authFailures = 0;
       this.everConnected = true;
       this.send({ type: 'subscribe_all' });
-      this.send({ type: 'sync', rooms: this.opts.positions() });
+      this.sync();
       clearInterval(this.timers.ping);
       this.timers.ping = setInterval(() => this.heartbeat(ws), PING_EVERY_MS);
       this.status('online');

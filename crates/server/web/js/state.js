@@ -80,7 +80,6 @@ export class Store {
     if (summary.other_user) {
       if (summary.other_user.online) this.online.add(summary.other_user.id);
       else this.online.delete(summary.other_user.id);
-      this.drafts.delete(summary.other_user.id);
     }
     this.rooms.set(id, room);
     this.notify('rooms', 'presence');
@@ -135,8 +134,9 @@ export class Store {
     return [...this.rooms.values()].sort((a, b) => when(b) - when(a) || b.room_id - a.room_id);
   }
 
-  /** Known last seq per live room, for `sync`. */
+  /** Known last seq per live room, for `sync`; null until the room list has loaded. */
   positions() {
+    if (!this.roomsLoaded) return null;
     const out = {};
     for (const [id, room] of this.rooms) {
       if (room.removed) continue;

@@ -232,7 +232,7 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
     ui.status.textContent = statusText;
     ui.status.dataset.online = online === null ? '' : String(online);
     replaceChildren(ui.avatarSlot, avatar(name, { group, online }));
-    ui.input.placeholder = `Message ${name}`;
+    ui.input.placeholder = name.length <= 20 ? `Message ${name}` : 'Write a message…';
   }
 
   function entriesFor(conv) {

@@ -5,7 +5,7 @@ import { openDialog } from './dialog.js';
 import { userPicker } from './userpicker.js';
 import { navigate } from '../router.js';
 
-export function openNewDm({ api, store, chat }) {
+export function openNewDm({ api, store }) {
   openDialog({
     title: 'New message',
     testid: 'new-dm-dialog',
@@ -20,7 +20,6 @@ export function openNewDm({ api, store, chat }) {
           store.drafts.set(user.id, user);
           const room = store.dmWith(user.id);
           navigate(room ? `/room/${room.room_id}` : `/user/${user.id}`);
-          if (!room) chat.openUser(user.id, user);
         },
       });
       body.appendChild(picker.el);

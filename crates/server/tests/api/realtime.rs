@@ -1,0 +1,374 @@
+//! The WebSocket protocol end to end, on both backends.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::{
+    helpers::{TestApp, TestUser},
+    ws::{Ended, Ws},
+};
+
+backend_tests!(
+    seed_frames_work_as_written,
+    bad_tokens_close_with_4001_before_anything_else,
+    token_outside_the_url,
+    every_device_gets_rest_and_ws_messages_live,
+    removed_members_and_strangers_receive_nothing,
+    ack_after_commit_and_idempotent_resend_across_restart,
+    reconnect_with_sync_gets_every_missed_message_once,
+    a_slow_reader_is_cut_off_while_others_keep_up,
+    bad_frames_get_errors_and_the_connection_survives,
+    presence_follows_the_last_device,
+    typing_is_relayed_to_others_and_expires,
+    revoked_sessions_and_shutdown_close_sockets,
+);
+
+async fn pair_room(app: &TestApp, a: &TestUser, b: &TestUser) -> i64 {
+    let (status, body) = app.post("/messages/send", &a.access, json!({"recipient_id": b.id, "content": "hi"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    body["data"]["room_id"].as_i64().expect("room")
+}
+
+async fn group_of(app: &TestApp, owner: &TestUser, members: &[&TestUser]) -> i64 {
+    let ids: Vec<i64> = members.iter().map(|m| m.id).collect();
+    let (_, body) = app.post("/groups/create", &owner.access, json!({"name": "ws group", "member_ids": ids})).await;
+    body["group"]["id"].as_i64().expect("group")
+}
+
+async fn seed_frames_work_as_written(app: TestApp) {
+    let (john, jane) = (app.user("john").await, app.user("jane").await);
+    let room = pair_room(&app, &john, &jane).await;
+    let mut jw = Ws::open(&app, &format!("/ws/{}", john.access)).await;
+    let hello = jw.next().await.expect("connected");
+    assert_eq!(
+        hello,
+        json!({"type": "connected", "user_id": john.id, "username": john.username, "message": "Connected to chat server"})
+    );
+    let mut aw = Ws::connect(&app, &jane.access).await;
+
+    jw.send(json!({"type": "join_room", "room_id": room})).await;
+    assert_eq!(jw.expect("room_joined").await, json!({"type": "room_joined", "room_id": room}));
+    aw.send(json!({"type": "join_room", "room_id": room})).await;
+    aw.expect("room_joined").await;
+    let joined = jw.expect("user_joined").await;
+    assert_eq!(joined, json!({"type": "user_joined", "room_id": room, "user_id": jane.id, "username": jane.username}));
+
+    aw.send(json!({"type": "message", "room_id": room, "content": "Hi there!"})).await;
+    for ws in [&mut jw, &mut aw] {
+        let m = ws.expect("new_message").await;
+        assert_eq!(m["room_id"], room);
+        assert_eq!(m["sender_id"], jane.id);
+        assert_eq!(m["sender_username"], jane.username.as_str());
+        assert_eq!(m["content"], "Hi there!");
+        assert_eq!(m["seq"], 2);
+        assert!(m["message_id"].as_i64().is_some() && m["created_at"].is_string());
+        assert_eq!(m["message"]["id"], m["message_id"]);
+    }
+    let ack = aw.expect("ack").await;
+    assert_eq!(ack["message"]["content"], "Hi there!");
+
+    aw.send(json!({"type": "typing", "room_id": room})).await;
+    let typing = jw.expect("user_typing").await;
+    assert_eq!((typing["user_id"].as_i64(), typing["is_typing"].as_bool()), (Some(jane.id), Some(true)));
+
+    aw.send(json!({"type": "ping"})).await;
+    assert_eq!(aw.expect("pong").await, json!({"type": "pong"}));
+
+    aw.send(json!({"type": "leave_room", "room_id": room})).await;
+    assert_eq!(aw.expect("room_left").await, json!({"type": "room_left", "room_id": room}));
+    let left = jw.expect("user_left").await;
+    assert_eq!(left, json!({"type": "user_left", "room_id": room, "user_id": jane.id, "username": jane.username}));
+}
+
+async fn bad_tokens_close_with_4001_before_anything_else(app: TestApp) {
+    let user = app.user("badtok").await;
+    let mut expired_claims = user.access.clone();
+    expired_claims.push('x');
+    for token in ["garbage", "a.b.c", expired_claims.as_str(), user.refresh.as_str()] {
+        let mut ws = Ws::open(&app, &format!("/ws/{token}")).await;
+        match ws.next().await {
+            Err(Ended::Closed(code, reason)) => {
+                assert_eq!(code, 4001, "{token}");
+                assert!(!reason.is_empty());
+            }
+            other => panic!("{token}: expected close 4001 first, got {other:?}"),
+        }
+    }
+    // A logged-out session's token is refused too.
+    app.post_anon("/auth/logout", json!({"refresh_token": user.refresh})).await;
+    let mut ws = Ws::open(&app, &format!("/ws/{}", user.access)).await;
+    assert!(matches!(ws.next().await, Err(Ended::Closed(4001, _))));
+    // Another site's page may not open a socket with a user's token.
+    let fresh = app.login(&user).await;
+    let refused = Ws::open_request(&app, &format!("/ws/{}", fresh.access), &[("origin", "https://evil.example")]).await;
+    assert!(refused.is_err(), "cross-origin upgrade refused");
+    let same =
+        Ws::open_request(&app, &format!("/ws/{}", fresh.access), &[("origin", &format!("http://{}", app.addr))]).await;
+    assert!(same.is_ok(), "same-origin upgrade allowed");
+}
+
+async fn token_outside_the_url(app: TestApp) {
+    let user = app.user("noturl").await;
+    let mut ws = Ws::open(&app, "/ws").await;
+    ws.send(json!({"type": "auth", "token": user.access})).await;
+    assert_eq!(ws.expect("connected").await["user_id"], user.id);
+
+    let mut ws = Ws::open_request(&app, "/ws", &[("sec-websocket-protocol", &format!("bearer.{}", user.access))])
+        .await
+        .expect("subprotocol accepted");
+    assert_eq!(ws.expect("connected").await["user_id"], user.id);
+
+    let mut ws = Ws::open(&app, "/ws").await;
+    ws.send(json!({"type": "auth", "token": "nope"})).await;
+    assert!(matches!(ws.next().await, Err(Ended::Closed(4001, _))));
+}
+
+async fn every_device_gets_rest_and_ws_messages_live(app: TestApp) {
+    let (alice, bob) = (app.user("dev").await, app.user("dev").await);
+    let alice_laptop = app.login(&alice).await;
+    let mut phone = Ws::subscribed(&app, &alice.access).await;
+    let mut laptop = Ws::subscribed(&app, &alice_laptop.access).await;
+    let mut bob_ws = Ws::subscribed(&app, &bob.access).await;
+
+    // A brand-new DM sent over REST: both devices learn the room, then get the message.
+    let (_, sent) =
+        app.post("/messages/send", &bob.access, json!({"recipient_id": alice.id, "content": "via REST"})).await;
+    let room = sent["data"]["room_id"].as_i64().expect("room");
+    for ws in [&mut phone, &mut laptop] {
+        let frames = ws.until("new_message").await;
+        assert!(frames.iter().any(|f| f["type"] == "room_added" && f["room"]["room_id"] == room), "{frames:?}");
+        assert_eq!(frames.last().expect("frame")["content"], "via REST");
+    }
+    assert_eq!(bob_ws.expect("new_message").await["content"], "via REST", "the sender's own devices too");
+
+    // Sent over WebSocket from one device: every device of both users gets it.
+    phone.send(json!({"type": "message", "room_id": room, "content": "via WS", "client_id": "p-1"})).await;
+    for ws in [&mut laptop, &mut bob_ws] {
+        assert_eq!(ws.expect("new_message").await["content"], "via WS");
+    }
+    let frames = phone.until("ack").await;
+    assert_eq!(frames.last().expect("ack")["client_id"], "p-1");
+}
+
+async fn removed_members_and_strangers_receive_nothing(app: TestApp) {
+    let (owner, member, stranger) = (app.user("rm").await, app.user("rm").await, app.user("rm").await);
+    let gid = group_of(&app, &owner, &[&member]).await;
+    // A control room each listener is in, to prove ordering instead of sleeping.
+    let member_control = pair_room(&app, &owner, &member).await;
+    let stranger_control = pair_room(&app, &owner, &stranger).await;
+    let mut mw = Ws::subscribed(&app, &member.access).await;
+    let mut sw = Ws::subscribed(&app, &stranger.access).await;
+    sw.send(json!({"type": "join_room", "room_id": gid})).await;
+    let err = sw.expect("error").await;
+    assert_eq!(err["code"], "not_found", "strangers cannot join: {err}");
+
+    app.post("/groups/send", &owner.access, json!({"group_id": gid, "content": "before"})).await;
+    assert_eq!(mw.expect("new_message").await["content"], "before");
+
+    let (status, _) = app.delete(&format!("/groups/{gid}/members"), &owner.access, json!({"user_id": member.id})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(mw.expect("room_removed").await["room_id"], gid);
+    app.post("/groups/send", &owner.access, json!({"group_id": gid, "content": "after"})).await;
+    app.post("/groups/send", &owner.access, json!({"group_id": gid, "content": "secret"})).await;
+    app.post("/messages/send", &owner.access, json!({"recipient_id": member.id, "content": "control"})).await;
+    app.post("/messages/send", &owner.access, json!({"recipient_id": stranger.id, "content": "control"})).await;
+    // Frames for one connection are ordered: had "after"/"secret" reached them, they would come first.
+    for (ws, control) in [(&mut mw, member_control), (&mut sw, stranger_control)] {
+        let frames = ws.until("new_message").await;
+        let last = frames.last().expect("frame");
+        assert_eq!(
+            (last["room_id"].as_i64(), last["content"].as_str()),
+            (Some(control), Some("control")),
+            "{frames:?}"
+        );
+        assert!(frames.iter().all(|f| f["room_id"] != gid || f["type"] == "room_removed"), "{frames:?}");
+    }
+    mw.send(json!({"type": "message", "room_id": gid, "content": "let me in"})).await;
+    assert_eq!(mw.expect("error").await["code"], "not_found");
+}
+
+async fn ack_after_commit_and_idempotent_resend_across_restart(app: TestApp) {
+    let (a, b) = (app.user("ack").await, app.user("ack").await);
+    let room = pair_room(&app, &a, &b).await;
+    let mut ws = Ws::connect(&app, &a.access).await;
+    let frame = json!({"type": "message", "room_id": room, "content": "exactly once", "client_id": "c-77"});
+    ws.send(frame.clone()).await;
+    let ack = ws.expect("ack").await;
+    assert_eq!(ack["client_id"], "c-77");
+    let id = ack["message"]["id"].as_i64().expect("id");
+    assert_eq!(ack["message"]["seq"], 2);
+    // Acknowledged means committed: it is in the history already.
+    let (_, history) = app.get(&format!("/rooms/{room}/messages"), &b.access).await;
+    assert_eq!(history[1]["id"], id);
+
+    ws.send(frame.clone()).await;
+    assert_eq!(ws.expect("ack").await["message"]["id"], id, "a resend returns the original");
+    ws.close().await;
+
+    let storage = app.stop().await;
+    let app = TestApp::start(storage, &[]).await;
+    let mut ws = Ws::connect(&app, &a.access).await;
+    ws.send(frame).await;
+    assert_eq!(ws.expect("ack").await["message"]["id"], id, "and so after a server restart");
+    let (_, history) = app.get(&format!("/rooms/{room}/messages"), &b.access).await;
+    let count = history.as_array().expect("list").iter().filter(|m| m["content"] == "exactly once").count();
+    assert_eq!(count, 1);
+}
+
+async fn reconnect_with_sync_gets_every_missed_message_once(app: TestApp) {
+    let (me, bob) = (app.user("sync").await, app.user("sync").await);
+    let room = pair_room(&app, &bob, &me).await;
+    let mut ws = Ws::subscribed(&app, &me.access).await;
+    app.post("/messages/send", &bob.access, json!({"recipient_id": me.id, "content": "seen"})).await;
+    let last_seen = ws.expect("new_message").await["seq"].as_i64().expect("seq");
+    ws.close().await;
+
+    for i in 1..=5 {
+        app.post("/messages/send", &bob.access, json!({"recipient_id": me.id, "content": format!("missed {i}")})).await;
+    }
+    let mut ws = Ws::connect(&app, &me.access).await;
+    ws.send(json!({"type": "sync", "rooms": {room.to_string(): last_seen}})).await;
+    let frames = ws.until("sync_complete").await;
+    let missed: Vec<&str> =
+        frames.iter().filter(|f| f["type"] == "new_message").map(|f| f["content"].as_str().expect("c")).collect();
+    assert_eq!(missed, ["missed 1", "missed 2", "missed 3", "missed 4", "missed 5"]);
+    assert_eq!(frames.last().expect("done")["rooms"][room.to_string()], last_seen + 5);
+    // Then live, with no gap: sync subscribed the connection.
+    app.post("/messages/send", &bob.access, json!({"recipient_id": me.id, "content": "live"})).await;
+    let live = ws.expect("new_message").await;
+    assert_eq!((live["content"].as_str(), live["seq"].as_i64()), (Some("live"), Some(last_seen + 6)));
+}
+
+async fn a_slow_reader_is_cut_off_while_others_keep_up(app: TestApp) {
+    let (sender, fast, slow) = (app.user("slow").await, app.user("slow").await, app.user("slow").await);
+    let gid = group_of(&app, &sender, &[&fast, &slow]).await;
+    let mut fast_ws = Ws::subscribed(&app, &fast.access).await;
+    // The slow client subscribes, then never reads again; a tiny receive buffer fills quickly.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("rcvbuf");
+    let tcp = socket.connect(app.addr).await.expect("tcp");
+    let url = format!("ws://{}/ws/{}", app.addr, slow.access);
+    let (mut slow_ws, _) = tokio_tungstenite::client_async(url, tcp).await.expect("slow client");
+    use futures_util::SinkExt as _;
+    slow_ws
+        .send(tokio_tungstenite::tungstenite::Message::text(json!({"type": "subscribe_all"}).to_string()))
+        .await
+        .expect("sub");
+    let connections = |app: &TestApp| app.state.hub.connection_count();
+    // Wait (on the hub's own count) until both are registered.
+    while connections(&app) < 2 {
+        tokio::task::yield_now().await;
+    }
+
+    let body = "x".repeat(5000);
+    let mut sent = 0;
+    // Bounded: stop as soon as the slow connection is gone, and never past 2,500 messages.
+    while connections(&app) > 1 && sent < 2500 {
+        let batch =
+            (0..25).map(|_| app.post("/groups/send", &sender.access, json!({"group_id": gid, "content": body})));
+        for (status, _) in futures_util::future::join_all(batch).await {
+            assert_eq!(status, StatusCode::CREATED);
+        }
+        sent += 25;
+        // The fast reader keeps up the whole time.
+        for _ in 0..25 {
+            fast_ws.expect("new_message").await;
+        }
+    }
+    assert_eq!(connections(&app), 1, "the slow connection was cut off after {sent} messages");
+    drop(slow_ws);
+    app.post("/groups/send", &sender.access, json!({"group_id": gid, "content": "still flowing"})).await;
+    assert_eq!(fast_ws.expect("new_message").await["content"], "still flowing");
+}
+
+async fn bad_frames_get_errors_and_the_connection_survives(app: TestApp) {
+    let user = app.user("bad").await;
+    let mut ws = Ws::connect(&app, &user.access).await;
+    let cases: [(&str, &str, &str); 6] = [
+        ("{not json", "bad_frame", "Invalid JSON"),
+        (r#"{"room_id": 1}"#, "bad_frame", "type"),
+        (r#"{"type": "teleport"}"#, "bad_frame", "Unknown frame type: teleport"),
+        (r#"{"type": "join_room"}"#, "bad_frame", "room_id"),
+        (r#"{"type": "message", "room_id": 1, "content": ""}"#, "validation_error", "content"),
+        (r#"{"type": "join_room", "room_id": 999999999}"#, "not_found", "Room not found"),
+    ];
+    for (raw, code, needle) in cases {
+        ws.send_raw(raw.into()).await;
+        let err = ws.expect("error").await;
+        assert_eq!(err["code"], code, "{raw}: {err}");
+        assert!(err["message"].as_str().is_some_and(|m| m.contains(needle)), "{raw}: {err}");
+    }
+    ws.send(json!({"type": "ping"})).await;
+    ws.expect("pong").await;
+    // Oversized frames end the connection with 1009.
+    ws.send_raw(format!(r#"{{"type": "ping", "pad": "{}"}}"#, "x".repeat(100_000))).await;
+    match ws.ended().await {
+        Ended::Closed(code, _) => assert_eq!(code, 1009),
+        Ended::Dropped => {}
+    }
+}
+
+async fn presence_follows_the_last_device(app: TestApp) {
+    let (watcher, bob) = (app.user("pw").await, app.user("pb").await);
+    pair_room(&app, &watcher, &bob).await;
+    let mut ww = Ws::connect(&app, &watcher.access).await;
+    let phone = Ws::connect(&app, &bob.access).await;
+    let p = ww.until("presence").await.pop().expect("presence");
+    assert_eq!((p["user_id"].as_i64(), p["online"].as_bool()), (Some(bob.id), Some(true)));
+    let (_, online) = app.get("/ws/online-users", &watcher.access).await;
+    assert_eq!(online["online_users"], json!([watcher.id.min(bob.id), watcher.id.max(bob.id)]));
+    let (_, rooms) = app.get("/rooms", &watcher.access).await;
+    assert_eq!(rooms[0]["other_user"]["online"], true);
+
+    let laptop_session = app.login(&bob).await;
+    let laptop = Ws::connect(&app, &laptop_session.access).await;
+    phone.close().await;
+    // Still online: no presence frame yet. Closing the last device sends offline.
+    laptop.close().await;
+    let p = ww.until("presence").await.pop().expect("presence");
+    assert_eq!(
+        (p["user_id"].as_i64(), p["online"].as_bool()),
+        (Some(bob.id), Some(false)),
+        "only after the last device"
+    );
+    let (_, online) = app.get("/ws/online-users", &watcher.access).await;
+    assert_eq!(online["online_users"], json!([watcher.id]));
+}
+
+async fn typing_is_relayed_to_others_and_expires(app: TestApp) {
+    let (typist, reader, outsider) = (app.user("ty").await, app.user("ty").await, app.user("ty").await);
+    let room = pair_room(&app, &typist, &reader).await;
+    let mut tw = Ws::subscribed(&app, &typist.access).await;
+    let mut rw = Ws::subscribed(&app, &reader.access).await;
+    tw.send(json!({"type": "typing", "room_id": room, "is_typing": true})).await;
+    let on = rw.expect("user_typing").await;
+    assert_eq!((on["user_id"].as_i64(), on["is_typing"].as_bool()), (Some(typist.id), Some(true)));
+    // It ends by itself a few seconds later (waited for as an event, bounded by the wait).
+    let off = rw.expect("user_typing").await;
+    assert_eq!((off["user_id"].as_i64(), off["is_typing"].as_bool()), (Some(typist.id), Some(false)));
+    // The typist never hears their own typing; an outsider cannot type into the room.
+    tw.send(json!({"type": "ping"})).await;
+    let frames = tw.until("pong").await;
+    assert!(frames.iter().all(|f| f["type"] != "user_typing"), "{frames:?}");
+    let mut ow = Ws::connect(&app, &outsider.access).await;
+    ow.send(json!({"type": "typing", "room_id": room})).await;
+    assert_eq!(ow.expect("error").await["code"], "not_found");
+}
+
+async fn revoked_sessions_and_shutdown_close_sockets(app: TestApp) {
+    let user = app.user("rev").await;
+    let mut ws = Ws::connect(&app, &user.access).await;
+    app.post("/auth/logout-all", &user.access, json!({})).await;
+    assert_eq!(ws.ended().await, Ended::Closed(4003, "session revoked".into()));
+
+    let again = app.login(&user).await;
+    let other = app.user("rev").await;
+    let room = pair_room(&app, &again, &other).await;
+    let mut ws = Ws::connect(&app, &again.access).await;
+    ws.send(json!({"type": "message", "room_id": room, "content": "last words", "client_id": "lw"})).await;
+    let ack: Value = ws.expect("ack").await;
+    assert_eq!(ack["client_id"], "lw");
+    let stopping = tokio::spawn(app.stop());
+    assert_eq!(ws.ended().await, Ended::Closed(1001, "server shutting down".into()));
+    stopping.await.expect("server stopped");
+}

@@ -1,0 +1,124 @@
+//! A WebSocket test client: typed waits on frames, never sleeps.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use serde_json::{json, Value};
+use tokio_tungstenite::{
+    tungstenite::{client::IntoClientRequest as _, protocol::CloseFrame, Message},
+    MaybeTlsStream, WebSocketStream,
+};
+
+use crate::helpers::TestApp;
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub struct Ws {
+    stream: WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>,
+}
+
+/// How a connection ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    Closed(u16, String),
+    Dropped,
+}
+
+impl Ws {
+    /// Connects to `/ws/{token}` (the seed's form) and returns after the `connected` frame.
+    pub async fn connect(app: &TestApp, token: &str) -> Self {
+        let mut ws = Self::open(app, &format!("/ws/{token}")).await;
+        let hello = ws.expect("connected").await;
+        assert_eq!(hello["message"], "Connected to chat server");
+        ws
+    }
+
+    /// Connects and subscribes to all the user's rooms.
+    pub async fn subscribed(app: &TestApp, token: &str) -> Self {
+        let mut ws = Self::connect(app, token).await;
+        ws.send(json!({"type": "subscribe_all"})).await;
+        ws.expect("subscribed").await;
+        ws
+    }
+
+    pub async fn open(app: &TestApp, path: &str) -> Self {
+        let url = format!("ws://{}{path}", app.addr);
+        let (stream, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connects");
+        Self { stream }
+    }
+
+    pub async fn open_request(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> Result<Self, String> {
+        let mut req = format!("ws://{}{path}", app.addr).into_client_request().expect("request");
+        for (k, v) in headers {
+            let name: reqwest::header::HeaderName = k.parse().expect("header name");
+            req.headers_mut().insert(name, v.parse().expect("header"));
+        }
+        tokio_tungstenite::connect_async(req).await.map(|(stream, _)| Self { stream }).map_err(|e| e.to_string())
+    }
+
+    pub async fn send(&mut self, frame: Value) {
+        self.stream.send(Message::text(frame.to_string())).await.expect("frame sent");
+    }
+
+    pub async fn send_raw(&mut self, text: String) {
+        self.stream.send(Message::text(text)).await.expect("frame sent");
+    }
+
+    /// The next JSON frame, or how the connection ended.
+    pub async fn next(&mut self) -> Result<Value, Ended> {
+        loop {
+            let msg = tokio::time::timeout(WAIT, self.stream.next()).await.expect("a frame within the wait");
+            match msg {
+                Some(Ok(Message::Text(t))) => return Ok(serde_json::from_str(&t).expect("JSON frame")),
+                Some(Ok(Message::Close(Some(CloseFrame { code, reason })))) => {
+                    return Err(Ended::Closed(code.into(), reason.to_string()))
+                }
+                Some(Ok(Message::Close(None))) | None | Some(Err(_)) => return Err(Ended::Dropped),
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// The next frame of type `kind`, skipping presence and typing chatter.
+    pub async fn expect(&mut self, kind: &str) -> Value {
+        loop {
+            let frame = self.next().await.unwrap_or_else(|e| panic!("waiting for {kind}: connection ended: {e:?}"));
+            if frame["type"] == kind {
+                return frame;
+            }
+            assert!(
+                matches!(frame["type"].as_str(), Some("presence" | "user_typing" | "read" | "room_added")),
+                "waiting for {kind}, got {frame}"
+            );
+        }
+    }
+
+    /// Frames up to and including the first of type `kind`.
+    pub async fn until(&mut self, kind: &str) -> Vec<Value> {
+        let mut seen = Vec::new();
+        loop {
+            let frame = self.next().await.unwrap_or_else(|e| panic!("waiting for {kind}: ended: {e:?}"));
+            let done = frame["type"] == kind;
+            seen.push(frame);
+            if done {
+                return seen;
+            }
+        }
+    }
+
+    /// Reads until the connection ends.
+    pub async fn ended(&mut self) -> Ended {
+        loop {
+            if let Err(end) = self.next().await {
+                return end;
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.stream.close(None).await;
+        while let Ok(Some(_)) = tokio::time::timeout(WAIT, self.stream.next()).await {}
+    }
+}

@@ -1,0 +1,150 @@
+// main.js — bootstrap: decide between the login screen and the chat (tokens in localStorage
+// keep a reload logged in), mount the views once, wire routes, dialogs and session endings.
+
+import { Api } from './api.js';
+import { session } from './session.js';
+import { Store } from './state.js';
+import { Chat } from './chat.js';
+import { $, replaceChildren } from './dom.js';
+import { navigate, onRoute, parseRoute } from './router.js';
+import { renderAuth } from './views/auth.js';
+import { mountSidebar } from './views/sidebar.js';
+import { mountConversation } from './views/conversation.js';
+import { closeAllDialogs } from './views/dialog.js';
+import { openNewDm } from './views/newdm.js';
+import { openNewGroup } from './views/newgroup.js';
+import { openMembers } from './views/members.js';
+import { openSettings } from './views/settings.js';
+import { toast } from './views/toast.js';
+
+const authRoot = $('#auth-root');
+const chatScreen = $('#chat-screen');
+const banner = $('#connection-banner');
+
+const store = new Store();
+const api = new Api({
+  onSessionEnded: () => showAuth('Your session has ended. Please log in again.'),
+});
+const chat = new Chat({
+  store,
+  api,
+  notify: (msg) => toast(msg, { kind: 'error' }),
+  onRevoked: () => {
+    session.clear();
+    showAuth('You were logged out: this session was ended (logout elsewhere, password change or account deletion).');
+  },
+});
+
+let signedIn = false;
+let mounted = false;
+
+function mountChat() {
+  if (mounted) return;
+  mounted = true;
+  const deps = { api, store, chat };
+  mountSidebar($('#sidebar'), {
+    store,
+    onNewDm: () => openNewDm(deps),
+    onNewGroup: () => openNewGroup(deps),
+    onSettings: () => openSettings({ api, store, onLogout: (notice) => showAuth(notice) }),
+  });
+  mountConversation($('#conversation'), {
+    store,
+    chat,
+    onMembers: (roomId) => openMembers(deps, roomId),
+    onBack: () => navigate('/'),
+  });
+  mountConnectionBanner();
+  store.subscribe(() => chatScreen.classList.toggle('has-conversation', Boolean(store.current)));
+}
+
+/** "Connecting…" (only if it takes a moment) and "Reconnecting…" above everything. */
+function mountConnectionBanner() {
+  let timer = null;
+  const render = () => {
+    clearTimeout(timer);
+    const s = store.connection;
+    if (s === 'reconnecting') {
+      banner.textContent = 'Reconnecting…';
+      banner.hidden = false;
+    } else if (s === 'connecting') {
+      timer = setTimeout(() => {
+        banner.textContent = 'Connecting…';
+        banner.hidden = false;
+      }, 1500);
+    } else {
+      banner.hidden = true;
+      banner.textContent = '';
+    }
+    banner.dataset.state = s;
+  };
+  store.subscribe((topics) => {
+    if (topics.has('connection') || topics.has('all')) render();
+  });
+  render();
+}
+
+function route(r) {
+  if (!signedIn) return;
+  if (r.name === 'room') chat.openRoom(r.id);
+  else if (r.name === 'user') chat.openUser(r.id);
+  else chat.closeConversation();
+}
+
+function showAuth(notice) {
+  if (signedIn) chat.stop();
+  signedIn = false;
+  closeAllDialogs();
+  store.reset();
+  chatScreen.hidden = true;
+  if (location.hash) history.replaceState(null, '', location.pathname + location.search);
+  authRoot.hidden = false;
+  renderAuth(authRoot, { api, onLoggedIn: startChat, notice });
+}
+
+async function startChat(user) {
+  replaceChildren(authRoot);
+  authRoot.hidden = true;
+  chatScreen.hidden = false;
+  store.reset();
+  mountChat();
+  signedIn = true;
+  await chat.start(user);
+  if (signedIn) route(parseRoute());
+}
+
+onRoute(route);
+session.onExternalLogout(() => {
+  if (signedIn) showAuth('You logged out in another tab.');
+});
+
+async function boot() {
+  if (!session.loggedIn) {
+    showAuth();
+    return;
+  }
+  let user = session.user;
+  if (!user) {
+    try {
+      user = await api.me();
+    } catch (err) {
+      if (!session.loggedIn) return; // the session ended; the login screen is showing
+      showAuth(err.message);
+      return;
+    }
+  } else {
+    // Refresh the cached profile in the background; a dead session ends through onSessionEnded.
+    api.me().then(
+      (u) => {
+        if (signedIn && store.me?.id === u.id) {
+          store.me = u;
+          store.notify('me');
+        }
+      },
+      () => {},
+    );
+  }
+  startChat(user);
+}
+
+boot();

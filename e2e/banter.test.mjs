@@ -1,0 +1,403 @@
+// banter.test.mjs — Banter's web client end to end: a real server binary, Chromium, one
+// browser context per person. Run with `npm test` here (or `node --test e2e/`); set BANTER_BIN
+// to the server binary. Screenshots go to docs/screenshots/.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BanterServer, BIN } from './lib/server.mjs';
+import { RestClient } from './lib/rest.mjs';
+import {
+  launch,
+  person,
+  waitUntil,
+  messages,
+  roomItem,
+  registerViaUi,
+  loginViaUi,
+  sendViaUi,
+  screenshot,
+} from './lib/browser.mjs';
+
+const server = new BanterServer();
+let browser;
+const people = [];
+
+async function newPerson(options) {
+  const p = await person(browser, server.url, options);
+  people.push(p);
+  return p;
+}
+
+async function rest(username, fullName) {
+  const c = new RestClient(server.url);
+  await c.register(username, { full_name: fullName });
+  return c;
+}
+
+describe('Banter web client', { timeout: 10 * 60 * 1000 }, () => {
+  before(async () => {
+    await server.start();
+    browser = await launch();
+  });
+
+  after(async () => {
+    for (const p of people) await p.context.close().catch(() => {});
+    await browser?.close().catch(() => {});
+    await server.stop();
+    server.cleanup();
+  });
+
+  test('two people find each other, chat live, see typing and unread, reload history', { timeout: 180000 }, async () => {
+    const alice = await newPerson();
+    const bob = await newPerson();
+
+    await alice.page.goto('/');
+    await alice.page.getByTestId('login-form').waitFor();
+    await screenshot(alice.page, 'login.png');
+
+    // Registration errors from the server are shown next to their field.
+    await alice.page.getByTestId('tab-register').click();
+    const form = alice.page.getByTestId('register-form');
+    await form.getByTestId('input-username').fill('a!');
+    await form.getByTestId('input-email').fill('alice@example.test');
+    await form.getByTestId('input-password').fill('correct-horse-9');
+    await form.getByTestId('register-submit').click();
+    await form.getByTestId('error-username').waitFor();
+
+    await registerViaUi(alice.page, { username: 'alice', fullName: 'Alice Liddell' });
+    await registerViaUi(bob.page, { username: 'bob', fullName: 'Bob Builder' });
+
+    // Taken usernames are refused, inline.
+    const carol = await newPerson();
+    await carol.page.goto('/');
+    await carol.page.getByTestId('tab-register').click();
+    const cform = carol.page.getByTestId('register-form');
+    await cform.getByTestId('input-username').fill('alice');
+    await cform.getByTestId('input-email').fill('other-alice@example.test');
+    await cform.getByTestId('input-password').fill('correct-horse-9');
+    await cform.getByTestId('register-submit').click();
+    await cform.getByTestId('error-username').getByText(/already/i).waitFor();
+
+    // Alice finds Bob by name and writes first: the DM room is created by that message.
+    await alice.page.getByTestId('new-dm').click();
+    const dlg = alice.page.getByTestId('new-dm-dialog');
+    await dlg.getByTestId('user-search').fill('Bob');
+    await dlg.locator('[data-testid="user-result"][data-username="bob"]').click();
+    await alice.page.getByTestId('conversation-title').getByText('Bob Builder').waitFor();
+    await sendViaUi(alice.page, 'Hello Bob!');
+
+    // Bob sees it live, with an unread badge, without reloading.
+    const bobItem = roomItem(bob.page, 'Alice Liddell');
+    await bobItem.getByTestId('room-preview').getByText('Hello Bob!').waitFor();
+    assert.equal(await bobItem.getByTestId('unread-badge').textContent(), '1');
+    await sendViaUi(alice.page, 'Are you there?');
+    await waitUntil(async () => (await bobItem.getByTestId('unread-badge').textContent()) === '2', { what: 'unread badge 2' });
+    await screenshot(bob.page, 'conversations.png');
+
+    // Opening the conversation shows the history and clears the badge.
+    await bobItem.click();
+    await messages(bob.page, 'Hello Bob!').waitFor();
+    await messages(bob.page, 'Are you there?').waitFor();
+    await bobItem.getByTestId('unread-badge').waitFor({ state: 'detached' });
+
+    // Typing indicator: Bob types, Alice sees it; it goes away when the message arrives.
+    await bob.page.getByTestId('composer-input').pressSequentially('Hi Ali', { delay: 20 });
+    await alice.page.getByTestId('typing-indicator').getByText('bob is typing…').waitFor();
+    await bob.page.getByTestId('composer-input').pressSequentially('ce!');
+    await bob.page.getByTestId('composer-input').press('Enter');
+    await messages(alice.page, 'Hi Alice!').waitFor();
+    await waitUntil(async () => (await alice.page.getByTestId('typing-indicator').textContent()) === '', { what: 'typing indicator to clear' });
+
+    // Shift+Enter makes a new line instead of sending.
+    await alice.page.getByTestId('composer-input').fill('Line one');
+    await alice.page.getByTestId('composer-input').press('Shift+Enter');
+    await alice.page.getByTestId('composer-input').pressSequentially('Line two');
+    await alice.page.getByTestId('composer-input').press('Enter');
+    await messages(bob.page, 'Line one\nLine two').waitFor();
+    await sendViaUi(bob.page, 'See you at the café ☕ — <b>not bold</b>');
+    await messages(alice.page, 'See you at the café ☕ — <b>not bold</b>').waitFor();
+    assert.equal(await alice.page.locator('.msg-content b').count(), 0, 'user text is never markup');
+    assert.ok((await alice.page.getByTestId('day-separator').count()) >= 1);
+    await screenshot(alice.page, 'dm.png');
+
+    // A reload keeps Alice logged in and in the conversation, with its history, once each.
+    await alice.page.reload();
+    await alice.page.getByTestId('conversation-title').getByText('Bob Builder').waitFor();
+    for (const text of ['Hello Bob!', 'Are you there?', 'Hi Alice!', 'Line one\nLine two']) {
+      await messages(alice.page, text).first().waitFor();
+      assert.equal(await messages(alice.page, text).count(), 1, `"${text}" shown once`);
+    }
+    alice.assertClean();
+    bob.assertClean();
+  });
+
+  test('a group of three; the creator removes a member, who stops receiving it', { timeout: 180000 }, async () => {
+    const dave = await newPerson();
+    const erinRest = await rest('erin', 'Erin Example');
+    await rest('frank', 'Frank Castle');
+    const carol = await newPerson();
+    const erin = await newPerson();
+    const frank = await newPerson();
+
+    await registerViaUi(carol.page, { username: 'carol', fullName: 'Carol Danvers' });
+    await registerViaUi(dave.page, { username: 'dave', fullName: 'Dave Lister' });
+    await loginViaUi(erin.page, 'erin@example.test'); // by email
+    await loginViaUi(frank.page, 'FRANK'); // by username, any case
+
+    // Carol makes a group by picking names.
+    await carol.page.getByTestId('new-group').click();
+    const dlg = carol.page.getByTestId('new-group-dialog');
+    await dlg.getByTestId('group-name').fill('Weekend trip');
+    for (const [query, username] of [['Dave', 'dave'], ['eri', 'erin'], ['Frank', 'frank']]) {
+      await dlg.getByTestId('user-search').fill(query);
+      await dlg.locator(`[data-testid="user-result"][data-username="${username}"]`).click();
+      await dlg.locator(`[data-testid="selected-member"]`).filter({ hasText: new RegExp(username, 'i') }).waitFor();
+    }
+    await dlg.getByTestId('create-group').click();
+    await dlg.waitFor({ state: 'detached' });
+    await carol.page.getByTestId('conversation-title').getByText('Weekend trip').waitFor();
+    await carol.page.getByTestId('conversation-status').getByText('4 members').waitFor();
+    await sendViaUi(carol.page, 'Welcome to the trip!');
+
+    for (const p of [dave, erin, frank]) {
+      const item = roomItem(p.page, 'Weekend trip');
+      await item.getByTestId('room-preview').getByText('Welcome to the trip!').waitFor();
+      await item.click();
+      await messages(p.page, 'Welcome to the trip!').waitFor();
+    }
+    await sendViaUi(erin.page, 'Thanks Carol!');
+    await messages(carol.page, 'Thanks Carol!').waitFor();
+    await messages(dave.page, 'Thanks Carol!').waitFor();
+    await screenshot(carol.page, 'group.png');
+
+    // Carol removes Dave (keyboard: Escape closes the dialog).
+    await carol.page.getByTestId('open-members').click();
+    const members = carol.page.getByTestId('members-dialog');
+    await members.locator('[data-testid="member-item"]').nth(3).waitFor();
+    await members.locator('[data-testid="member-item"][data-username="dave"]').getByTestId('remove-member').click();
+    await waitUntil(async () => (await members.locator('[data-testid="member-item"]').count()) === 3, { what: '3 members left' });
+    await carol.page.keyboard.press('Escape');
+    await members.waitFor({ state: 'detached' });
+    await carol.page.getByTestId('conversation-status').getByText('3 members').waitFor();
+
+    // Dave is told, and can no longer write there.
+    await dave.page.getByTestId('not-member').waitFor();
+    assert.equal(await dave.page.getByTestId('composer').isVisible(), false);
+
+    // A message after the removal reaches the others, never Dave.
+    await sendViaUi(carol.page, 'Plans after Dave left');
+    await messages(erin.page, 'Plans after Dave left').waitFor();
+    await messages(frank.page, 'Plans after Dave left').waitFor();
+    // Sync point: a later DM from Carol does reach Dave, so the group message had its chance.
+    const carolRest = new RestClient(server.url);
+    await carolRest.login('carol');
+    await carolRest.sendDirect(dave.page && (await userId(carolRest, 'dave')), 'Sorry Dave');
+    await roomItem(dave.page, 'Carol Danvers').getByTestId('room-preview').getByText('Sorry Dave').waitFor();
+    assert.equal(await dave.page.getByText('Plans after Dave left').count(), 0, 'removed member never sees it');
+    assert.equal(await messages(dave.page, 'Thanks Carol!').count(), 1, 'earlier history stays');
+
+    // Frank leaves by himself.
+    await frank.page.getByTestId('open-members').click();
+    await frank.page.getByTestId('leave-group').click();
+    await frank.page.getByTestId('confirm-leave').click();
+    await roomItem(frank.page, 'Weekend trip').waitFor({ state: 'detached' });
+    await carol.page.getByTestId('conversation-status').getByText('2 members').waitFor({ timeout: 5000 }).catch(() => {});
+    assert.ok(erinRest.user.id > 0);
+    for (const p of [carol, dave, erin, frank]) p.assertClean();
+  });
+
+  test('the server restarts mid-conversation; the client reconnects and catches up once', { timeout: 180000 }, async () => {
+    const grace = await rest('grace', 'Grace Hopper');
+    const heidi = await newPerson();
+    await registerViaUi(heidi.page, { username: 'heidi', fullName: 'Heidi Lamarr' });
+    const heidiId = await userId(grace, 'heidi');
+    await grace.sendDirect(heidiId, 'Before the restart');
+    const item = roomItem(heidi.page, 'Grace Hopper');
+    await item.click();
+    await messages(heidi.page, 'Before the restart').waitFor();
+
+    // Down: the client says so, and a message written now fails visibly.
+    await server.stop({ signal: 'SIGKILL' });
+    const status = heidi.page.getByTestId('connection-status');
+    await status.getByText('Reconnecting…').waitFor();
+    const input = heidi.page.getByTestId('composer-input');
+    await input.fill('Written while offline');
+    await input.press('Enter');
+    const failed = messages(heidi.page, 'Written while offline');
+    await failed.and(heidi.page.locator('[data-status="failed"]')).waitFor();
+    await failed.getByTestId('retry').waitFor();
+
+    // Up again on the same port and database; Grace writes at once, over REST.
+    await server.start();
+    const missed = ['Missed one', 'Missed two', 'Missed three'];
+    for (const text of missed) await grace.sendDirect(heidiId, text);
+
+    await status.waitFor({ state: 'hidden', timeout: 30000 });
+    for (const text of missed) await messages(heidi.page, text).waitFor();
+    // Retry: the same client_id, so the server stores it once however often it is sent.
+    await failed.getByTestId('retry').click();
+    await failed.and(heidi.page.locator('[data-status="sent"]')).waitFor();
+    await failed.getByTestId('retry').click({ timeout: 1000 }).catch(() => {}); // gone: nothing to click
+    await grace.sendDirect(heidiId, 'Marker after catch-up');
+    await messages(heidi.page, 'Marker after catch-up').waitFor();
+    for (const text of [...missed, 'Before the restart', 'Written while offline']) {
+      assert.equal(await messages(heidi.page, text).count(), 1, `"${text}" shown exactly once`);
+    }
+    const roomId = (await grace.rooms()).find((r) => r.other_user?.username === 'heidi').room_id;
+    const stored = await grace.roomMessages(roomId);
+    assert.equal(stored.filter((m) => m.content === 'Written while offline').length, 1, 'stored exactly once');
+    heidi.assertClean();
+  });
+
+  test('long history pages in on scrolling up; an expired access token is refreshed silently', { timeout: 180000 }, async () => {
+    // The history is written while Leo is away, so his client has to fetch it page by page.
+    const kim = await rest('kim', 'Kim Possible');
+    await rest('leo', 'Leo Tolstoy');
+    const leoId = await userId(kim, 'leo');
+    const total = 130;
+    for (let i = 1; i <= total; i++) await kim.sendDirect(leoId, `History ${i}`);
+    const leo = await newPerson();
+    await loginViaUi(leo.page, 'leo');
+
+    await roomItem(leo.page, 'Kim Possible').click();
+    await messages(leo.page, `History ${total}`).waitFor();
+    const all = leo.page.locator('[data-testid="message"]');
+    assert.ok((await all.count()) < total, 'only the newest page at first');
+    // Scroll to the top until the first message is there (each scroll may fetch one page).
+    await waitUntil(
+      async () => {
+        await leo.page.getByTestId('message-list').evaluate((el) => {
+          el.scrollTop = 0;
+        });
+        return (await messages(leo.page, 'History 1').count()) === 1;
+      },
+      { what: 'the oldest message after scrolling up', timeout: 20000, interval: 300 },
+    );
+    assert.equal(await all.count(), total, 'every message exactly once');
+    await leo.page.getByTestId('history-note').getByText(/beginning/).waitFor();
+    const seqs = await all.evaluateAll((els) => els.map((e) => Number(e.dataset.seq)));
+    assert.deepEqual(seqs, Array.from({ length: total }, (_, i) => i + 1), 'in seq order, no gaps');
+
+    // A bad access token: REST and the socket both hit 401/4001 at once. They must share one
+    // refresh (the refresh token rotates: a second use would end the session).
+    const before = await leo.page.evaluate(() => localStorage.getItem('banter.refresh'));
+    await leo.page.evaluate(() => localStorage.setItem('banter.access', 'not-a-valid-token'));
+    await leo.page.reload();
+    await messages(leo.page, `History ${total}`).waitFor();
+    await waitUntil(async () => (await leo.page.evaluate(() => localStorage.getItem('banter.access'))) !== 'not-a-valid-token', {
+      what: 'a new access token',
+    });
+    const after = await leo.page.evaluate(() => localStorage.getItem('banter.refresh'));
+    assert.notEqual(after, before, 'the rotated refresh token was stored');
+    await leo.page.getByTestId('connection-status').waitFor({ state: 'hidden' });
+    await kim.sendDirect(leoId, 'Still here after the refresh');
+    await messages(leo.page, 'Still here after the refresh').waitFor();
+    await sendViaUi(leo.page, 'Me too');
+    leo.assertClean();
+  });
+
+  test('account: change password, log out, log in again, log out everywhere, delete', { timeout: 180000 }, async () => {
+    const mia = await newPerson();
+    await registerViaUi(mia.page, { username: 'mia', fullName: 'Mia Wallace' });
+    const other = await newPerson(); // a second device of Mia's
+    await loginViaUi(other.page, 'mia');
+
+    // Change password: this device stays in (new tokens), the other one is logged out.
+    await mia.page.getByTestId('open-settings').click();
+    const settings = mia.page.getByTestId('settings-dialog');
+    await settings.getByTestId('input-current_password').fill('wrong-password');
+    await settings.getByTestId('input-new_password').fill('new-password-42');
+    await settings.getByTestId('change-password').click();
+    await settings.locator('[data-testid="error-current_password"], [data-testid="form-error"]').first().waitFor();
+    await settings.getByTestId('input-current_password').fill('correct-horse-9');
+    await settings.getByTestId('change-password').click();
+    await mia.page.getByTestId('toast').getByText(/Password changed/).waitFor();
+    await mia.page.keyboard.press('Escape');
+    await settings.waitFor({ state: 'detached' });
+    await other.page.getByTestId('login-form').waitFor({ timeout: 20000 });
+    await mia.page.getByTestId('connection-status').waitFor({ state: 'hidden' });
+    assert.equal(await mia.page.getByTestId('login-form').count(), 0, 'this device is still logged in');
+
+    // Log out of this device, then log in with the new password.
+    await mia.page.getByTestId('open-settings').click();
+    await mia.page.getByTestId('logout').click();
+    await mia.page.getByTestId('login-form').waitFor();
+    await loginViaUi(mia.page, 'mia@example.test', 'new-password-42');
+    await loginViaUi(other.page, 'mia', 'new-password-42');
+
+    // Log out everywhere.
+    await mia.page.getByTestId('open-settings').click();
+    await mia.page.getByTestId('logout-all').click();
+    await mia.page.getByTestId('login-form').waitFor();
+    await other.page.getByTestId('login-form').waitFor({ timeout: 20000 });
+
+    // Delete the account; logging in again fails with a sentence, not JSON.
+    await loginViaUi(mia.page, 'mia', 'new-password-42');
+    await mia.page.getByTestId('open-settings').click();
+    await mia.page.getByTestId('delete-password').fill('new-password-42');
+    await mia.page.getByTestId('delete-account').click();
+    await mia.page.getByTestId('auth-notice').getByText(/deleted/).waitFor();
+    const form = mia.page.getByTestId('login-form');
+    await form.getByTestId('input-username').fill('mia');
+    await form.getByTestId('input-password').fill('new-password-42');
+    await form.getByTestId('login-submit').click();
+    await form.getByTestId('form-error').waitFor();
+    const err = await form.getByTestId('form-error').textContent();
+    assert.match(err, /incorrect/i);
+    assert.doesNotMatch(err, /[{}"]/);
+    mia.assertClean();
+  });
+
+  test('a phone-sized screen in light and dark mode has no overflow or overlap', { timeout: 180000 }, async () => {
+    const ivan = await rest('ivan', 'Ivan the Terribly Long Named Person Of Many Words');
+    const judyRest = await rest('judy', 'Judy');
+    const judyId = await userId(ivan, 'judy');
+    await ivan.sendDirect(judyId, 'A long line without spaces: ' + 'x'.repeat(300));
+    await ivan.sendDirect(judyId, 'Short one');
+    assert.ok(judyRest.user.id === judyId);
+
+    for (const [scheme, file] of [['light', 'mobile.png'], ['dark', 'dark.png']]) {
+      const p = await newPerson({ viewport: { width: 390, height: 844 }, colorScheme: scheme, isMobile: true, hasTouch: true });
+      const { page } = p;
+      await page.goto('/');
+      await page.getByTestId('login-form').waitFor();
+      await assertNoOverflow(page, `${scheme} login`);
+      await loginViaUi(page, 'judy');
+      await assertNoOverflow(page, `${scheme} list`);
+      const item = roomItem(page, 'Ivan');
+      await item.click();
+      await messages(page, 'Short one').waitFor();
+      assert.equal(await page.getByTestId('room-list').isVisible(), false, 'one pane at a time');
+      await assertNoOverflow(page, `${scheme} conversation`);
+      const list = await page.getByTestId('message-list').boundingBox();
+      const composer = await page.getByTestId('composer').boundingBox();
+      assert.ok(list && composer, 'list and composer rendered');
+      assert.ok(list.y + list.height <= composer.y + 1, `message list (${list.y}+${list.height}) ends above the composer (${composer.y})`);
+      assert.ok(composer.y + composer.height <= 844 + 1, 'composer inside the viewport');
+      assert.ok(composer.x >= 0 && composer.x + composer.width <= 390 + 1, 'composer inside the width');
+      const dark = await page.evaluate(() => matchMedia('(prefers-color-scheme: dark)').matches);
+      assert.equal(dark, scheme === 'dark');
+      await screenshot(page, file);
+      await page.getByTestId('back').click();
+      await page.getByTestId('room-list').waitFor({ state: 'visible' });
+      p.assertClean();
+    }
+  });
+});
+
+async function userId(client, username) {
+  const found = await client.call('GET', `/users/search?q=${encodeURIComponent(username)}`);
+  const u = found.find((x) => x.username === username);
+  assert.ok(u, `user ${username} found by search`);
+  return u.id;
+}
+
+async function assertNoOverflow(page, where) {
+  const { scrollWidth, innerWidth } = await page.evaluate(() => ({
+    scrollWidth: document.documentElement.scrollWidth,
+    innerWidth: window.innerWidth,
+  }));
+  assert.ok(scrollWidth <= innerWidth, `${where}: page is ${scrollWidth}px wide in a ${innerWidth}px viewport`);
+}
+
+export { BIN };
