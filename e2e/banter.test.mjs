@@ -4,7 +4,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BanterServer, BIN } from './lib/server.mjs';
+import { BanterServer } from './lib/server.mjs';
 import { RestClient } from './lib/rest.mjs';
 import {
   launch,
@@ -201,7 +201,23 @@ describe('Banter web client', { timeout: 10 * 60 * 1000 }, () => {
     await frank.page.getByTestId('leave-group').click();
     await frank.page.getByTestId('confirm-leave').click();
     await roomItem(frank.page, 'Weekend trip').waitFor({ state: 'detached' });
-    await carol.page.getByTestId('conversation-status').getByText('2 members').waitFor({ timeout: 5000 }).catch(() => {});
+    await sendViaUi(erin.page, 'Bye Frank');
+    await messages(carol.page, 'Bye Frank').waitFor();
+    assert.equal(await frank.page.getByText('Bye Frank').count(), 0);
+
+    // Carol adds Dave back by name: his view is live again, with the history he missed.
+    await carol.page.getByTestId('open-members').click();
+    const add = carol.page.getByTestId('members-dialog').getByTestId('add-members');
+    await add.getByTestId('user-search').fill('dav');
+    await add.locator('[data-testid="user-result"][data-username="dave"]').click();
+    await carol.page.getByTestId('members-dialog').locator('[data-testid="member-item"][data-username="dave"]').waitFor();
+    await carol.page.getByTestId('dialog-close').click();
+    await roomItem(dave.page, 'Weekend trip').click();
+    await dave.page.getByTestId('composer').waitFor();
+    assert.equal(await dave.page.getByTestId('not-member').isVisible(), false);
+    await sendViaUi(carol.page, 'Welcome back Dave');
+    await messages(dave.page, 'Welcome back Dave').waitFor();
+    assert.equal(await messages(dave.page, 'Welcome back Dave').count(), 1);
     assert.ok(erinRest.user.id > 0);
     for (const p of [carol, dave, erin, frank]) p.assertClean();
   });
@@ -400,4 +416,3 @@ async function assertNoOverflow(page, where) {
   assert.ok(scrollWidth <= innerWidth, `${where}: page is ${scrollWidth}px wide in a ${innerWidth}px viewport`);
 }
 
-export { BIN };

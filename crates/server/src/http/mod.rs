@@ -8,6 +8,7 @@ mod messages;
 mod meta;
 mod rooms;
 mod users;
+mod web;
 
 use std::time::Duration;
 
@@ -104,6 +105,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .merge(meta::docs(spec))
         .merge(crate::realtime::router())
+        .merge(web::router())
         .fallback(|| async { Error::NotFound("Not Found".into()) })
         .method_not_allowed_fallback(|| async {
             (StatusCode::METHOD_NOT_ALLOWED, axum::Json(serde_json::json!({"detail": "Method Not Allowed"})))

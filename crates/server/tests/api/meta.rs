@@ -62,3 +62,32 @@ async fn unknown_routes_answer_in_json(app: TestApp) {
     let (status, body) = app.request(reqwest::Method::DELETE, "/health", None, None).await;
     assert_eq!((status, body), (StatusCode::METHOD_NOT_ALLOWED, json!({"detail": "Method Not Allowed"})));
 }
+
+#[tokio::test]
+async fn the_web_client_is_served_with_a_strict_policy() {
+    let Some(app) = TestApp::spawn(crate::helpers::Backend::Sqlite).await else { return };
+    let page = app.client.get(app.url("/")).send().await.expect("sent");
+    assert_eq!(page.status(), StatusCode::OK);
+    let headers = page.headers().clone();
+    assert!(headers["content-type"].to_str().is_ok_and(|t| t.starts_with("text/html")));
+    let csp = headers["content-security-policy"].to_str().expect("csp");
+    assert!(
+        csp.contains("default-src 'self'") && csp.contains("script-src 'self'") && !csp.contains("unsafe"),
+        "{csp}"
+    );
+    let html = page.text().await.expect("html");
+    assert!(html.contains("js/main.js"), "{html}");
+    assert!(!html.contains("http://") && !html.contains("https://"), "nothing from another origin");
+
+    let js = app.client.get(app.url("/js/main.js")).send().await.expect("sent");
+    assert_eq!(js.status(), StatusCode::OK);
+    assert!(js.headers()["content-type"].to_str().is_ok_and(|t| t.contains("javascript")));
+    let etag = js.headers()["etag"].clone();
+    let again = app.client.get(app.url("/js/main.js")).header("if-none-match", etag).send().await.expect("sent");
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(app.client.get(app.url("/app.css")).send().await.expect("sent").status(), StatusCode::OK);
+    let (status, body) = app.request(reqwest::Method::GET, "/js/missing.js", None, None).await;
+    assert_eq!((status, body), (StatusCode::NOT_FOUND, json!({"detail": "Not Found"})));
+    let (status, _) = app.request(reqwest::Method::GET, "/js/../Cargo.toml", None, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

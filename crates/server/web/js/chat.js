@@ -87,6 +87,7 @@ export class Chat {
         .then((list) => {
           if (Array.isArray(list)) this.store.setRooms(list);
           this.adoptDrafts();
+          this.reloadCurrentIfNeeded();
           this.scheduleMarkRead();
         })
         .finally(() => {
@@ -112,20 +113,33 @@ export class Chat {
     store.setCurrent({ type: 'room', id: roomId });
     const room = store.rooms.get(roomId);
     const rm = store.roomMessages(roomId);
-    if (!rm.historyLoaded && !room.removed) {
+    if (!rm.historyLoaded && !room.removed && !rm.loading) {
+      rm.loading = true;
+      rm.loadError = null;
+      store.notify('messages');
       try {
         const list = await this.api.roomMessages(roomId, { limit: PAGE });
         rm.historyLoaded = true;
         rm.hasOlder = Array.isArray(list) && list.length >= PAGE;
         this.ingest(list || []);
-        store.notify('messages');
       } catch (err) {
         rm.loadError = err.message;
+      } finally {
+        rm.loading = false;
         store.notify('messages');
       }
     }
     if (room.room_type === 'group' && !room.removed) this.loadMembers(roomId).catch(() => {});
     this.scheduleMarkRead();
+  }
+
+  /** The open room has no history loaded (a failed load, or we were added back): load it. */
+  reloadCurrentIfNeeded() {
+    const c = this.store.current;
+    if (c?.type !== 'room') return;
+    const room = this.store.rooms.get(c.id);
+    const rm = this.store.messages.get(c.id);
+    if (room && !room.removed && (!rm || !rm.historyLoaded) && !rm?.loading) this.openRoom(c.id);
   }
 
   /** Open the DM with a user: the existing room, or a draft until the first message. */
@@ -275,6 +289,7 @@ export class Chat {
     for (const p of this.store.pending.values()) {
       if (p.status === 'pending' && p.via === 'ws') this.deliver(p);
     }
+    this.reloadCurrentIfNeeded();
   }
 
   onFrame(f) {
@@ -294,6 +309,7 @@ export class Chat {
         if (f.room) {
           store.upsertRoom(f.room);
           this.adoptDrafts();
+          this.reloadCurrentIfNeeded();
         }
         break;
       case 'room_removed':

@@ -1,5 +1,5 @@
 // dom.js — a tiny element builder. Text always goes in through textContent, never innerHTML,
-// so user data can never become markup (XSS). Also small focus/visibility helpers.
+// so user data can never become markup (XSS).
 
 const PROPS = new Set(['value', 'checked', 'disabled', 'hidden', 'htmlFor', 'tabIndex']);
 
@@ -55,7 +55,3 @@ export function $(selector, root = document) {
   return el;
 }
 
-/** Show or hide an element through the `hidden` property (no inline styles). */
-export function show(el, visible) {
-  el.hidden = !visible;
-}

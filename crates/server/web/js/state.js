@@ -67,6 +67,8 @@ export class Store {
     const id = summary.room_id;
     const old = this.rooms.get(id);
     const room = { ...old, ...summary, removed: false };
+    // Back in a room we had been removed from: the cached messages have a gap; drop them.
+    if (old?.removed) this.messages.delete(id);
     if (old) {
       room.last_seq = Math.max(old.last_seq || 0, summary.last_seq || 0);
       if ((old.last_message?.seq || 0) > (summary.last_message?.seq || 0)) {
@@ -256,6 +258,8 @@ export class RoomMessages {
     this.bySeq = new Map();
     this.sortedCache = null;
     this.historyLoaded = false; // the newest page was fetched
+    this.loading = false; // the newest page is being fetched
+    this.loadError = null; // why the newest page could not be fetched
     this.hasOlder = true; // older pages may exist
     this.loadingOlder = false;
   }

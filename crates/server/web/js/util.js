@@ -76,18 +76,6 @@ export function shortWhen(d, now = new Date()) {
   return d.toLocaleDateString(undefined, opts);
 }
 
-/** Calls fn at most once per `ms` leading edge; returns the wrapped function. */
-export function throttle(fn, ms) {
-  let last = 0;
-  return (...args) => {
-    const now = Date.now();
-    if (now - last >= ms) {
-      last = now;
-      fn(...args);
-    }
-  };
-}
-
 export function debounce(fn, ms) {
   let t = null;
   const wrapped = (...args) => {

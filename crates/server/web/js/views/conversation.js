@@ -72,7 +72,14 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
       type: 'button',
       dataset: { testid: 'load-older' },
       text: 'Load older messages',
-      on: { click: () => conv.type === 'room' && chat.loadOlder(conv.id) },
+      on: {
+        click: () => {
+          if (conv.type !== 'room') return;
+          const rm = store.roomMessages(conv.id);
+          if (rm.loadError && !rm.historyLoaded) chat.openRoom(conv.id);
+          else chat.loadOlder(conv.id);
+        },
+      },
     });
     const historyNote = h('p.history-note', { dataset: { testid: 'history-note' } });
     const historyTop = h('div.history-top', {}, olderBtn, historyNote);
@@ -306,8 +313,7 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
       title: item.time.toLocaleString(),
       text: timeLabel(item.time),
     });
-    const statusText =
-      item.status === 'pending' ? 'Sending…' : item.status === 'failed' ? 'Not sent' : item.own ? '' : '';
+    const statusText = item.status === 'pending' ? 'Sending…' : item.status === 'failed' ? 'Not sent' : '';
     const li = h(
       `li.${classes.join('.')}`,
       {
@@ -404,7 +410,9 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
 
     // History top: a button for keyboard users, or a note.
     const loading = conv.type === 'room' && (!rm.historyLoaded || rm.loadingOlder) && !rm.loadError && !room?.removed;
-    ui.olderBtn.hidden = !(rm && rm.historyLoaded && rm.hasOlder && !rm.loadingOlder);
+    const failed = Boolean(rm?.loadError && !rm.historyLoaded && !rm.loading);
+    ui.olderBtn.textContent = failed ? 'Try again' : 'Load older messages';
+    ui.olderBtn.hidden = !failed && !(rm && rm.historyLoaded && rm.hasOlder && !rm.loadingOlder);
     if (rm?.loadError && !rm.historyLoaded) ui.historyNote.textContent = rm.loadError;
     else if (loading) ui.historyNote.textContent = 'Loading messages…';
     else if (rm && rm.historyLoaded && !rm.hasOlder && entries.length) ui.historyNote.textContent = 'This is the beginning of the conversation.';

@@ -8,10 +8,10 @@ let counter = 0;
 
 /**
  * @param {{title: string, testid: string, build: (body: HTMLElement, close: () => void) => void,
- *          onClose?: () => void, wide?: boolean}} opts
+ *          onClose?: () => void}} opts
  * @returns {{close: () => void, dialog: HTMLDialogElement}}
  */
-export function openDialog({ title, testid, build, onClose, wide = false }) {
+export function openDialog({ title, testid, build, onClose }) {
   const opener = document.activeElement;
   const titleId = `dialog-title-${++counter}`;
   const body = h('div.dialog-body');
@@ -23,7 +23,7 @@ export function openDialog({ title, testid, build, onClose, wide = false }) {
     text: '×',
   });
   const dialog = h(
-    `dialog.dialog${wide ? '.dialog-wide' : ''}`,
+    'dialog.dialog',
     { 'aria-labelledby': titleId, dataset: { testid } },
     h('div.dialog-inner', {}, h('header.dialog-header', {}, h('h2', { id: titleId, text: title }), closeBtn), body),
   );

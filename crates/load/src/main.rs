@@ -1,0 +1,96 @@
+//! `banter-load idle`: opens many idle, authenticated, subscribed WebSocket connections to a
+//! Banter server on loopback and reports the server's resident memory per connection.
+//!
+//! ```text
+//! banter-load idle --url http://127.0.0.1:8000 --connections 10000 --server-pid PID
+//! ```
+//!
+//! Every loop is bounded in count and time; only loopback addresses are accepted.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use banter_protocol::{ClientFrame, ServerFrame};
+use futures_util::{SinkExt as _, StreamExt as _};
+use tokio_tungstenite::tungstenite::Message;
+
+const STEP: Duration = Duration::from_secs(30);
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    if args.get(1).map(String::as_str) != Some("idle") {
+        bail!("usage: banter-load idle --url http://127.0.0.1:PORT --connections N --server-pid PID");
+    }
+    let url = arg("--url").unwrap_or_else(|| "http://127.0.0.1:8000".into());
+    let host = url.trim_start_matches("http://").split('/').next().unwrap_or_default().to_owned();
+    if !(host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]")) {
+        bail!("refusing {host}: load tests target loopback only");
+    }
+    let n: usize = arg("--connections").unwrap_or_else(|| "1000".into()).parse().context("--connections")?;
+    let pid = arg("--server-pid");
+
+    let token = register(&url).await?;
+    let before = pid.as_deref().map(rss_kib).transpose()?;
+    let started = Instant::now();
+    let mut sockets = Vec::with_capacity(n);
+    for batch in (0..n).collect::<Vec<_>>().chunks(250) {
+        let opened = futures_util::future::join_all(batch.iter().map(|_| open(&host, &token))).await;
+        for s in opened {
+            sockets.push(s?);
+        }
+    }
+    let elapsed = started.elapsed();
+    // Let allocators settle, then measure.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = pid.as_deref().map(rss_kib).transpose()?;
+    println!("connections: {}", sockets.len());
+    println!("opened in: {:.1} s ({:.0}/s)", elapsed.as_secs_f64(), sockets.len() as f64 / elapsed.as_secs_f64());
+    if let (Some(b), Some(a)) = (before, after) {
+        let per = (a.saturating_sub(b)) as f64 / sockets.len().max(1) as f64;
+        println!("server RSS: {b} KiB before, {a} KiB after: {per:.2} KiB per idle connection");
+    }
+    Ok(())
+}
+
+async fn register(url: &str) -> anyhow::Result<String> {
+    let name = format!("load_{}", std::process::id());
+    let body =
+        serde_json::json!({"username": name, "email": format!("{name}@example.com"), "password": "load-test-password"});
+    let resp: serde_json::Value = reqwest::Client::new()
+        .post(format!("{url}/auth/register"))
+        .json(&body)
+        .timeout(STEP)
+        .send()
+        .await?
+        .json()
+        .await?;
+    resp["tokens"]["access_token"].as_str().map(str::to_owned).context("register answered without a token")
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens one connection, waits for `connected`, subscribes to all rooms.
+async fn open(host: &str, token: &str) -> anyhow::Result<Socket> {
+    let (mut ws, _) = tokio::time::timeout(STEP, tokio_tungstenite::connect_async(format!("ws://{host}/ws/{token}")))
+        .await
+        .context("connect timed out")??;
+    let hello = tokio::time::timeout(STEP, ws.next()).await.context("no connected frame")?;
+    match hello {
+        Some(Ok(Message::Text(t))) if matches!(serde_json::from_str(&t), Ok(ServerFrame::Connected { .. })) => {}
+        other => bail!("unexpected first frame: {other:?}"),
+    }
+    ws.send(Message::text(serde_json::to_string(&ClientFrame::SubscribeAll)?)).await?;
+    Ok(ws)
+}
+
+fn rss_kib(pid: &str) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).context("reading the server's /proc status")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .context("no VmRSS line")
+}
