@@ -99,7 +99,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 }
 
 pub fn router(state: AppState) -> Router {
-    let (api, spec) = api();
+    let (api, mut spec) = api();
+    spec.info.title.clone_from(&state.config.app_name);
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(api)

@@ -80,7 +80,7 @@ pub async fn serve(state: AppState, mut socket: WebSocket, token: Option<String>
     }
     tracing::debug!(user_id = conn.user.id, conn = conn.id, "websocket connected");
 
-    let conn = read_loop(conn, stream, writer_done).await;
+    let conn = Box::pin(read_loop(conn, stream, writer_done)).await;
 
     if let Some((user_id, _)) = state.hub.disconnect(conn.id) {
         debug_assert_eq!(user_id, conn.user.id);
@@ -295,7 +295,9 @@ async fn read_loop(
                 match incoming {
                     Some(Ok(WsMessage::Text(text))) => match serde_json::from_str::<ClientFrame>(&text) {
                         Ok(frame) => {
-                            if let Err(e) = conn.handle(frame).await {
+                            // Boxed: the handler's state (a whole send or sync) is large, and an
+                            // idle connection should not carry room for it.
+                            if let Err(e) = Box::pin(conn.handle(frame)).await {
                                 conn.error(&e, None).await;
                             }
                         }
