@@ -192,6 +192,7 @@ pub enum ServerFrame {
         online: bool,
     },
     SyncComplete {
+        #[serde(deserialize_with = "deserialize_positions")]
         rooms: Positions,
     },
     Read {
@@ -258,6 +259,14 @@ mod tests {
         assert_eq!(f, ClientFrame::Ping);
         let f: ClientFrame = serde_json::from_str(r#"{"type": "sync", "rooms": {"7": 13}}"#).expect("sync");
         assert_eq!(f, ClientFrame::Sync { rooms: BTreeMap::from([(7, 13)]) });
+    }
+
+    #[test]
+    fn server_frames_round_trip() {
+        let done = ServerFrame::SyncComplete { rooms: BTreeMap::from([(7, 15)]) };
+        let text = serde_json::to_string(&done).expect("json");
+        assert_eq!(text, r#"{"type":"sync_complete","rooms":{"7":15}}"#);
+        assert_eq!(serde_json::from_str::<ServerFrame>(&text).expect("parses back"), done);
     }
 
     #[test]

@@ -286,8 +286,7 @@ async fn read_loop(
                 }
                 if now.duration_since(last_ping) >= PING_EVERY {
                     last_ping = now;
-                    // An empty text frame would be a protocol frame; pings go as WebSocket pings.
-                    conn.queue(Outbound::Frame("".into())).await;
+                    conn.queue(Outbound::Ping).await;
                 }
             }
             incoming = stream.next() => {
@@ -398,7 +397,7 @@ async fn write_loop(
         };
         for item in batch {
             let msg = match item {
-                Outbound::Frame(text) if text.is_empty() => WsMessage::Ping(Default::default()),
+                Outbound::Ping => WsMessage::Ping(Default::default()),
                 Outbound::Frame(text) => WsMessage::Text(Utf8Bytes::from(&*text)),
                 // Already delivered by a catch-up batch.
                 Outbound::Message { room_id, seq, .. } if synced.get(&room_id).is_some_and(|s| seq <= *s) => continue,

@@ -25,6 +25,8 @@ use tokio::sync::{mpsc, watch};
 #[derive(Debug)]
 pub enum Outbound {
     Frame(Arc<str>),
+    /// A WebSocket ping (liveness check).
+    Ping,
     /// A `new_message` frame, with what the writer needs to keep catch-up free of duplicates.
     Message {
         room_id: i64,

@@ -235,6 +235,25 @@ macro_rules! sql_chat_store {
                 }
             }
 
+            /// Adds a member inside `tx`; `false` if they already were one.
+            async fn add_member_tx(
+                tx: &mut Transaction<'static, $db>,
+                room_id: i64,
+                user_id: i64,
+                now: Timestamp,
+            ) -> StoreResult<bool> {
+                let r = sqlx::query(
+                    "INSERT INTO chat_room_members (chat_room_id, user_id, joined_at, last_read_seq) \
+                     VALUES ($1, $2, $3, 0) ON CONFLICT (chat_room_id, user_id) DO NOTHING",
+                )
+                .bind(room_id)
+                .bind(user_id)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
             async fn message_by_client_id(&self, sender_id: i64, client_id: &str) -> StoreResult<Option<MessageRow>> {
                 let sql = format!("{MESSAGE_SELECT} WHERE m.sender_id = $1 AND m.client_id = $2");
                 Ok(sqlx::query_as::<$db, MessageRow>(&sql)
@@ -314,15 +333,7 @@ macro_rules! sql_chat_store {
                 let outcome = match created {
                     Some((id,)) => {
                         for user in [a, b] {
-                            sqlx::query(
-                                "INSERT INTO chat_room_members (chat_room_id, user_id, joined_at, last_read_seq) \
-                                 VALUES ($1, $2, $3, 0)",
-                            )
-                            .bind(id)
-                            .bind(user)
-                            .bind(now)
-                            .execute(&mut *tx)
-                            .await?;
+                            Self::add_member_tx(&mut tx, id, user, now).await?;
                         }
                         (id, true)
                     }
@@ -350,17 +361,9 @@ macro_rules! sql_chat_store {
                 .bind(now)
                 .fetch_one(&mut *tx)
                 .await?;
-                let mut seen = std::collections::HashSet::new();
-                for user in std::iter::once(&creator).chain(members).filter(|u| seen.insert(**u)) {
-                    sqlx::query(
-                        "INSERT INTO chat_room_members (chat_room_id, user_id, joined_at, last_read_seq) \
-                         VALUES ($1, $2, $3, 0)",
-                    )
-                    .bind(id)
-                    .bind(user)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                // The creator first: the longest-standing member, should the group be handed on.
+                for &user in std::iter::once(&creator).chain(members) {
+                    Self::add_member_tx(&mut tx, id, user, now).await?;
                 }
                 tx.commit().await?;
                 self.room(id).await?.ok_or_else(|| StoreError::Other(sqlx::Error::RowNotFound))
@@ -370,18 +373,9 @@ macro_rules! sql_chat_store {
                 let now = now();
                 let mut added = Vec::new();
                 let mut tx = self.writer().begin().await?;
-                for user in user_ids {
-                    let r = sqlx::query(
-                        "INSERT INTO chat_room_members (chat_room_id, user_id, joined_at, last_read_seq) \
-                         VALUES ($1, $2, $3, 0) ON CONFLICT (chat_room_id, user_id) DO NOTHING",
-                    )
-                    .bind(room_id)
-                    .bind(user)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                    if r.rows_affected() == 1 && !added.contains(user) {
-                        added.push(*user);
+                for &user in user_ids {
+                    if Self::add_member_tx(&mut tx, room_id, user, now).await? {
+                        added.push(user);
                     }
                 }
                 tx.commit().await?;

@@ -35,6 +35,8 @@ async fn health_ready_and_docs(app: TestApp) {
         assert!(paths.contains_key(path), "{path} is documented");
     }
     assert!(spec["components"]["schemas"]["RegisterRequest"].is_object());
+    assert!(spec["components"]["schemas"]["Message"]["properties"]["seq"].is_object());
+    assert!(spec["paths"]["/auth/me"]["delete"].is_object(), "account deletion documented");
 
     // Swagger UI is served from the binary: the page and its scripts, no CDN.
     let page = app.client.get(app.url("/docs/")).send().await.expect("sent");

@@ -20,6 +20,7 @@ backend_tests!(
     bad_frames_get_errors_and_the_connection_survives,
     presence_follows_the_last_device,
     typing_is_relayed_to_others_and_expires,
+    read_frames_move_the_position_on_every_device,
     revoked_sessions_and_shutdown_close_sockets,
 );
 
@@ -371,4 +372,26 @@ async fn revoked_sessions_and_shutdown_close_sockets(app: TestApp) {
     let stopping = tokio::spawn(app.stop());
     assert_eq!(ws.ended().await, Ended::Closed(1001, "server shutting down".into()));
     stopping.await.expect("server stopped");
+}
+
+async fn read_frames_move_the_position_on_every_device(app: TestApp) {
+    use banter_protocol::ClientFrame;
+    let (reader, writer) = (app.user("rd").await, app.user("rd").await);
+    let room = pair_room(&app, &writer, &reader).await;
+    app.post("/messages/send", &writer.access, json!({"recipient_id": reader.id, "content": "two"})).await;
+    let other_device = app.login(&reader).await;
+    let mut phone = Ws::connect(&app, &reader.access).await;
+    let mut laptop = Ws::connect(&app, &other_device.access).await;
+    phone.send_frame(&ClientFrame::Read { room_id: room, up_to: 1 }).await;
+    for ws in [&mut phone, &mut laptop] {
+        let read = ws.expect("read").await;
+        assert_eq!(
+            read,
+            json!({"type": "read", "room_id": room, "user_id": reader.id, "last_read_seq": 1, "unread_count": 1})
+        );
+    }
+    let (_, rooms) = app.get("/rooms", &reader.access).await;
+    assert_eq!(rooms[0]["unread_count"], 1);
+    phone.send_frame(&ClientFrame::Read { room_id: 999_999_999, up_to: 1 }).await;
+    assert_eq!(phone.expect("error").await["code"], "not_found");
 }

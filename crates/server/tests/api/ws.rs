@@ -43,6 +43,10 @@ impl Ws {
         ws
     }
 
+    pub fn from_stream(stream: WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>) -> Self {
+        Self { stream }
+    }
+
     pub async fn open(app: &TestApp, path: &str) -> Self {
         let url = format!("ws://{}{path}", app.addr);
         let (stream, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connects");
@@ -58,6 +62,11 @@ impl Ws {
         tokio_tungstenite::connect_async(req).await.map(|(stream, _)| Self { stream }).map_err(|e| e.to_string())
     }
 
+    /// Sends a frame built from the protocol crate's types.
+    pub async fn send_frame(&mut self, frame: &banter_protocol::ClientFrame) {
+        self.send(serde_json::to_value(frame).expect("frame serialises")).await;
+    }
+
     pub async fn send(&mut self, frame: Value) {
         self.stream.send(Message::text(frame.to_string())).await.expect("frame sent");
     }
@@ -71,7 +80,13 @@ impl Ws {
         loop {
             let msg = tokio::time::timeout(WAIT, self.stream.next()).await.expect("a frame within the wait");
             match msg {
-                Some(Ok(Message::Text(t))) => return Ok(serde_json::from_str(&t).expect("JSON frame")),
+                Some(Ok(Message::Text(t))) => {
+                    // Every frame the server sends must be one the protocol crate describes.
+                    if let Err(e) = serde_json::from_str::<banter_protocol::ServerFrame>(&t) {
+                        panic!("frame does not match banter_protocol::ServerFrame ({e}): {t}");
+                    }
+                    return Ok(serde_json::from_str(&t).expect("JSON frame"));
+                }
                 Some(Ok(Message::Close(Some(CloseFrame { code, reason })))) => {
                     return Err(Ended::Closed(code.into(), reason.to_string()))
                 }
