@@ -119,6 +119,9 @@ pub struct Config {
     pub port: u16,
     pub cors_origins: CorsOrigins,
     pub log_format: LogFormat,
+    /// The most WebSocket connections this node accepts; `None`: derived from the open-files
+    /// limit at start.
+    pub max_connections: Option<usize>,
 }
 
 /// A setting that cannot be used, and why.
@@ -199,6 +202,16 @@ impl Config {
             other => return Err(bad("LOG_FORMAT", format!("{other:?} is not text or json"))),
         };
 
+        let max_connections = match get("MAX_CONNECTIONS") {
+            None => None,
+            Some(v) => Some(
+                v.parse::<usize>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| bad("MAX_CONNECTIONS", format!("{v:?} is not a positive whole number")))?,
+            ),
+        };
+
         Ok(Self {
             database_url,
             key,
@@ -211,6 +224,7 @@ impl Config {
             port,
             cors_origins,
             log_format,
+            max_connections,
         })
     }
 }
@@ -299,6 +313,7 @@ mod tests {
             ("DATABASE_URL", "mysql://localhost/x"),
             ("CORS_ORIGINS", "example.com"),
             ("LOG_FORMAT", "xml"),
+            ("MAX_CONNECTIONS", "0"),
         ] {
             let err = config(&[(name, value)]).expect_err(name);
             assert_eq!(err.setting, name);

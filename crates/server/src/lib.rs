@@ -37,6 +37,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         KeySource::File(path) => load_or_create_key(path)?,
     };
     let keys = TokenKeys::new(&key, config.algorithm, config.access_token_ttl, config.refresh_token_ttl);
+    let max_connections = max_connections(&config);
     let hub = Arc::new(realtime::Hub::default());
     let broker = Arc::new(realtime::LocalBroker::new(hub.clone()));
     Ok(AppState {
@@ -48,6 +49,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         room_locks: Arc::default(),
         shutdown: tokio_util::sync::CancellationToken::new(),
         connections: tokio_util::task::TaskTracker::new(),
+        max_connections,
     })
 }
 
@@ -81,6 +83,16 @@ pub async fn run(
         tracing::warn!("some WebSocket connections did not close in time");
     }
     Ok(())
+}
+
+/// Each WebSocket holds a file descriptor; past the process's open-files limit the server could
+/// not even accept HTTP requests or open database connections. So, unless `MAX_CONNECTIONS` says
+/// otherwise, accept WebSockets up to the limit less a reserve of 512 for everything else.
+pub fn max_connections(config: &Config) -> usize {
+    config.max_connections.unwrap_or_else(|| {
+        let limit = open_files_limit().and_then(|l| usize::try_from(l).ok()).unwrap_or(1024);
+        limit.saturating_sub(512).max(16)
+    })
 }
 
 /// The soft limit on open files this process runs under (each connection holds one), from

@@ -88,6 +88,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         address = %format!("http://{local}"),
         database = state.store.backend(),
         open_files_limit = banter::open_files_limit(),
+        max_connections = state.max_connections,
         "Banter is listening; API docs at /docs"
     );
     banter::run(listener, state, shutdown_signal()).await.context("serving")?;

@@ -27,6 +27,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Open WebSocket connections, so shutdown can wait for them to finish.
     pub connections: TaskTracker,
+    /// The most WebSocket connections accepted at once (see [`crate::max_connections`]).
+    pub max_connections: usize,
 }
 
 /// A fixed set of async mutexes, one chosen per room: bounded memory, no pruning needed.

@@ -50,6 +50,10 @@ fn accept(
     ws: WebSocketUpgrade,
 ) -> Result<Response, Error> {
     check_origin(&state, headers)?;
+    if state.hub.connection_count() >= state.max_connections {
+        tracing::warn!(limit = state.max_connections, "websocket refused: connection limit reached");
+        return Err(Error::Unavailable("Too many connections; try again later".into()));
+    }
     let offered = headers
         .get_all(header::SEC_WEBSOCKET_PROTOCOL)
         .iter()

@@ -395,3 +395,19 @@ async fn read_frames_move_the_position_on_every_device(app: TestApp) {
     phone.send_frame(&ClientFrame::Read { room_id: 999_999_999, up_to: 1 }).await;
     assert_eq!(phone.expect("error").await["code"], "not_found");
 }
+
+#[tokio::test]
+async fn connections_past_the_limit_are_refused_with_503() {
+    let storage = crate::helpers::Storage::new(crate::helpers::Backend::Sqlite).expect("sqlite");
+    let app = TestApp::start(storage, &[("MAX_CONNECTIONS", "2")]).await;
+    let user = app.user("cap").await;
+    let _one = Ws::connect(&app, &user.access).await;
+    let two = Ws::connect(&app, &user.access).await;
+    let refused = Ws::open_request(&app, &format!("/ws/{}", user.access), &[]).await;
+    assert!(refused.as_ref().is_err_and(|e| e.contains("503")), "{:?}", refused.err());
+    // The server closes the socket only after the hub has forgotten the connection, so once the
+    // close completes the slot is free.
+    two.close().await;
+    assert_eq!(app.state.hub.connection_count(), 1);
+    Ws::connect(&app, &user.access).await;
+}
