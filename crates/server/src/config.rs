@@ -122,6 +122,8 @@ pub struct Config {
     /// The most WebSocket connections this node accepts; `None`: derived from the open-files
     /// limit at start.
     pub max_connections: Option<usize>,
+    /// How often the server pings each WebSocket; a peer silent for 2.4 times this is dropped.
+    pub ws_ping_interval: Duration,
 }
 
 /// A setting that cannot be used, and why.
@@ -212,6 +214,8 @@ impl Config {
             ),
         };
 
+        let ws_ping = positive(&get, "WS_PING_SECONDS", 25, 3600)?;
+
         Ok(Self {
             database_url,
             key,
@@ -225,6 +229,7 @@ impl Config {
             cors_origins,
             log_format,
             max_connections,
+            ws_ping_interval: Duration::from_secs(ws_ping),
         })
     }
 }
@@ -314,6 +319,7 @@ mod tests {
             ("CORS_ORIGINS", "example.com"),
             ("LOG_FORMAT", "xml"),
             ("MAX_CONNECTIONS", "0"),
+            ("WS_PING_SECONDS", "0"),
         ] {
             let err = config(&[(name, value)]).expect_err(name);
             assert_eq!(err.setting, name);

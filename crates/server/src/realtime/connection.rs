@@ -30,9 +30,6 @@ use crate::{
     store::User,
 };
 
-/// How often the server pings; a peer silent for [`PEER_TIMEOUT`] is dropped as dead.
-pub const PING_EVERY: Duration = Duration::from_secs(25);
-pub const PEER_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a connection opened without a token has to send its `auth` frame.
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// A typing indicator ends by itself after this long without a new `typing` frame.
@@ -267,6 +264,9 @@ async fn read_loop(
     let mut shutdown = std::pin::pin!(conn.state.shutdown.clone().cancelled_owned());
     let mut ticks = interval(Duration::from_secs(1));
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // The server pings every `ping_every`; a peer silent for 2.4 pings (60 s by default) is dead.
+    let ping_every = conn.state.config.ws_ping_interval;
+    let peer_timeout = ping_every.mul_f32(2.4);
     let mut last_heard = Instant::now();
     let mut last_ping = Instant::now();
     loop {
@@ -280,11 +280,11 @@ async fn read_loop(
             _ = ticks.tick() => {
                 conn.expire_typing().await;
                 let now = Instant::now();
-                if now.duration_since(last_heard) > PEER_TIMEOUT {
+                if now.duration_since(last_heard) > peer_timeout {
                     conn.queue(Outbound::Close(1001, "no answer to ping")).await;
                     break;
                 }
-                if now.duration_since(last_ping) >= PING_EVERY {
+                if now.duration_since(last_ping) >= ping_every {
                     last_ping = now;
                     conn.queue(Outbound::Ping).await;
                 }

@@ -411,3 +411,31 @@ async fn connections_past_the_limit_are_refused_with_503() {
     assert_eq!(app.state.hub.connection_count(), 1);
     Ws::connect(&app, &user.access).await;
 }
+
+#[tokio::test]
+async fn a_peer_that_stops_answering_pings_is_dropped() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let storage = crate::helpers::Storage::new(crate::helpers::Backend::Sqlite).expect("sqlite");
+    let app = TestApp::start(storage, &[("WS_PING_SECONDS", "1")]).await;
+    let user = app.user("dead").await;
+    // A raw client: it completes the handshake, then never writes again (no pongs), only reads
+    // until the server hangs up. Any WebSocket library would answer pings for it.
+    let mut tcp = tokio::net::TcpStream::connect(app.addr).await.expect("tcp");
+    let request = format!(
+        "GET /ws/{} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        user.access, app.addr
+    );
+    tcp.write_all(request.as_bytes()).await.expect("handshake sent");
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(crate::ws::WAIT, tcp.read_to_end(&mut received)).await;
+    assert!(read.is_ok(), "the server hung up on the silent peer within the wait");
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 101"), "{text}");
+    assert!(text.contains("Connected to chat server"), "it was a live connection first");
+    // The last frame is a close (opcode 8) with code 1001 (0x03E9) and a reason.
+    let close = received.windows(4).rposition(|w| w[0] == 0x88 && w[2] == 0x03 && w[3] == 0xE9);
+    assert!(close.is_some(), "closed with 1001: {text}");
+    assert!(text.ends_with("no answer to ping"), "{text}");
+    assert_eq!(app.state.hub.connection_count(), 0);
+}
