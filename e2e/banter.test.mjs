@@ -312,6 +312,103 @@ describe('Banter web client', { timeout: 10 * 60 * 1000 }, () => {
     leo.assertClean();
   });
 
+  test('socket close codes: 4001 refreshes, 4008/1001 reconnect and fill gaps with sync, 4003 logs out', { timeout: 180000 }, async () => {
+    const omar = await rest('omar', 'Omar Little');
+    const nina = await newPerson();
+    const { page } = nina;
+    // Stand between the page and the server's /ws: record what the page sends, close sockets
+    // with chosen codes, and (while `hold`) turn new connections away as a server going away.
+    const sockets = [];
+    let hold = false;
+    await page.routeWebSocket(
+      (url) => url.pathname === '/ws',
+      (ws) => {
+        const rec = { url: ws.url(), sent: [], received: [], route: ws };
+        sockets.push(rec);
+        if (hold) {
+          rec.held = true;
+          setTimeout(() => ws.close({ code: 1001, reason: 'going away' }).catch(() => {}), 50);
+          return;
+        }
+        const server = ws.connectToServer();
+        ws.onMessage((m) => {
+          rec.sent.push(JSON.parse(String(m)));
+          server.send(m);
+        });
+        server.onMessage((m) => {
+          rec.received.push(JSON.parse(String(m)));
+          ws.send(m);
+        });
+      },
+    );
+    const live = () => sockets.filter((s) => !s.held).at(-1);
+    const connected = (rec) => rec.received.some((f) => f.type === 'connected');
+    const consoleText = [];
+    page.on('console', (msg) => consoleText.push(msg.text()));
+
+    await registerViaUi(page, { username: 'nina', fullName: 'Nina Simone' });
+    const ninaId = await userId(omar, 'nina');
+    await omar.sendDirect(ninaId, 'Before the gap');
+    await roomItem(page, 'Omar Little').click();
+    await messages(page, 'Before the gap').waitFor();
+    const status = page.getByTestId('connection-status');
+
+    // 4001: the token is refused; the client refreshes (the refresh token rotates) and is back.
+    const refreshBefore = await page.evaluate(() => localStorage.getItem('banter.refresh'));
+    await waitUntil(() => connected(live()), { what: 'a connected socket' });
+    const before4001 = sockets.length;
+    await live().route.close({ code: 4001, reason: 'bad token' });
+    await waitUntil(() => sockets.length > before4001 && connected(live()), { what: 'a new socket after 4001' });
+    assert.notEqual(await page.evaluate(() => localStorage.getItem('banter.refresh')), refreshBefore, 'refreshed after 4001');
+
+    // 4008, then the server turns connections away (1001) for a while. Meanwhile Omar writes,
+    // and Nina's own message goes over REST, landing after one she has not seen yet.
+    hold = true;
+    await live().route.close({ code: 4008, reason: 'too slow' });
+    await status.getByText('Reconnecting…').waitFor();
+    await omar.sendDirect(ninaId, 'Gap one');
+    await sendViaUi(page, 'Sent while away');
+    await omar.sendDirect(ninaId, 'Gap two');
+    await waitUntil(() => sockets.some((x) => x.held), { what: 'a connection turned away' });
+    hold = false;
+    await page.evaluate(() => window.dispatchEvent(new Event('online'))); // skip the backoff
+    await status.waitFor({ state: 'hidden', timeout: 30000 });
+    for (const text of ['Before the gap', 'Gap one', 'Sent while away', 'Gap two']) {
+      await messages(page, text).waitFor();
+      assert.equal(await messages(page, text).count(), 1, `"${text}" shown once`);
+    }
+    const seqs = await page.locator('[data-testid="message"]').evaluateAll((els) => els.map((e) => Number(e.dataset.seq)));
+    assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => seqs[0] + i), 'in seq order, no gaps');
+
+    // The protocol as sent: token only in the first frame, one `sync` per socket, never
+    // `subscribe_all`, never a token in a URL.
+    const tokens = new Set();
+    for (const s of sockets.filter((x) => !x.held && connected(x))) {
+      assert.equal(new URL(s.url).pathname, '/ws', 'no token in the socket URL');
+      assert.equal(s.sent[0]?.type, 'auth', 'authenticates with the first frame');
+      tokens.add(s.sent[0].token);
+      assert.equal(s.sent.filter((f) => f.type === 'subscribe_all').length, 0, 'no subscribe_all');
+      assert.equal(s.sent.filter((f) => f.type === 'sync').length, 1, 'one sync per connection');
+    }
+
+    // An unsent draft stays with its author; 4003 (revoked) ends the session for good.
+    await page.getByTestId('composer-input').fill('Not for Omar');
+    const before4003 = sockets.length;
+    await live().route.close({ code: 4003, reason: 'revoked' });
+    await page.getByTestId('auth-notice').getByText(/logged out/i).waitFor();
+    await page.waitForTimeout(1500);
+    assert.equal(sockets.length, before4003, 'no reconnect after 4003');
+
+    // Omar logs in on the same browser: he shares that room, but not Nina's draft.
+    await loginViaUi(page, 'omar');
+    await roomItem(page, 'Nina Simone').click();
+    await messages(page, 'Sent while away').waitFor();
+    assert.equal(await page.getByTestId('composer-input').inputValue(), '', "the previous user's draft is gone");
+
+    for (const t of tokens) assert.ok(!consoleText.some((line) => line.includes(t)), 'no token in the console');
+    nina.assertClean();
+  });
+
   test('account: change password, log out, log in again, log out everywhere, delete', { timeout: 180000 }, async () => {
     const mia = await newPerson();
     await registerViaUi(mia.page, { username: 'mia', fullName: 'Mia Wallace' });

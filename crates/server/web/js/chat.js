@@ -2,6 +2,8 @@
 // (rooms and draft DMs), loading history and older pages, sending with a client_id over the
 // WebSocket (REST as fallback, same client_id so nothing is stored twice), retrying, unread
 // counts and read positions, typing, groups and members, and every incoming WebSocket frame.
+// One Chat serves one signed-in session after another: every async continuation checks the
+// session generation (`gen`), so an answer for the previous user never lands in the store.
 
 import { Realtime } from './realtime.js';
 import { navigate } from './router.js';
@@ -11,6 +13,7 @@ const PAGE = 50;
 const ACK_TIMEOUT_MS = 8000; // no ack over the socket by then: send the same message over REST
 const TYPING_REPEAT_MS = 3000;
 const TYPING_IDLE_MS = 4000;
+const ROOMS_RETRY_MS = [2000, 5000, 15000]; // the first room list failed: try again this often
 
 export class Chat {
   /**
@@ -27,7 +30,9 @@ export class Chat {
     this.typingRoom = null;
     this.typingIdle = null;
     this.roomsReload = null;
+    this.roomsRetry = null;
     this.leaving = new Set();
+    this.gen = 0; // bumped by start() and stop()
     this.realtime = new Realtime({
       api,
       positions: () => store.positions(),
@@ -44,6 +49,8 @@ export class Chat {
 
   /** Begin a signed-in session (the same Chat serves one session after another). */
   async start(user) {
+    this.stop(); // idempotent: nothing of a previous session survives
+    const gen = ++this.gen;
     this.leaving.clear();
     this.roomsReload = null;
     this.typingRoom = null;
@@ -52,47 +59,81 @@ export class Chat {
     document.addEventListener('visibilitychange', this.onVisibility);
     window.addEventListener('focus', this.onVisibility);
     this.typingTicker = setInterval(() => {
-      if (this.store.typing.size) this.store.notify('typing');
+      if (!this.store.typing.size) return;
+      for (const roomId of [...this.store.typing.keys()]) this.store.typingIn(roomId); // drop expired
+      this.store.notify('typing');
     }, 1000);
     this.realtime.start();
-    const loading = this.reloadRooms();
     this.api
       .onlineUsers()
       .then((r) => {
+        if (gen !== this.gen) return;
         for (const id of r?.online_users || []) this.store.setOnline(id, true);
       })
       .catch(() => {});
-    await loading.then(
-      () => this.realtime.sync(), // in case the socket connected before the list arrived
-      (err) => this.notifyUser(err.message),
-    );
+    await this.loadRoomsAndSync(gen, 0);
   }
 
   stop() {
+    this.gen += 1;
     this.realtime.stop();
     document.removeEventListener('visibilitychange', this.onVisibility);
     window.removeEventListener('focus', this.onVisibility);
     clearInterval(this.typingTicker);
+    this.typingTicker = null;
     for (const t of this.ackTimers.values()) clearTimeout(t);
     this.ackTimers.clear();
     clearTimeout(this.readTimer);
     clearTimeout(this.typingIdle);
+    clearTimeout(this.roomsRetry);
+    this.roomsReload = null;
+  }
+
+  /** Whether `gen` is still the running session. */
+  live(gen) {
+    return gen === this.gen && this.store.me != null;
+  }
+
+  /**
+   * Load the room list, then send the socket's `sync` (it waits for the list: it needs the
+   * positions). A failure is said once and retried a few times; a (re)connect retries too.
+   */
+  async loadRoomsAndSync(gen, failures) {
+    try {
+      await this.reloadRooms();
+      if (this.live(gen)) this.realtime.sync();
+    } catch (err) {
+      if (!this.live(gen) || this.store.roomsLoaded) return;
+      if (failures === 0) this.notifyUser(err.message);
+      if (failures < ROOMS_RETRY_MS.length) {
+        clearTimeout(this.roomsRetry);
+        this.roomsRetry = setTimeout(() => this.loadRoomsAndSync(gen, failures + 1), ROOMS_RETRY_MS[failures]);
+      }
+    }
+  }
+
+  /** Connect again now (the "Reconnect" button when offline). */
+  reconnect() {
+    this.realtime.reconnectNow();
   }
 
   /** Fetch the room list (shared while in flight). */
   reloadRooms() {
     if (!this.roomsReload) {
-      this.roomsReload = this.api
+      const gen = this.gen;
+      const loading = this.api
         .rooms()
         .then((list) => {
+          if (!this.live(gen)) return;
           if (Array.isArray(list)) this.store.setRooms(list);
           this.adoptDrafts();
           this.reloadCurrentIfNeeded();
           this.scheduleMarkRead();
         })
         .finally(() => {
-          this.roomsReload = null;
+          if (this.roomsReload === loading) this.roomsReload = null;
         });
+      this.roomsReload = loading;
     }
     return this.roomsReload;
   }
@@ -102,8 +143,10 @@ export class Chat {
   /** Show a room. Loads its newest page of history once, and marks it read. */
   async openRoom(roomId) {
     const { store } = this;
+    const gen = this.gen;
     if (!store.rooms.has(roomId)) {
       await this.reloadRooms().catch(() => {});
+      if (!this.live(gen)) return;
       if (!store.rooms.has(roomId)) {
         this.notifyUser('That conversation was not found.');
         navigate('/', { replace: true });
@@ -119,9 +162,14 @@ export class Chat {
       store.notify('messages');
       try {
         const list = await this.api.roomMessages(roomId, { limit: PAGE });
+        if (!this.live(gen)) return;
+        const page = Array.isArray(list) ? list : [];
+        // Messages that arrived live before the room was opened may sit below a gap.
+        if (page.length) rm.dropBelow(page[0].seq);
         rm.historyLoaded = true;
-        rm.hasOlder = Array.isArray(list) && list.length >= PAGE;
-        this.ingest(list || []);
+        rm.olderError = null;
+        rm.hasOlder = page.length >= PAGE;
+        this.ingest(page);
       } catch (err) {
         rm.loadError = err.message;
       } finally {
@@ -145,6 +193,7 @@ export class Chat {
   /** Open the DM with a user: the existing room, or a draft until the first message. */
   async openUser(userId, knownUser) {
     const { store } = this;
+    const gen = this.gen;
     const existing = store.dmWith(userId);
     if (existing) {
       navigate(`/room/${existing.room_id}`, { replace: true });
@@ -155,11 +204,13 @@ export class Chat {
       try {
         user = await this.api.user(userId);
       } catch (err) {
+        if (!this.live(gen)) return;
         this.notifyUser(err.message);
         navigate('/', { replace: true });
         return;
       }
     }
+    if (!this.live(gen)) return;
     if (store.me && userId === store.me.id) {
       navigate('/', { replace: true });
       return;
@@ -170,9 +221,11 @@ export class Chat {
     // A room may exist that our list does not know yet (e.g. created from another device).
     try {
       const history = await this.api.chatWith(userId);
+      if (!this.live(gen)) return;
       if (Array.isArray(history) && history.length) {
         const roomId = history[0].room_id;
         await this.reloadRooms().catch(() => {});
+        if (!this.live(gen)) return;
         this.ingest(history);
         if (store.rooms.has(roomId)) {
           store.roomMessages(roomId).historyLoaded = true;
@@ -206,10 +259,15 @@ export class Chat {
     this.store.setCurrent(null);
   }
 
-  /** Load the page before the oldest message we have. */
-  async loadOlder(roomId) {
+  /**
+   * Load the page before the oldest message we have. After a failure only an explicit request
+   * (`force`: the button) tries again, so scrolling or a short history does not loop.
+   */
+  async loadOlder(roomId, { force = false } = {}) {
     const rm = this.store.roomMessages(roomId);
     if (rm.loadingOlder || !rm.hasOlder || !rm.historyLoaded) return;
+    if (rm.olderError && !force) return;
+    const gen = this.gen;
     const before = rm.minSeq();
     if (before <= 1) {
       rm.hasOlder = false;
@@ -217,13 +275,16 @@ export class Chat {
       return;
     }
     rm.loadingOlder = true;
+    rm.olderError = null;
     this.store.notify('messages');
     try {
       const list = await this.api.roomMessages(roomId, { before, limit: PAGE });
+      if (!this.live(gen)) return;
       rm.hasOlder = Array.isArray(list) && list.length >= PAGE;
       this.ingest(list || []);
     } catch (err) {
-      this.notifyUser(err.message);
+      if (!this.live(gen)) return;
+      rm.olderError = err.message;
     } finally {
       rm.loadingOlder = false;
       this.store.notify('messages');
@@ -285,10 +346,13 @@ export class Chat {
   }
 
   onConnected() {
+    // The room list never loaded: load it now; its positions are what `sync` needs.
+    if (!this.store.roomsLoaded) this.loadRoomsAndSync(this.gen, ROOMS_RETRY_MS.length);
     // Anything sent on the previous socket and never acknowledged goes again (same client_id).
     for (const p of this.store.pending.values()) {
       if (p.status === 'pending' && p.via === 'ws') this.deliver(p);
     }
+    for (const rm of this.store.messages.values()) rm.olderError = null; // worth another try
     this.reloadCurrentIfNeeded();
   }
 
@@ -331,11 +395,14 @@ export class Chat {
           }
         }
         break;
-      case 'error':
-        // The socket refused a frame. A message it refused gets sent again over REST, which
-        // answers for each message (and returns the original if it was stored after all).
-        for (const p of store.pending.values()) if (p.status === 'pending' && p.via === 'ws') this.deliverRest(p);
+      case 'error': {
+        // The socket refused a frame. A message it refused (named by its client_id) goes again
+        // over REST, which says why in a sentence (and returns the original if it was stored
+        // after all). Errors about other frames (typing, read) change nothing on screen.
+        const p = f.client_id ? store.pending.get(f.client_id) : null;
+        if (p && p.status === 'pending' && p.via === 'ws') this.deliverRest(p);
         break;
+      }
       default:
         break; // connected, subscribed, pong, room_joined, user_joined…: nothing to show
     }
@@ -423,6 +490,7 @@ export class Chat {
 
   async deliverRest(p) {
     const { store, api } = this;
+    const gen = this.gen;
     this.clearAckTimer(p.client_id);
     p.via = 'rest';
     const room = p.room_id != null ? store.rooms.get(p.room_id) : null;
@@ -431,9 +499,10 @@ export class Chat {
       if (room && room.room_type === 'group') m = await api.sendGroup(room.room_id, p.content, p.client_id);
       else if (p.recipient_id != null) m = await api.sendDirect(p.recipient_id, p.content, p.client_id);
       else throw new Error('This conversation can no longer receive messages.');
+      if (!this.live(gen)) return;
       await this.confirmSent(m, p);
     } catch (err) {
-      if (store.pending.get(p.client_id) === p) {
+      if (this.live(gen) && store.pending.get(p.client_id) === p) {
         store.updatePending(p.client_id, { status: 'failed', error: err.message || 'Not sent.' });
       }
     }
@@ -443,8 +512,10 @@ export class Chat {
   async confirmSent(m, p) {
     const { store } = this;
     if (!m) return;
+    const gen = this.gen;
     if (!store.rooms.has(m.room_id)) {
       await this.reloadRooms().catch(() => {});
+      if (!this.live(gen)) return;
       if (!store.rooms.has(m.room_id) && p.recipient_id != null) {
         const user = store.drafts.get(p.recipient_id) || { id: p.recipient_id, username: m.sender_username };
         store.upsertRoom({
@@ -537,8 +608,10 @@ export class Chat {
 
   async createGroup(name, memberIds) {
     const { store } = this;
+    const gen = this.gen;
     const g = await this.api.createGroup(name, memberIds);
     await this.reloadRooms().catch(() => {});
+    if (!this.live(gen)) return g;
     if (!store.rooms.has(g.id)) {
       store.upsertRoom({
         room_id: g.id,
@@ -563,7 +636,9 @@ export class Chat {
   }
 
   async loadMembers(groupId) {
+    const gen = this.gen;
     const list = await this.api.groupMembers(groupId);
+    if (!this.live(gen)) return [];
     const room = this.store.rooms.get(groupId);
     if (room && Array.isArray(list)) {
       room.member_count = list.length;
@@ -583,6 +658,7 @@ export class Chat {
   }
 
   async leaveGroup(groupId) {
+    const gen = this.gen;
     this.leaving.add(groupId);
     try {
       await this.api.removeMember(groupId, this.store.me.id);
@@ -590,6 +666,7 @@ export class Chat {
       this.leaving.delete(groupId);
       throw err;
     }
+    if (!this.live(gen)) return;
     this.store.forgetRoom(groupId);
     navigate('/', { replace: true });
   }

@@ -5,7 +5,7 @@ import { Api } from './api.js';
 import { session } from './session.js';
 import { Store } from './state.js';
 import { Chat } from './chat.js';
-import { $, replaceChildren } from './dom.js';
+import { $, h, replaceChildren } from './dom.js';
 import { navigate, onRoute, parseRoute } from './router.js';
 import { renderAuth } from './views/auth.js';
 import { mountSidebar } from './views/sidebar.js';
@@ -58,7 +58,8 @@ function mountChat() {
   store.subscribe(() => chatScreen.classList.toggle('has-conversation', Boolean(store.current)));
 }
 
-/** "Connecting…" (only if it takes a moment) and "Reconnecting…" above everything. */
+/** "Connecting…" (only if it takes a moment), "Reconnecting…", or "Offline" with a button to
+ *  try again (the automatic retries gave up), above everything. */
 function mountConnectionBanner() {
   let timer = null;
   const render = () => {
@@ -66,6 +67,15 @@ function mountConnectionBanner() {
     const s = store.connection;
     if (s === 'reconnecting') {
       banner.textContent = 'Reconnecting…';
+      banner.hidden = false;
+    } else if (s === 'offline') {
+      const retry = h('button.button.small', {
+        type: 'button',
+        dataset: { testid: 'reconnect' },
+        text: 'Try again',
+        on: { click: () => chat.reconnect() },
+      });
+      replaceChildren(banner, "Can't reach the server. New messages will arrive once you are back online. ", retry);
       banner.hidden = false;
     } else if (s === 'connecting') {
       timer = setTimeout(() => {
@@ -86,9 +96,11 @@ function mountConnectionBanner() {
 
 function route(r) {
   if (!signedIn) return;
-  if (r.name === 'room') chat.openRoom(r.id);
-  else if (r.name === 'user') chat.openUser(r.id);
+  let opening = null;
+  if (r.name === 'room') opening = chat.openRoom(r.id);
+  else if (r.name === 'user') opening = chat.openUser(r.id);
   else chat.closeConversation();
+  opening?.catch((err) => toast(err?.message || 'That conversation could not be opened.', { kind: 'error' }));
 }
 
 function showAuth(notice) {

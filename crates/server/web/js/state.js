@@ -136,14 +136,19 @@ export class Store {
     return [...this.rooms.values()].sort((a, b) => when(b) - when(a) || b.room_id - a.room_id);
   }
 
-  /** Known last seq per live room, for `sync`; null until the room list has loaded. */
+  /**
+   * The seq to catch up from per live room, for `sync`; null until the room list has loaded.
+   * A room whose history is shown gives the end of the unbroken run of messages it holds, so a
+   * gap (a drop, or our own REST-sent message landing past missed ones) is filled. Any other
+   * room gives its last known seq: its newest page is fetched when it is opened.
+   */
   positions() {
     if (!this.roomsLoaded) return null;
     const out = {};
     for (const [id, room] of this.rooms) {
       if (room.removed) continue;
       const rm = this.messages.get(id);
-      out[String(id)] = Math.max(room.last_seq || 0, rm ? rm.maxSeq() : 0);
+      out[String(id)] = rm?.historyLoaded ? rm.contiguousMax() : Math.max(room.last_seq || 0, rm ? rm.maxSeq() : 0);
     }
     return out;
   }
@@ -223,6 +228,7 @@ export class Store {
     }
     if (isTyping) m.set(userId, { username, until: Date.now() + ttlMs });
     else if (!m.delete(userId)) return;
+    if (!m.size) this.typing.delete(roomId);
     this.notify('typing');
   }
 
@@ -236,6 +242,7 @@ export class Store {
       if (t.until <= now) m.delete(uid);
       else names.push(t.username);
     }
+    if (!m.size) this.typing.delete(roomId);
     return names;
   }
 
@@ -262,6 +269,7 @@ export class RoomMessages {
     this.loadError = null; // why the newest page could not be fetched
     this.hasOlder = true; // older pages may exist
     this.loadingOlder = false;
+    this.olderError = null; // why the last older page could not be fetched
   }
 
   add(m) {
@@ -285,6 +293,26 @@ export class RoomMessages {
   maxSeq() {
     const s = this.sorted();
     return s.length ? s[s.length - 1].seq : 0;
+  }
+
+  /** The last seq of the unbroken run that starts at the oldest message held (0 if none). */
+  contiguousMax() {
+    let seq = this.minSeq();
+    if (!seq) return 0;
+    while (this.bySeq.has(seq + 1)) seq += 1;
+    return seq;
+  }
+
+  /** Forget messages older than `seq` (held before the newest page was fetched, maybe with a
+   *  gap before it; scrolling up fetches them again). */
+  dropBelow(seq) {
+    for (const [s, m] of this.bySeq) {
+      if (s < seq) {
+        this.bySeq.delete(s);
+        this.byId.delete(m.id);
+      }
+    }
+    this.sortedCache = null;
   }
 
   get size() {

@@ -17,7 +17,8 @@ const RUN_GAP_MS = 5 * 60 * 1000; // messages closer than this from one sender f
 export function mountConversation(root, { store, chat, onMembers, onBack }) {
   let convKey = undefined;
   let ui = null; // the elements of the open conversation
-  const drafts = new Map(); // unsent composer text per conversation
+  const drafts = new Map(); // unsent composer text per conversation, of draftsOwner only
+  let draftsOwner = null;
   const itemEls = new Map();
 
   function keyOf(conv) {
@@ -77,7 +78,7 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
           if (conv.type !== 'room') return;
           const rm = store.roomMessages(conv.id);
           if (rm.loadError && !rm.historyLoaded) chat.openRoom(conv.id);
-          else chat.loadOlder(conv.id);
+          else chat.loadOlder(conv.id, { force: true });
         },
       },
     });
@@ -411,9 +412,11 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
     // History top: a button for keyboard users, or a note.
     const loading = conv.type === 'room' && (!rm.historyLoaded || rm.loadingOlder) && !rm.loadError && !room?.removed;
     const failed = Boolean(rm?.loadError && !rm.historyLoaded && !rm.loading);
-    ui.olderBtn.textContent = failed ? 'Try again' : 'Load older messages';
+    const olderFailed = Boolean(rm?.olderError && rm.historyLoaded && !rm.loadingOlder);
+    ui.olderBtn.textContent = failed || olderFailed ? 'Try again' : 'Load older messages';
     ui.olderBtn.hidden = !failed && !(rm && rm.historyLoaded && rm.hasOlder && !rm.loadingOlder);
     if (rm?.loadError && !rm.historyLoaded) ui.historyNote.textContent = rm.loadError;
+    else if (olderFailed) ui.historyNote.textContent = `Older messages could not be loaded. ${rm.olderError}`;
     else if (loading) ui.historyNote.textContent = 'Loading messages…';
     else if (rm && rm.historyLoaded && !rm.hasOlder && entries.length) ui.historyNote.textContent = 'This is the beginning of the conversation.';
     else ui.historyNote.textContent = '';
@@ -431,7 +434,8 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
       scroller.scrollTop = anchor.offsetTop - anchorOffset;
     }
     // Not enough history to scroll? Fetch another page so scrolling up can work.
-    if (rm && rm.historyLoaded && rm.hasOlder && !rm.loadingOlder && scroller.scrollHeight <= scroller.clientHeight) {
+    // (Not after a failure: that waits for the button, or it would loop.)
+    if (rm && rm.historyLoaded && rm.hasOlder && !rm.loadingOlder && !rm.olderError && scroller.scrollHeight <= scroller.clientHeight) {
       chat.loadOlder(conv.id);
     }
   }
@@ -448,6 +452,12 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
   }
 
   function render(topics) {
+    // Unsent text never carries over to whoever logs in next on this browser.
+    const owner = store.me?.id ?? null;
+    if (owner !== draftsOwner) {
+      drafts.clear();
+      draftsOwner = owner;
+    }
     const conv = store.current;
     const key = keyOf(conv);
     let first = false;

@@ -53,13 +53,17 @@ export function mountSidebar(root, { store, onNewDm, onNewGroup, onSettings }) {
   }
 
   function item({ key, href, name, group, online, when, previewText, unread, active, removed, dataset }) {
+    // aria-label on a plain span is not read out: the count is said in hidden text instead.
     const badge =
       unread > 0
-        ? h('span.unread-badge', {
-            dataset: { testid: 'unread-badge' },
-            'aria-label': `${unread} unread message${unread === 1 ? '' : 's'}`,
-            text: unread > 99 ? '99+' : String(unread),
-          })
+        ? [
+            h('span.unread-badge', {
+              dataset: { testid: 'unread-badge' },
+              'aria-hidden': 'true',
+              text: unread > 99 ? '99+' : String(unread),
+            }),
+            h('span.visually-hidden', { text: `, ${unread} unread message${unread === 1 ? '' : 's'}` }),
+          ]
         : null;
     const link = h(
       `a.room-item${active ? '.active' : ''}${removed ? '.removed' : ''}${unread > 0 ? '.has-unread' : ''}`,
@@ -72,6 +76,7 @@ export function mountSidebar(root, { store, onNewDm, onNewGroup, onSettings }) {
           'span.room-line',
           {},
           h('span.room-name', { dataset: { testid: 'room-name' }, text: name }),
+          online === true ? h('span.visually-hidden', { text: ' (online)' }) : null,
           h('span.room-time', { text: when }),
         ),
         h('span.room-line', {}, h('span.room-preview', { dataset: { testid: 'room-preview' }, text: previewText }), badge),
@@ -94,7 +99,7 @@ export function mountSidebar(root, { store, onNewDm, onNewGroup, onSettings }) {
         items.push(
           item({
             key: `u${u.id}`,
-            href: `#/user/${u.id}`,
+            href: `#/user/${Number(u.id)}`,
             name: displayName(u),
             group: false,
             online: store.online.has(u.id),
@@ -114,7 +119,7 @@ export function mountSidebar(root, { store, onNewDm, onNewGroup, onSettings }) {
       items.push(
         item({
           key: `r${room.room_id}`,
-          href: `#/room/${room.room_id}`,
+          href: `#/room/${Number(room.room_id)}`,
           name: name || 'Deleted User',
           group: isGroup,
           online: isGroup || !room.other_user ? null : store.online.has(room.other_user.id),
@@ -129,7 +134,8 @@ export function mountSidebar(root, { store, onNewDm, onNewGroup, onSettings }) {
     }
     replaceChildren(list, items);
     empty.hidden = items.length > 0 || !store.roomsLoaded;
-    if (focusedKey) list.querySelector(`[data-key="${focusedKey}"]`)?.focus();
+    // Keep keyboard focus on the same conversation (matched by value, not a built selector).
+    if (focusedKey) [...list.querySelectorAll('.room-item')].find((a) => a.dataset.key === focusedKey)?.focus();
     const unread = [...store.rooms.values()].reduce((n, r) => n + (r.removed ? 0 : r.unread_count || 0), 0);
     document.title = unread ? `(${unread}) Banter` : 'Banter';
   }
