@@ -1,11 +1,20 @@
-//! `banter-load idle`: opens many idle, authenticated, subscribed WebSocket connections to a
-//! Banter server on loopback and reports the server's resident memory per connection.
+//! Benchmarks against a running Banter server on loopback.
 //!
 //! ```text
 //! banter-load idle --url http://127.0.0.1:8000 --connections 10000 --server-pid PID
+//! banter-load chat --url http://127.0.0.1:8000 --users 50 --senders 10 --messages 2000
 //! ```
 //!
+//! `idle` opens many idle, authenticated, subscribed WebSocket connections and reports the
+//! server's resident memory per connection. `chat` puts `--users` users in one group, each with a
+//! subscribed WebSocket; `--senders` of them send `--messages` in total over WebSocket, each
+//! waiting for its ack before the next (closed loop). It reports throughput, ack latency and
+//! delivery latency (send → every member's `new_message`), and checks that every member got
+//! every message exactly once, in `seq` order.
+//!
 //! Every loop is bounded in count and time; only loopback addresses are accepted.
+
+mod chat;
 
 use std::time::{Duration, Instant};
 
@@ -20,18 +29,35 @@ const STEP: Duration = Duration::from_secs(30);
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
-    if args.get(1).map(String::as_str) != Some("idle") {
-        bail!("usage: banter-load idle --url http://127.0.0.1:PORT --connections N --server-pid PID");
-    }
     let url = arg("--url").unwrap_or_else(|| "http://127.0.0.1:8000".into());
     let host = url.trim_start_matches("http://").split('/').next().unwrap_or_default().to_owned();
     if !(host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]")) {
         bail!("refusing {host}: load tests target loopback only");
     }
+    let number = |name: &str, default: usize| -> anyhow::Result<usize> {
+        arg(name).map_or(Ok(default), |v| v.parse().with_context(|| name.to_owned()))
+    };
+    match args.get(1).map(String::as_str) {
+        Some("idle") => {}
+        Some("chat") => {
+            return chat::run(
+                &url,
+                &host,
+                number("--users", 50)?,
+                number("--senders", 10)?,
+                number("--messages", 2000)?,
+            )
+            .await
+        }
+        _ => bail!(
+            "usage: banter-load idle --url URL --connections N --server-pid PID\n       \
+             banter-load chat --url URL --users N --senders N --messages N"
+        ),
+    }
     let n: usize = arg("--connections").unwrap_or_else(|| "1000".into()).parse().context("--connections")?;
     let pid = arg("--server-pid");
 
-    let token = register(&url).await?;
+    let token = register(&url, "idle").await?.0;
     let before = pid.as_deref().map(rss_kib).transpose()?;
     let started = Instant::now();
     let mut sockets = Vec::with_capacity(n);
@@ -54,8 +80,9 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn register(url: &str) -> anyhow::Result<String> {
-    let name = format!("load_{}", std::process::id());
+/// Registers a fresh user; returns its access token and id.
+pub(crate) async fn register(url: &str, tag: &str) -> anyhow::Result<(String, i64)> {
+    let name = format!("load_{tag}_{}_{}", std::process::id(), NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
     let body =
         serde_json::json!({"username": name, "email": format!("{name}@example.com"), "password": "load-test-password"});
     let resp: serde_json::Value = reqwest::Client::new()
@@ -66,14 +93,20 @@ async fn register(url: &str) -> anyhow::Result<String> {
         .await?
         .json()
         .await?;
-    resp["tokens"]["access_token"].as_str().map(str::to_owned).context("register answered without a token")
+    let token =
+        resp["tokens"]["access_token"].as_str().map(str::to_owned).context("register answered without a token")?;
+    let id = resp["user"]["id"].as_i64().context("register answered without an id")?;
+    Ok((token, id))
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+pub(crate) type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Opens one connection, waits for `connected`, subscribes to all rooms.
-async fn open(host: &str, token: &str) -> anyhow::Result<Socket> {
-    let (mut ws, _) = tokio::time::timeout(STEP, tokio_tungstenite::connect_async(format!("ws://{host}/ws/{token}")))
+pub(crate) async fn open(host: &str, token: &str) -> anyhow::Result<Socket> {
+    let url = format!("ws://{host}/ws/{token}");
+    let (mut ws, _) = tokio::time::timeout(STEP, tokio_tungstenite::connect_async_with_config(url, None, true))
         .await
         .context("connect timed out")??;
     let hello = tokio::time::timeout(STEP, ws.next()).await.context("no connected frame")?;

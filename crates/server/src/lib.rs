@@ -75,6 +75,14 @@ pub async fn run(
         shutdown.await;
         token.cancel();
     };
+    // Chat traffic is many small frames: without TCP_NODELAY, Nagle's algorithm holds a frame
+    // written right after another (say, an ack after a new_message) until the peer's delayed ACK,
+    // about 40 ms later.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(signal)
         .await?;

@@ -54,7 +54,12 @@ pub async fn serve(state: AppState, mut socket: WebSocket, token: Option<String>
     };
     let _tracked = state.connections.token();
 
-    let reg = state.hub.connect(user.id, &session_id);
+    let connected = ServerFrame::Connected {
+        user_id: user.id,
+        username: user.username.clone(),
+        message: "Connected to chat server".into(),
+    };
+    let reg = state.hub.connect(user.id, &session_id, Outbound::Frame(encode(&connected)));
     let (sink, stream) = socket.split();
     // When the writer stops (slow client, revoked session, broken socket) the reader stops too.
     let writer_done = tokio_util::sync::CancellationToken::new();
@@ -66,12 +71,6 @@ pub async fn serve(state: AppState, mut socket: WebSocket, token: Option<String>
         }
     });
     let conn = Conn { state: state.clone(), user, id: reg.id, tx: reg.tx, typing: Vec::new() };
-    conn.reply(&ServerFrame::Connected {
-        user_id: conn.user.id,
-        username: conn.user.username.clone(),
-        message: "Connected to chat server".into(),
-    })
-    .await;
     if reg.came_online {
         conn.announce_presence(true).await;
     }

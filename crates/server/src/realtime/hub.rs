@@ -100,8 +100,12 @@ impl Hub {
         self.index.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub fn connect(&self, user_id: i64, session_id: &str) -> Registration {
+    /// Registers a connection. `first` is queued before the connection becomes visible to
+    /// publishers, so it is the first frame the client sees (`connected`).
+    pub fn connect(&self, user_id: i64, session_id: &str, first: Outbound) -> Registration {
         let (tx, rx) = mpsc::channel(QUEUE);
+        // Cannot fail: the channel is new, empty and has room.
+        let _ = tx.try_send(first);
         let (stop, stop_rx) = watch::channel(None);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut index = self.lock();
@@ -294,5 +298,58 @@ fn send_all(index: &mut Index, targets: Vec<ConnId>, wrap: impl Fn(Arc<str>) -> 
             tracing::warn!(conn = id, user_id = conn.user_id, "outbound queue full; closing slow connection");
             conn.stop.send_replace(Some((close::TOO_SLOW, "too slow: outbound queue full")));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(item: Option<Outbound>) -> String {
+        match item {
+            Some(Outbound::Frame(t) | Outbound::Message { text: t, .. }) => t.to_string(),
+            other => panic!("expected a frame, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_first_frame_precedes_anything_published_after_registration() {
+        let hub = Hub::default();
+        let mut reg = hub.connect(1, "s", Outbound::Frame("first".into()));
+        // Published the instant the connection is visible, e.g. a co-member coming online.
+        hub.deliver_users(&[1], &ServerFrame::Pong);
+        assert_eq!(text(reg.rx.try_recv().ok()), "first");
+        assert_eq!(text(reg.rx.try_recv().ok()), r#"{"type":"pong"}"#);
+    }
+
+    #[test]
+    fn room_frames_reach_only_subscribed_connections_of_members() {
+        let hub = Hub::default();
+        let mut joined = hub.connect(1, "a", Outbound::Frame("hi".into()));
+        let mut all = hub.connect(2, "b", Outbound::Frame("hi".into()));
+        let mut idle = hub.connect(3, "c", Outbound::Frame("hi".into()));
+        for r in [&mut joined, &mut all, &mut idle] {
+            r.rx.try_recv().ok();
+        }
+        hub.join(joined.id, 7);
+        hub.subscribe_all(all.id);
+        hub.deliver_room(7, &[1, 2, 3], None, &ServerFrame::Pong);
+        assert!(joined.rx.try_recv().is_ok());
+        assert!(all.rx.try_recv().is_ok());
+        assert!(idle.rx.try_recv().is_err(), "not subscribed");
+        // Not in the member list (removed from the room): nothing, even when subscribed.
+        hub.deliver_room(7, &[3], None, &ServerFrame::Pong);
+        assert!(joined.rx.try_recv().is_err() && all.rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_full_queue_stops_the_connection_instead_of_growing() {
+        let hub = Hub::default();
+        let reg = hub.connect(1, "s", Outbound::Frame("hi".into()));
+        hub.subscribe_all(reg.id);
+        for _ in 0..QUEUE + 1 {
+            hub.deliver_users(&[1], &ServerFrame::Pong);
+        }
+        assert_eq!(*reg.stop.borrow(), Some((close::TOO_SLOW, "too slow: outbound queue full")));
     }
 }
