@@ -194,6 +194,9 @@ pub enum ServerFrame {
     SyncComplete {
         #[serde(deserialize_with = "deserialize_positions")]
         rooms: Positions,
+        /// `false` if the catch-up was cut short (size limits): send `sync` again with `rooms`.
+        #[serde(default = "yes")]
+        complete: bool,
     },
     Read {
         room_id: i64,
@@ -263,9 +266,9 @@ mod tests {
 
     #[test]
     fn server_frames_round_trip() {
-        let done = ServerFrame::SyncComplete { rooms: BTreeMap::from([(7, 15)]) };
+        let done = ServerFrame::SyncComplete { rooms: BTreeMap::from([(7, 15)]), complete: true };
         let text = serde_json::to_string(&done).expect("json");
-        assert_eq!(text, r#"{"type":"sync_complete","rooms":{"7":15}}"#);
+        assert_eq!(text, r#"{"type":"sync_complete","rooms":{"7":15},"complete":true}"#);
         assert_eq!(serde_json::from_str::<ServerFrame>(&text).expect("parses back"), done);
     }
 

@@ -76,7 +76,9 @@ pub async fn register(state: &AppState, req: RegisterRequest) -> Result<(User, T
 /// Logs in by username or email. Unknown user and wrong password are indistinguishable, in
 /// answer and in time.
 pub async fn login(state: &AppState, login: &str, password: &str) -> Result<(User, TokenPair)> {
-    let user = state.store.user_by_login(login.trim()).await?;
+    // No stored username or email contains NUL (PostgreSQL could not even compare one).
+    let login = login.trim();
+    let user = if login.contains('\0') { None } else { state.store.user_by_login(login).await? };
     let ok = password::verify(password.to_owned(), user.as_ref().map(|u| u.hashed_password.clone())).await?;
     let user = match user {
         Some(user) if ok => user,

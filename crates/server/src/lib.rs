@@ -50,6 +50,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         shutdown: tokio_util::sync::CancellationToken::new(),
         connections: tokio_util::task::TaskTracker::new(),
         max_connections,
+        sockets: Arc::default(),
     })
 }
 

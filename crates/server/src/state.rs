@@ -29,20 +29,23 @@ pub struct AppState {
     pub connections: TaskTracker,
     /// The most WebSocket connections accepted at once (see [`crate::max_connections`]).
     pub max_connections: usize,
+    /// Upgraded sockets open now, authenticated or not (each holds a file descriptor).
+    pub sockets: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// A fixed set of async mutexes, one chosen per room: bounded memory, no pruning needed.
-pub struct RoomLocks(Vec<tokio::sync::Mutex<()>>);
+pub struct RoomLocks(Vec<Arc<tokio::sync::Mutex<()>>>);
 
 impl Default for RoomLocks {
     fn default() -> Self {
-        Self((0..64).map(|_| tokio::sync::Mutex::new(())).collect())
+        Self((0..64).map(|_| Arc::new(tokio::sync::Mutex::new(()))).collect())
     }
 }
 
 impl RoomLocks {
-    pub async fn lock(&self, room_id: i64) -> tokio::sync::MutexGuard<'_, ()> {
+    /// An owned guard, so the publishing task can keep holding it.
+    pub async fn lock(&self, room_id: i64) -> tokio::sync::OwnedMutexGuard<()> {
         let stripe = usize::try_from(room_id.rem_euclid(64)).unwrap_or(0);
-        self.0[stripe].lock().await
+        self.0[stripe].clone().lock_owned().await
     }
 }

@@ -20,6 +20,18 @@ fn argon2() -> Argon2<'static> {
 /// "no such user" and "wrong password" take the same time.
 static DUMMY_HASH: LazyLock<Option<String>> = LazyLock::new(|| hash_blocking("banter-dummy-password").ok());
 
+/// At most one hash per core at a time: each takes 19 MiB and a core for tens of milliseconds,
+/// so a flood of logins queues here instead of starting hundreds of blocking threads.
+static SLOTS: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, std::num::NonZero::get))
+});
+
+/// Runs one argon2 job on the blocking pool, within [`SLOTS`].
+async fn limited<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
+    let _slot = SLOTS.acquire().await.context("password hashing is shut down")?;
+    tokio::task::spawn_blocking(job).await.context("password hashing task")
+}
+
 fn hash_blocking(password: &str) -> anyhow::Result<String> {
     let salt = SaltString::generate(&mut OsRng);
     let hash = argon2().hash_password(password.as_bytes(), &salt).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -31,13 +43,13 @@ fn verify_blocking(password: &str, hash: &str) -> bool {
 }
 
 pub async fn hash(password: String) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || hash_blocking(&password)).await.context("password hashing task")?
+    limited(move || hash_blocking(&password)).await?
 }
 
 /// Checks `password` against `hash`; with no hash (unknown user) it does the same work and
 /// answers false.
 pub async fn verify(password: String, hash: Option<String>) -> anyhow::Result<bool> {
-    tokio::task::spawn_blocking(move || match hash {
+    limited(move || match hash {
         Some(hash) => verify_blocking(&password, &hash),
         None => {
             if let Some(dummy) = DUMMY_HASH.as_deref() {
@@ -47,7 +59,6 @@ pub async fn verify(password: String, hash: Option<String>) -> anyhow::Result<bo
         }
     })
     .await
-    .context("password verification task")
 }
 
 #[cfg(test)]

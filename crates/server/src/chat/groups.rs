@@ -88,10 +88,9 @@ pub async fn add_members(state: &AppState, actor: &User, group_id: i64, user_ids
         return Err(Error::Forbidden("Only the group creator can add members".into()));
     }
     let ids = existing_users(state, "user_ids", user_ids).await?;
-    if room.member_count + i64::try_from(ids.len()).unwrap_or(i64::MAX) > GROUP_MAX {
+    let Some(added) = state.store.add_members(group_id, &ids, GROUP_MAX).await? else {
         return Err(Error::BadRequest(format!("A group can have at most {GROUP_MAX} members")));
-    }
-    let added = state.store.add_members(group_id, &ids).await?;
+    };
     announce_room(state, group_id, &added).await?;
     Ok(added.len())
 }

@@ -25,8 +25,9 @@ pub const CLIENT_ID_MAX: usize = 64;
 pub const PAGE_MAX: i64 = 100;
 /// Messages one sync answer carries at most per room; `complete: false` says ask again.
 pub const SYNC_PER_ROOM: i64 = 500;
-/// Rooms one sync answer covers at most before saying `complete: false`.
-pub const SYNC_TOTAL: usize = 5000;
+/// Bytes of message content one sync answer carries at most (checked per room batch, so an
+/// answer stays within this plus one batch).
+pub const SYNC_BYTES: usize = 1 << 20;
 
 /// Where a message goes or history comes from, as the API names it.
 #[derive(Debug, Clone, Copy)]
@@ -42,7 +43,9 @@ pub enum Target {
 /// Checks message content: 1–5,000 characters, not only whitespace. Stored byte-exact.
 pub fn check_content(content: &str, loc: &str) -> Result<()> {
     let n = content.chars().count();
-    let problem = if n == 0 || content.trim().is_empty() {
+    let problem = if content.contains('\0') {
+        Some(("value_error", "Message content must not contain NUL characters".to_owned()))
+    } else if n == 0 || content.trim().is_empty() {
         Some(("string_too_short", "Message content must not be empty".to_owned()))
     } else if n > CONTENT_MAX {
         Some(("string_too_long", format!("Message content must be at most {CONTENT_MAX} characters")))
@@ -102,7 +105,7 @@ pub async fn send(
 ) -> Result<(Message, bool)> {
     check_content(content, "content")?;
     check_client_id(client_id)?;
-    let (room_id, new_room) = match target {
+    let room_id = match target {
         Target::Direct(recipient) => {
             if recipient == sender.id {
                 return Err(Error::BadRequest("Cannot send a message to yourself".into()));
@@ -110,37 +113,70 @@ pub async fn send(
             if state.store.user_by_id(recipient).await?.is_none_or(|u| !u.is_active) {
                 return Err(Error::NotFound("User not found".into()));
             }
-            state.store.get_or_create_direct_room(sender.id, recipient).await?
+            state.store.get_or_create_direct_room(sender.id, recipient).await?.0
         }
-        Target::Group(id) | Target::Room(id) => (member_room(state, sender.id, id, target).await?.0.id, false),
+        Target::Group(id) | Target::Room(id) => member_room(state, sender.id, id, target).await?.0.id,
     };
 
     // Held until published: this node's frames for one room leave in seq order.
-    let _order = state.room_locks.lock(room_id).await;
-    let row = match state.store.insert_message(room_id, sender.id, content, client_id).await? {
-        Inserted::New(row) => row,
-        Inserted::Existing(row) if row.room_id == room_id => return Ok((to_message(row, false), false)),
+    let order = state.room_locks.lock(room_id).await;
+    let (row, members) = match state.store.insert_message(room_id, sender.id, content, client_id).await? {
+        Inserted::New { row, members } => (row, members),
+        Inserted::NotMember => return Err(not_found(target)),
+        // A resend: nothing new is stored, but the original is published again (delivery is
+        // at-least-once and clients deduplicate by id), in case the first publish never happened.
+        Inserted::Existing(row) if row.room_id == room_id => {
+            let members = state.store.member_ids(room_id).await?;
+            let message = to_message(row, false);
+            publish(state.clone(), order, members, message.clone(), false).await;
+            return Ok((message, false));
+        }
         Inserted::Existing(_) => {
             return Err(Error::Conflict("client_id was already used for a message to another room".into()))
         }
     };
-    let members = state.store.member_ids(room_id).await?;
-    if new_room {
-        // Both participants learn about the DM before its first message arrives.
-        for &user in &members {
-            if let Some(room) = room_summary(state, user, room_id).await? {
-                state.broker.publish(Event::Users { user_ids: vec![user], frame: ServerFrame::RoomAdded { room } });
+    let message = to_message(row, false);
+    // A DM exists for its members from its first message on: announce it before that message
+    // (groups are announced when created).
+    let new_dm = matches!(target, Target::Direct(_)) && message.seq == 1;
+    publish(state.clone(), order, members, message.clone(), new_dm).await;
+    Ok((message, true))
+}
+
+/// Publishes a committed message. Runs as its own task: once the message is durable, its
+/// delivery must not depend on the request that stored it still being around (a client that
+/// disconnects cancels its handler).
+async fn publish(
+    state: AppState,
+    order: tokio::sync::OwnedMutexGuard<()>,
+    members: Vec<i64>,
+    message: Message,
+    announce_room: bool,
+) {
+    let room_id = message.room_id;
+    let task = tokio::spawn(async move {
+        let _order = order;
+        if announce_room {
+            for &user in &members {
+                match room_summary(&state, user, room_id).await {
+                    Ok(Some(room)) => state
+                        .broker
+                        .publish(Event::Users { user_ids: vec![user], frame: ServerFrame::RoomAdded { room } }),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(room_id, error = %e, "could not announce a new room"),
+                }
             }
         }
-    }
-    let message = to_message(row, false);
-    state.broker.publish(Event::Room {
-        room_id,
-        members,
-        skip_user: None,
-        frame: ServerFrame::new_message(message.clone()),
+        state.broker.publish(Event::Room {
+            room_id,
+            members,
+            skip_user: None,
+            frame: ServerFrame::new_message(message),
+        });
     });
-    Ok((message, true))
+    if let Err(e) = task.await {
+        tracing::error!(room_id, error = %e, "publishing task failed");
+    }
 }
 
 /// Validates the history query: the seed's `limit`/`offset`, or a `before`/`after` cursor.
@@ -280,12 +316,14 @@ pub async fn sync(state: &AppState, user: &User, positions: &Positions) -> Resul
     let mut messages = Vec::new();
     let mut now = BTreeMap::new();
     let mut complete = true;
+    let mut bytes = 0;
     for room in state.store.room_rows(user.id, None).await? {
         let from = positions.get(&room.room_id).copied().unwrap_or(0).max(0);
         let mut at = from.min(room.last_seq);
-        if room.last_seq > from && messages.len() < SYNC_TOTAL {
+        if room.last_seq > from && bytes < SYNC_BYTES {
             let rows = state.store.messages(room.room_id, Page::After { seq: from, limit: SYNC_PER_ROOM }).await?;
             at = rows.last().map_or(at, |r| r.seq);
+            bytes += rows.iter().map(|r| r.content.len()).sum::<usize>();
             messages.extend(with_read_flags(state, room.room_id, rows).await?);
         }
         if at < room.last_seq {

@@ -16,7 +16,7 @@ pub const QUERY_MAX: usize = 50;
 pub async fn search_users(state: &AppState, user: &User, q: &str, limit: i64, offset: i64) -> Result<Vec<UserPublic>> {
     let q = q.trim();
     let mut errors = Vec::new();
-    if q.is_empty() || q.chars().count() > QUERY_MAX {
+    if q.is_empty() || q.chars().count() > QUERY_MAX || q.contains('\0') {
         errors.push(FieldError::new("value_error", &["query", "q"], format!("q must be 1-{QUERY_MAX} characters")));
     }
     if !(1..=50).contains(&limit) {

@@ -19,7 +19,7 @@ use tokio::{
 };
 
 use super::{
-    hub::{Outbound, Stop},
+    hub::{Announcement, Outbound, Stop},
     Event,
 };
 use crate::{
@@ -34,8 +34,14 @@ use crate::{
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// A typing indicator ends by itself after this long without a new `typing` frame.
 pub const TYPING_EXPIRES: Duration = Duration::from_secs(5);
-/// The most live frames held back during one catch-up before the client counts as too slow.
-const HOLD_MAX: usize = 4096;
+/// The most bytes of live frames held back during one catch-up before the client counts as
+/// too slow.
+const HOLD_MAX_BYTES: usize = 4 << 20;
+/// A frame that cannot be written within this long means the peer stopped reading.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Client frames per second a connection may send on average, and in a burst.
+const FRAMES_PER_SECOND: f64 = 100.0;
+const FRAME_BURST: f64 = 200.0;
 
 /// Serves one upgraded socket until it closes. `token` is the token from the URL or
 /// subprotocol, if there was one.
@@ -45,12 +51,22 @@ pub async fn serve(state: AppState, mut socket: WebSocket, token: Option<String>
         None => first_frame_token(&mut socket).await,
     };
     let authed = match token {
-        Some(t) => accounts::authenticate(&state, &t).await.ok(),
-        None => None,
+        Some(t) => accounts::authenticate(&state, &t).await,
+        None => Err(Error::Unauthorized("no token".into())),
     };
-    let Some((user, session_id)) = authed else {
-        let _ = socket.send(close_frame(close::INVALID_TOKEN, "Invalid or expired token")).await;
-        return;
+    let (user, session_id) = match authed {
+        Ok(found) => found,
+        Err(Error::Unauthorized(_)) => {
+            let _ = socket.send(close_frame(close::INVALID_TOKEN, "Invalid or expired token")).await;
+            return;
+        }
+        // Not the client's fault (e.g. the database is down): 1011, so it retries rather than
+        // discarding its tokens.
+        Err(e) => {
+            tracing::warn!(error = %e, "websocket authentication failed");
+            let _ = socket.send(close_frame(1011, "Server error, try again")).await;
+            return;
+        }
     };
     let _tracked = state.connections.token();
 
@@ -70,7 +86,21 @@ pub async fn serve(state: AppState, mut socket: WebSocket, token: Option<String>
             drop(done);
         }
     });
-    let conn = Conn { state: state.clone(), user, id: reg.id, tx: reg.tx, typing: Vec::new() };
+    let conn = Conn {
+        state: state.clone(),
+        user,
+        session_id,
+        id: reg.id,
+        tx: reg.tx,
+        typing: Vec::new(),
+        sync_slot: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
+        budget: FRAME_BURST,
+        refilled: Instant::now(),
+    };
+    // A revocation between authenticating and registering would have missed this connection.
+    if !matches!(state.store.user_in_session(conn.user.id, &conn.session_id).await, Ok(Some(_))) {
+        state.hub.close_sessions(conn.user.id, Some(&conn.session_id));
+    }
     if reg.came_online {
         conn.announce_presence(true).await;
     }
@@ -107,9 +137,15 @@ struct Conn {
     state: AppState,
     user: User,
     id: super::hub::ConnId,
+    session_id: String,
     tx: mpsc::Sender<Outbound>,
-    /// Rooms this connection is typing in, and when that expires.
+    /// Rooms this connection is typing in (a start was relayed), and when that expires.
     typing: Vec<(i64, Instant)>,
+    /// One catch-up at a time: the permit travels with the batch and is freed once written.
+    sync_slot: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Token bucket for client frames.
+    budget: f64,
+    refilled: Instant,
 }
 
 impl Conn {
@@ -133,8 +169,27 @@ impl Conn {
 
     async fn announce_presence(&self, online: bool) {
         let Ok(peers) = self.state.store.co_member_ids(self.user.id).await else { return };
+        // Another connection may have opened or closed meanwhile (a page reload): announce only
+        // what is still true, so "offline" never lands after "online".
+        if self.state.hub.is_online(self.user.id) != online {
+            return;
+        }
         let frame = ServerFrame::Presence { user_id: self.user.id, username: self.user.username.clone(), online };
         self.state.broker.publish(Event::Users { user_ids: peers, frame });
+    }
+
+    /// Takes one frame from the token bucket; `false` if the client is sending too fast.
+    fn admit(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.refilled).as_secs_f64() * FRAMES_PER_SECOND;
+        self.budget = (self.budget + refill).min(FRAME_BURST);
+        self.refilled = now;
+        if self.budget >= 1.0 {
+            self.budget -= 1.0;
+            true
+        } else {
+            false
+        }
     }
 
     async fn room_event(&self, room_id: i64, frame: ServerFrame) -> Result<(), Error> {
@@ -160,15 +215,16 @@ impl Conn {
                 let new = self.state.hub.join(self.id, room_id);
                 // Announce before answering: once the joiner hears `room_joined`, everyone
                 // subscribed at that moment has been told.
-                if new {
+                if new && self.state.hub.throttle(Announcement::Joined, user_id, room_id) {
                     let username = self.user.username.clone();
                     self.room_event(room_id, ServerFrame::UserJoined { room_id, user_id, username }).await?;
                 }
                 self.reply(&ServerFrame::RoomJoined { room_id }).await;
             }
             ClientFrame::LeaveRoom { room_id } => {
-                let was = self.state.hub.leave(self.id, room_id);
-                if was && self.state.store.membership(room_id, user_id).await?.is_some() {
+                let member = self.state.store.membership(room_id, user_id).await?.is_some();
+                let was = self.state.hub.leave(self.id, room_id, member);
+                if was && member && self.state.hub.throttle(Announcement::Left, user_id, room_id) {
                     let username = self.user.username.clone();
                     self.room_event(room_id, ServerFrame::UserLeft { room_id, user_id, username }).await?;
                 }
@@ -190,21 +246,23 @@ impl Conn {
             }
             ClientFrame::Typing { room_id, is_typing } => self.typing(room_id, is_typing).await?,
             ClientFrame::Sync { rooms } => {
+                // Wait for the previous catch-up to be written: one batch in memory at a time.
+                let Ok(permit) = self.sync_slot.clone().acquire_owned().await else { return Ok(()) };
                 // Hold live frames from here until the batch is queued (see the module docs).
                 self.queue(Outbound::SyncStart).await;
                 self.state.hub.subscribe_all(self.id);
-                let (messages, positions, _complete) = match chat::sync(&self.state, &self.user, &rooms).await {
+                let (messages, positions, complete) = match chat::sync(&self.state, &self.user, &rooms).await {
                     Ok(found) => found,
                     Err(e) => {
-                        let done = encode(&ServerFrame::SyncComplete { rooms });
-                        self.queue(Outbound::SyncBatch { messages: Vec::new(), done }).await;
+                        let done = encode(&ServerFrame::SyncComplete { rooms, complete: false });
+                        self.queue(Outbound::SyncBatch { messages: Vec::new(), done, permit }).await;
                         return Err(e);
                     }
                 };
                 let messages =
                     messages.into_iter().map(|m| (m.room_id, m.seq, encode(&ServerFrame::new_message(m)))).collect();
-                let done = encode(&ServerFrame::SyncComplete { rooms: positions });
-                self.queue(Outbound::SyncBatch { messages, done }).await;
+                let done = encode(&ServerFrame::SyncComplete { rooms: positions, complete });
+                self.queue(Outbound::SyncBatch { messages, done, permit }).await;
             }
             ClientFrame::Read { room_id, up_to } => {
                 chat::mark_read(&self.state, &self.user, room_id, up_to).await?;
@@ -218,20 +276,25 @@ impl Conn {
             self.stop_typing(room_id).await;
             return Ok(());
         }
-        self.typing.retain(|(r, _)| *r != room_id);
-        self.typing.push((room_id, Instant::now() + TYPING_EXPIRES));
-        if self.state.hub.typing_allowed(self.user.id, room_id, true) {
-            self.require_member(room_id).await?;
+        if let Some(entry) = self.typing.iter_mut().find(|(r, _)| *r == room_id) {
+            // Already announced: just keep it alive.
+            entry.1 = Instant::now() + TYPING_EXPIRES;
+            return Ok(());
+        }
+        // Members only, checked before anything is recorded or relayed.
+        self.require_member(room_id).await?;
+        if self.state.hub.throttle(Announcement::Typing, self.user.id, room_id) {
+            self.typing.push((room_id, Instant::now() + TYPING_EXPIRES));
             self.typing_event(room_id, true).await?;
         }
         Ok(())
     }
 
+    /// Ends a typing indicator this connection started; nothing if it never announced one.
     async fn stop_typing(&mut self, room_id: i64) {
         let before = self.typing.len();
         self.typing.retain(|(r, _)| *r != room_id);
         if self.typing.len() < before {
-            self.state.hub.typing_allowed(self.user.id, room_id, false);
             let _ = self.typing_event(room_id, false).await;
         }
     }
@@ -291,6 +354,9 @@ async fn read_loop(
             incoming = stream.next() => {
                 last_heard = Instant::now();
                 match incoming {
+                    Some(Ok(WsMessage::Text(_))) if !conn.admit() => {
+                        conn.reply(&ServerFrame::error("rate_limited", "Too many frames; slow down")).await;
+                    }
                     Some(Ok(WsMessage::Text(text))) => match serde_json::from_str::<ClientFrame>(&text) {
                         Ok(frame) => {
                             // Boxed: the handler's state (a whole send or sync) is large, and an
@@ -342,6 +408,7 @@ async fn write_loop(
     mut stop: watch::Receiver<Stop>,
 ) {
     let mut held: Option<Vec<Outbound>> = None;
+    let mut held_bytes = 0usize;
     // Once the hub forgets the connection its stop sender is dropped: from then on there is no
     // stop signal, only the queue to drain.
     let mut stop_open = true;
@@ -371,7 +438,10 @@ async fn write_loop(
                 held.get_or_insert_with(Vec::new);
                 continue;
             }
-            Outbound::SyncBatch { messages, done } => {
+            Outbound::SyncBatch { messages, done, permit } => {
+                // The slot frees once the batch is handed to the socket below.
+                let _permit = permit;
+                held_bytes = 0;
                 let mut out = Vec::with_capacity(messages.len() + 1);
                 for (room, seq, text) in messages {
                     let high = synced.entry(room).or_insert(seq);
@@ -383,11 +453,16 @@ async fn write_loop(
                 out
             }
             other => match held.as_mut() {
-                Some(h) if h.len() >= HOLD_MAX => {
-                    let _ = sink.send(close_frame(close::TOO_SLOW, "too slow during catch-up")).await;
-                    return;
-                }
                 Some(h) => {
+                    held_bytes += match &other {
+                        Outbound::Frame(t) | Outbound::Message { text: t, .. } => t.len(),
+                        _ => 0,
+                    };
+                    if held_bytes > HOLD_MAX_BYTES {
+                        let close = close_frame(close::TOO_SLOW, "too slow during catch-up");
+                        let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.send(close)).await;
+                        return;
+                    }
                     h.push(other);
                     continue;
                 }
@@ -402,7 +477,7 @@ async fn write_loop(
                 Outbound::Message { room_id, seq, .. } if synced.get(&room_id).is_some_and(|s| seq <= *s) => continue,
                 Outbound::Message { text, .. } => WsMessage::Text(Utf8Bytes::from(&*text)),
                 Outbound::Close(code, why) => {
-                    let _ = sink.send(close_frame(code, why)).await;
+                    let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.send(close_frame(code, why))).await;
                     return;
                 }
                 Outbound::SyncStart | Outbound::SyncBatch { .. } => continue,
@@ -420,6 +495,8 @@ async fn write_loop(
                             Err(_) => stop_open = false,
                         },
                         sent = &mut send => break sent,
+                        // A peer that has not taken one frame in this long stopped reading.
+                        () = tokio::time::sleep(WRITE_TIMEOUT) => return,
                     }
                 }
             };

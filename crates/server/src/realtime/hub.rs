@@ -35,10 +35,12 @@ pub enum Outbound {
     },
     /// The connection asked for catch-up: hold live frames until the batch arrives.
     SyncStart,
-    /// The missed messages (room, seq, frame), then the `sync_complete` frame.
+    /// The missed messages (room, seq, frame), then the `sync_complete` frame. `permit` is the
+    /// connection's one catch-up slot, freed once the batch is written.
     SyncBatch {
         messages: Vec<(i64, i64, Arc<str>)>,
         done: Arc<str>,
+        permit: tokio::sync::OwnedSemaphorePermit,
     },
     /// Close after everything queued before it (server shutdown).
     Close(u16, &'static str),
@@ -60,6 +62,14 @@ struct Conn {
     stop: watch::Sender<Stop>,
     all_rooms: bool,
     rooms: HashSet<i64>,
+    /// Rooms this connection left with `leave_room` while subscribed to all.
+    left: HashSet<i64>,
+}
+
+impl Conn {
+    fn wants(&self, room_id: i64) -> bool {
+        self.rooms.contains(&room_id) || (self.all_rooms && !self.left.contains(&room_id))
+    }
 }
 
 #[derive(Default)]
@@ -78,8 +88,16 @@ pub const TYPING_THROTTLE: std::time::Duration = std::time::Duration::from_secs(
 pub struct Hub {
     index: Mutex<Index>,
     next_id: AtomicU64,
-    /// When each (user, room) last had a typing signal relayed.
-    typing: Mutex<HashMap<(i64, i64), std::time::Instant>>,
+    /// When each (announcement, user, room) was last relayed.
+    throttled: Mutex<HashMap<(Announcement, i64, i64), std::time::Instant>>,
+}
+
+/// Room announcements a client can trigger, each throttled separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Announcement {
+    Typing,
+    Joined,
+    Left,
 }
 
 /// A connection's registration; dropping it does not unregister (call [`Hub::disconnect`]).
@@ -118,6 +136,7 @@ impl Hub {
                 stop,
                 all_rooms: false,
                 rooms: HashSet::new(),
+                left: HashSet::new(),
             },
         );
         let conns = index.users.entry(user_id).or_default();
@@ -153,15 +172,18 @@ impl Hub {
     pub fn join(&self, id: ConnId, room_id: i64) -> bool {
         let mut index = self.lock();
         let Some(conn) = index.conns.get_mut(&id) else { return false };
+        conn.left.remove(&room_id);
         let new = conn.rooms.insert(room_id);
         index.rooms.entry(room_id).or_default().insert(id);
         new
     }
 
-    pub fn leave(&self, id: ConnId, room_id: i64) -> bool {
+    /// Unsubscribes a connection from a room. For a member's room this also overrides
+    /// `subscribe_all` (non-members' rooms are never delivered anyway, so they are not recorded).
+    pub fn leave(&self, id: ConnId, room_id: i64, member: bool) -> bool {
         let mut index = self.lock();
         let Some(conn) = index.conns.get_mut(&id) else { return false };
-        let was = conn.rooms.remove(&room_id);
+        let was = conn.rooms.remove(&room_id) | (member && conn.all_rooms && conn.left.insert(room_id));
         if let Some(set) = index.rooms.get_mut(&room_id) {
             set.remove(&id);
             if set.is_empty() {
@@ -174,12 +196,13 @@ impl Hub {
     pub fn subscribe_all(&self, id: ConnId) {
         if let Some(conn) = self.lock().conns.get_mut(&id) {
             conn.all_rooms = true;
+            conn.left.clear();
         }
     }
 
     /// Whether this connection receives `room_id`'s events (joined it, or subscribed to all).
     pub fn is_subscribed(&self, id: ConnId, room_id: i64) -> bool {
-        self.lock().conns.get(&id).is_some_and(|c| c.all_rooms || c.rooms.contains(&room_id))
+        self.lock().conns.get(&id).is_some_and(|c| c.wants(room_id))
     }
 
     pub fn is_online(&self, user_id: i64) -> bool {
@@ -207,11 +230,7 @@ impl Hub {
         let mut targets: Vec<ConnId> = Vec::new();
         for user in members.iter().filter(|u| Some(**u) != skip_user) {
             if let Some(conns) = index.users.get(user) {
-                targets.extend(
-                    conns
-                        .iter()
-                        .filter(|c| index.conns.get(c).is_some_and(|c| c.all_rooms || c.rooms.contains(&room_id))),
-                );
+                targets.extend(conns.iter().filter(|c| index.conns.get(c).is_some_and(|c| c.wants(room_id))));
             }
         }
         send_all(
@@ -262,23 +281,21 @@ impl Hub {
         }
     }
 
-    /// Whether to relay a typing signal now: at most one per user and room every
-    /// [`TYPING_THROTTLE`] (stops always pass).
-    pub fn typing_allowed(&self, user_id: i64, room_id: i64, is_typing: bool) -> bool {
-        let mut last = self.typing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    /// Whether to relay an announcement of `kind` (typing, joined, left) by a user in a room
+    /// now: at most one of each kind per user and room every [`TYPING_THROTTLE`], so nobody can
+    /// flood a room's members with them.
+    pub fn throttle(&self, kind: Announcement, user_id: i64, room_id: i64) -> bool {
+        let mut last = self.throttled.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = std::time::Instant::now();
-        if !is_typing {
-            last.remove(&(user_id, room_id));
-            return true;
-        }
-        if last.get(&(user_id, room_id)).is_some_and(|t| now.duration_since(*t) < TYPING_THROTTLE) {
+        let key = (kind, user_id, room_id);
+        if last.get(&key).is_some_and(|t| now.duration_since(*t) < TYPING_THROTTLE) {
             return false;
         }
         // Forget old entries now and then so the map stays small.
         if last.len() > 10_000 {
             last.retain(|_, t| now.duration_since(*t) < TYPING_THROTTLE);
         }
-        last.insert((user_id, room_id), now);
+        last.insert(key, now);
         true
     }
 }

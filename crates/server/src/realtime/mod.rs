@@ -50,10 +50,11 @@ fn accept(
     ws: WebSocketUpgrade,
 ) -> Result<Response, Error> {
     check_origin(&state, headers)?;
-    if state.hub.connection_count() >= state.max_connections {
+    // Counted from the upgrade on, authenticated or not: every socket holds a descriptor.
+    let slot = SocketSlot::take(&state).ok_or_else(|| {
         tracing::warn!(limit = state.max_connections, "websocket refused: connection limit reached");
-        return Err(Error::Unavailable("Too many connections; try again later".into()));
-    }
+        Error::Unavailable("Too many connections; try again later".into())
+    })?;
     let offered = headers
         .get_all(header::SEC_WEBSOCKET_PROTOCOL)
         .iter()
@@ -72,7 +73,29 @@ fn accept(
         }
         (None, None) => None,
     };
-    Ok(ws.on_upgrade(move |socket| connection::serve(state, socket, token)))
+    Ok(ws.on_upgrade(move |socket| async move {
+        let _slot = slot;
+        connection::serve(state, socket, token).await;
+    }))
+}
+
+/// One of the node's `max_connections` socket slots, released when dropped (also when the
+/// upgrade never completes).
+struct SocketSlot(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl SocketSlot {
+    fn take(state: &AppState) -> Option<Self> {
+        use std::sync::atomic::Ordering;
+        let taken = state.sockets.fetch_add(1, Ordering::AcqRel);
+        let slot = Self(state.sockets.clone());
+        (taken < state.max_connections).then_some(slot)
+    }
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 /// Browsers send `Origin`; only the server's own origin and the configured CORS origins may

@@ -89,7 +89,10 @@ pub enum Page {
 /// What [`ChatStore::insert_message`] did.
 #[derive(Debug, Clone)]
 pub enum Inserted {
-    New(MessageRow),
+    /// Stored; `members` are the room's members at that moment (who must receive it).
+    New { row: MessageRow, members: Vec<i64> },
+    /// The sender is not (or no longer) a member; nothing was written.
+    NotMember,
     /// The sender already sent a message with this client id; nothing was written.
     Existing(MessageRow),
 }
@@ -117,8 +120,9 @@ pub trait ChatStore: Send + Sync + 'static {
     async fn get_or_create_direct_room(&self, a: i64, b: i64) -> StoreResult<(i64, bool)>;
     /// A group with `creator` and `members` (deduplicated, creator first).
     async fn create_group(&self, name: &str, creator: i64, members: &[i64]) -> StoreResult<Room>;
-    /// Adds users to a room; returns those who were not members before.
-    async fn add_members(&self, room_id: i64, user_ids: &[i64]) -> StoreResult<Vec<i64>>;
+    /// Adds users to a room; returns those who were not members before, or `None` (and adds
+    /// nobody) if the room would then have more than `max` members.
+    async fn add_members(&self, room_id: i64, user_ids: &[i64], max: i64) -> StoreResult<Option<Vec<i64>>>;
     /// Removes a member from a group. A creator who leaves hands the group to the
     /// longest-standing member; a group left empty is deleted.
     async fn leave_group(&self, room_id: i64, user_id: i64) -> StoreResult<Leave>;
@@ -199,6 +203,13 @@ macro_rules! sql_chat_store {
                 room_id: i64,
                 user_id: i64,
             ) -> StoreResult<LeaveOutcome> {
+                // Room row first, member rows second: the order `insert_message` takes them in,
+                // so a member leaving while sending cannot deadlock.
+                sqlx::query("UPDATE chat_rooms SET updated_at = $1 WHERE id = $2")
+                    .bind(now())
+                    .bind(room_id)
+                    .execute(&mut **tx)
+                    .await?;
                 let removed = sqlx::query("DELETE FROM chat_room_members WHERE chat_room_id = $1 AND user_id = $2")
                     .bind(room_id)
                     .bind(user_id)
@@ -369,17 +380,30 @@ macro_rules! sql_chat_store {
                 self.room(id).await?.ok_or_else(|| StoreError::Other(sqlx::Error::RowNotFound))
             }
 
-            async fn add_members(&self, room_id: i64, user_ids: &[i64]) -> StoreResult<Vec<i64>> {
+            async fn add_members(&self, room_id: i64, user_ids: &[i64], max: i64) -> StoreResult<Option<Vec<i64>>> {
                 let now = now();
                 let mut added = Vec::new();
                 let mut tx = self.writer().begin().await?;
+                // The room's lock makes the size check and the inserts one step.
+                sqlx::query("UPDATE chat_rooms SET updated_at = $1 WHERE id = $2")
+                    .bind(now)
+                    .bind(room_id)
+                    .execute(&mut *tx)
+                    .await?;
                 for &user in user_ids {
                     if Self::add_member_tx(&mut tx, room_id, user, now).await? {
                         added.push(user);
                     }
                 }
+                let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM chat_room_members WHERE chat_room_id = $1")
+                    .bind(room_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if count > max {
+                    return Ok(None); // dropping `tx` rolls back
+                }
                 tx.commit().await?;
-                Ok(added)
+                Ok(Some(added))
             }
 
             async fn leave_group(&self, room_id: i64, user_id: i64) -> StoreResult<Leave> {
@@ -465,7 +489,7 @@ macro_rules! sql_chat_store {
                     }
                 }
                 let now = now();
-                let attempt: StoreResult<MessageRow> = async {
+                let attempt: StoreResult<Option<(MessageRow, Vec<i64>)>> = async {
                     let mut tx = self.writer().begin().await?;
                     let (seq,): (i64,) = sqlx::query_as(
                         "UPDATE chat_rooms SET last_seq = last_seq + 1, last_message_at = $1, updated_at = $1 \
@@ -475,6 +499,17 @@ macro_rules! sql_chat_store {
                     .bind(room_id)
                     .fetch_one(&mut *tx)
                     .await?;
+                    // Checked again under the room's lock: a member removed after the caller's
+                    // check cannot post (the removal takes the same lock first).
+                    let members: Vec<(i64,)> =
+                        sqlx::query_as("SELECT user_id FROM chat_room_members WHERE chat_room_id = $1")
+                            .bind(room_id)
+                            .fetch_all(&mut *tx)
+                            .await?;
+                    let members: Vec<i64> = members.into_iter().map(|(id,)| id).collect();
+                    if !members.contains(&sender_id) {
+                        return Ok(None);
+                    }
                     let (id,): (i64,) = sqlx::query_as(
                         "INSERT INTO messages (chat_room_id, sender_id, content, seq, client_id, created_at) \
                          VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -499,11 +534,12 @@ macro_rules! sql_chat_store {
                     let sql = format!("{MESSAGE_SELECT} WHERE m.id = $1");
                     let row = sqlx::query_as::<$db, MessageRow>(&sql).bind(id).fetch_one(&mut *tx).await?;
                     tx.commit().await?;
-                    Ok(row)
+                    Ok(Some((row, members)))
                 }
                 .await;
                 match (attempt, client_id) {
-                    (Ok(row), _) => Ok(Inserted::New(row)),
+                    (Ok(Some((row, members))), _) => Ok(Inserted::New { row, members }),
+                    (Ok(None), _) => Ok(Inserted::NotMember),
                     // A concurrent send with the same client id won; return its message.
                     (Err(StoreError::UniqueViolation(_)), Some(client_id)) => self
                         .message_by_client_id(sender_id, client_id)

@@ -15,6 +15,20 @@ const USER_COLUMNS: &str =
 
 macro_rules! sql_store {
     ($store:ty, $db:ty, $backend:literal, $migrations:literal) => {
+        impl $store {
+            /// Takes the user row's lock for the rest of `tx`. Rotating a refresh token and
+            /// revoking sessions both take it first, so they serialise: a revocation always sees
+            /// (and revokes) the token a concurrent rotation inserted. Without it, on PostgreSQL a
+            /// refresh racing a logout-all could leave the new token alive.
+            async fn lock_user(tx: &mut sqlx::Transaction<'static, $db>, user_id: i64) -> StoreResult<()> {
+                sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1")
+                    .bind(user_id)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
+            }
+        }
+
         #[async_trait]
         impl AccountStore for $store {
             fn backend(&self) -> &'static str {
@@ -144,6 +158,12 @@ macro_rules! sql_store {
             ) -> StoreResult<Rotation> {
                 let now = now();
                 let mut tx = self.writer().begin().await?;
+                let owner: Option<(i64,)> = sqlx::query_as("SELECT user_id FROM refresh_tokens WHERE token_hash = $1")
+                    .bind(old_hash)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some((owner,)) = owner else { return Ok(Rotation::Invalid) };
+                Self::lock_user(&mut tx, owner).await?;
                 // Claim the token with one conditional UPDATE: concurrent rotations of the same
                 // token serialise on its row, and only the first sees it unrevoked.
                 let claimed: Option<(i64, String)> = sqlx::query_as(
@@ -224,11 +244,14 @@ macro_rules! sql_store {
             }
 
             async fn revoke_all_sessions(&self, user_id: i64) -> StoreResult<()> {
+                let mut tx = self.writer().begin().await?;
+                Self::lock_user(&mut tx, user_id).await?;
                 sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
                     .bind(now())
                     .bind(user_id)
-                    .execute(self.writer())
+                    .execute(&mut *tx)
                     .await?;
+                tx.commit().await?;
                 Ok(())
             }
 

@@ -22,6 +22,7 @@ backend_tests!(
     logout_all_ends_every_session_at_once,
     change_password_checks_and_revokes,
     no_response_contains_a_password_or_hash,
+    a_refresh_racing_logout_all_never_survives_it,
 );
 
 async fn register_returns_the_user_and_a_working_token_pair(app: TestApp) {
@@ -159,6 +160,10 @@ async fn login_failures_are_indistinguishable(app: TestApp) {
     let user = app.user("fail").await;
     let wrong = app.post_anon("/auth/login", json!({"username": user.username, "password": "wrong-password"})).await;
     let unknown = app.post_anon("/auth/login", json!({"username": unique("nobody"), "password": PASSWORD})).await;
+    let nul = app
+        .post_anon("/auth/login", json!({"username": format!("{}\u{0}", user.username), "password": PASSWORD}))
+        .await;
+    assert_eq!(nul, unknown, "a NUL in the login is just an unknown user, on both backends");
     assert_eq!(wrong.0, StatusCode::UNAUTHORIZED);
     assert_eq!(wrong, unknown);
     assert_eq!(wrong.1, json!({"detail": "Incorrect username or password"}));
@@ -409,5 +414,23 @@ async fn no_response_contains_a_password_or_hash(app: TestApp) {
         assert!(!text.contains(password), "{text}");
         assert!(!text.contains("$argon2"), "{text}");
         assert!(!text.contains("hashed_password"), "{text}");
+    }
+}
+
+async fn a_refresh_racing_logout_all_never_survives_it(app: TestApp) {
+    let user = app.user("racer").await;
+    // Bounded: a fixed number of rounds, each a refresh and a logout-all sent together.
+    for round in 0..12 {
+        let device = app.login(&user).await;
+        let refresh = app.post_anon("/auth/refresh", json!({"refresh_token": device.refresh}));
+        let logout_all = app.post("/auth/logout-all", &device.access, json!({}));
+        let ((status, pair), (out, _)) = tokio::join!(refresh, logout_all);
+        if status == StatusCode::OK && out == StatusCode::OK {
+            let access = pair["access_token"].as_str().expect("access");
+            let refresh_token = pair["refresh_token"].as_str().expect("refresh");
+            assert_eq!(app.get("/auth/me", access).await.0, StatusCode::UNAUTHORIZED, "round {round}");
+            let (again, _) = app.post_anon("/auth/refresh", json!({"refresh_token": refresh_token})).await;
+            assert_eq!(again, StatusCode::UNAUTHORIZED, "round {round}: the racing refresh outlived logout-all");
+        }
     }
 }

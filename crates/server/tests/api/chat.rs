@@ -96,7 +96,7 @@ async fn direct_message_rules(app: TestApp) {
     assert_eq!((status, body), (StatusCode::BAD_REQUEST, json!({"detail": "Cannot send a message to yourself"})));
     let (status, body) = send(json!("hi"), 999_999_999).await;
     assert_eq!((status, body), (StatusCode::NOT_FOUND, json!({"detail": "User not found"})));
-    for bad in [json!(""), json!("   \n\t "), json!("x".repeat(5001))] {
+    for bad in [json!(""), json!("   \n\t "), json!("x".repeat(5001)), json!("nul \u{0} inside")] {
         let (status, body) = send(bad, bob.id).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         assert_eq!(body["detail"][0]["loc"], json!(["body", "content"]));
@@ -415,7 +415,7 @@ async fn finding_people_by_name(app: TestApp) {
     assert!(!byword.to_string().contains("@example.com"));
     let (_, wild) = app.get("/users/search?q=%25", &me.access).await;
     assert_eq!(wild, json!([]), "LIKE wildcards are literal");
-    for bad in ["q=", "q=x&limit=0", "limit=5"] {
+    for bad in ["q=", "q=x&limit=0", "limit=5", "q=a%00b"] {
         assert_eq!(
             app.get(&format!("/users/search?{bad}"), &me.access).await.0,
             StatusCode::UNPROCESSABLE_ENTITY,

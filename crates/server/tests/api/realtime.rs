@@ -21,6 +21,9 @@ backend_tests!(
     presence_follows_the_last_device,
     typing_is_relayed_to_others_and_expires,
     read_frames_move_the_position_on_every_device,
+    outsiders_cannot_type_into_a_room,
+    leave_room_overrides_subscribe_all,
+    frame_floods_are_rate_limited,
     revoked_sessions_and_shutdown_close_sockets,
 );
 
@@ -234,6 +237,7 @@ async fn reconnect_with_sync_gets_every_missed_message_once(app: TestApp) {
         frames.iter().filter(|f| f["type"] == "new_message").map(|f| f["content"].as_str().expect("c")).collect();
     assert_eq!(missed, ["missed 1", "missed 2", "missed 3", "missed 4", "missed 5"]);
     assert_eq!(frames.last().expect("done")["rooms"][room.to_string()], last_seen + 5);
+    assert_eq!(frames.last().expect("done")["complete"], true);
     // Then live, with no gap: sync subscribed the connection.
     app.post("/messages/send", &bob.access, json!({"recipient_id": me.id, "content": "live"})).await;
     let live = ws.expect("new_message").await;
@@ -438,4 +442,58 @@ async fn a_peer_that_stops_answering_pings_is_dropped() {
     assert!(close.is_some(), "closed with 1001: {text}");
     assert!(text.ends_with("no answer to ping"), "{text}");
     assert_eq!(app.state.hub.connection_count(), 0);
+}
+
+async fn outsiders_cannot_type_into_a_room(app: TestApp) {
+    let (owner, member, outsider) = (app.user("ot").await, app.user("ot").await, app.user("ot").await);
+    let room = pair_room(&app, &owner, &member).await;
+    let mut mw = Ws::subscribed(&app, &member.access).await;
+    let mut ow = Ws::connect(&app, &outsider.access).await;
+    ow.send(json!({"type": "typing", "room_id": room, "is_typing": true})).await;
+    assert_eq!(ow.expect("error").await["code"], "not_found");
+    // A stop for a start that was never relayed relays nothing either.
+    ow.send(json!({"type": "typing", "room_id": room, "is_typing": false})).await;
+    ow.send(json!({"type": "ping"})).await;
+    ow.expect("pong").await;
+    app.post("/messages/send", &owner.access, json!({"recipient_id": member.id, "content": "control"})).await;
+    let frames = mw.until("new_message").await;
+    assert!(frames.iter().all(|f| f["type"] != "user_typing"), "{frames:?}");
+}
+
+async fn leave_room_overrides_subscribe_all(app: TestApp) {
+    let (me, a, b) = (app.user("lr").await, app.user("lr").await, app.user("lr").await);
+    let quiet = pair_room(&app, &a, &me).await;
+    let control = pair_room(&app, &b, &me).await;
+    let mut ws = Ws::subscribed(&app, &me.access).await;
+    ws.send(json!({"type": "leave_room", "room_id": quiet})).await;
+    ws.expect("room_left").await;
+    app.post("/messages/send", &a.access, json!({"recipient_id": me.id, "content": "muted"})).await;
+    app.post("/messages/send", &b.access, json!({"recipient_id": me.id, "content": "control"})).await;
+    let frames = ws.until("new_message").await;
+    let last = frames.last().expect("frame");
+    assert_eq!((last["room_id"].as_i64(), last["content"].as_str()), (Some(control), Some("control")), "{frames:?}");
+    // Joining again brings it back.
+    ws.send(json!({"type": "join_room", "room_id": quiet})).await;
+    ws.expect("room_joined").await;
+    app.post("/messages/send", &a.access, json!({"recipient_id": me.id, "content": "back"})).await;
+    assert_eq!(ws.expect("new_message").await["content"], "back");
+}
+
+async fn frame_floods_are_rate_limited(app: TestApp) {
+    let user = app.user("flood").await;
+    let mut ws = Ws::connect(&app, &user.access).await;
+    for _ in 0..400 {
+        ws.send(json!({"type": "ping"})).await;
+    }
+    let mut pongs = 0;
+    let mut limited = 0;
+    while pongs + limited < 400 {
+        let frame = ws.next().await.expect("frame");
+        match frame["type"].as_str() {
+            Some("pong") => pongs += 1,
+            Some("error") if frame["code"] == "rate_limited" => limited += 1,
+            other => panic!("unexpected {other:?}: {frame}"),
+        }
+    }
+    assert!(pongs >= 200 && limited > 0, "{pongs} answered, {limited} refused");
 }
