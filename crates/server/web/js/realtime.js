@@ -2,8 +2,8 @@
 // the first frame (the token never goes in a URL). After `connected` it sends one `sync` with
 // the last seq seen per room: the server subscribes the connection to every room and replays
 // what was missed, then live frames, so nothing arrives out of order (no `subscribe_all`). A
-// catch-up the server cut short (per-room and total caps) is continued, a bounded number of
-// rounds. Reconnects with exponential backoff and jitter, at most MAX_RETRIES times in a
+// catch-up the server cut short (its size caps) is continued, a bounded number of
+// rounds (the server says so with `complete: false`). Reconnects with exponential backoff and jitter, at most MAX_RETRIES times in a
 // row; then it reports 'offline' and waits for the network, the tab, or the user. Close codes:
 // 4001 (bad or expired token) refreshes and reconnects; 4003 (session revoked) ends the session;
 // anything else (1001 going away, 4008 too slow, network loss) reconnects. Reports
@@ -19,10 +19,8 @@ const MAX_AUTH_REFRESHES = 2; // 4001s in a row answered by a token refresh
 const AUTH_TIMEOUT_MS = 10000; // no `connected` frame by then: try again
 const PING_EVERY_MS = 25000;
 const SILENCE_LIMIT_MS = 60000; // nothing heard for this long: the connection is dead
-// The server's catch-up caps (chat::SYNC_PER_ROOM, SYNC_TOTAL): a batch that reached one may be
-// partial, so it is continued from the positions in `sync_complete`.
-const SYNC_PER_ROOM = 500;
-const SYNC_TOTAL = 5000;
+// A catch-up the server cut short (`sync_complete` with `complete: false`) is continued from the
+// positions it returned, at most this many rounds per socket.
 const MAX_SYNC_ROUNDS = 20;
 
 export class Realtime {
@@ -49,7 +47,7 @@ export class Realtime {
     this.timers = {};
     this.lastHeard = 0;
     this.tokenUsed = null;
-    this.catchUp = null; // the sync in flight on this socket: {counts, total, rounds}
+    this.catchUp = null; // the sync in flight on this socket: {rounds}
     this.synced = false; // this socket sent its sync
     this.onOnline = () => this.reconnectNow();
     this.onVisible = () => {
@@ -114,28 +112,23 @@ export class Realtime {
     if (!rooms) return;
     if (this.send({ type: 'sync', rooms })) {
       this.synced = true;
-      this.catchUp = { counts: new Map(), total: 0, rounds: 1 };
+      this.catchUp = { rounds: 1 };
     }
   }
 
-  /** Count a catch-up frame; at `sync_complete`, continue a batch that may have been cut short. */
+  /** At `sync_complete`, continue a catch-up the server cut short. */
   trackCatchUp(frame) {
     const c = this.catchUp;
-    if (!c) return;
-    if (frame.type === 'new_message') {
-      c.counts.set(frame.room_id, (c.counts.get(frame.room_id) || 0) + 1);
-      c.total += 1;
-    } else if (frame.type === 'sync_complete') {
-      const partial = c.total >= SYNC_TOTAL || [...c.counts.values()].some((n) => n >= SYNC_PER_ROOM);
-      if (partial && c.rounds < MAX_SYNC_ROUNDS && frame.rooms && typeof frame.rooms === 'object') {
-        // The server's positions are where it stopped; what we already hold is deduplicated.
-        if (this.send({ type: 'sync', rooms: frame.rooms })) {
-          this.catchUp = { counts: new Map(), total: 0, rounds: c.rounds + 1 };
-          return;
-        }
+    if (!c || frame.type !== 'sync_complete') return;
+    const partial = frame.complete === false;
+    if (partial && c.rounds < MAX_SYNC_ROUNDS && frame.rooms && typeof frame.rooms === 'object') {
+      // The server's positions are where it stopped; what we already hold is deduplicated.
+      if (this.send({ type: 'sync', rooms: frame.rooms })) {
+        this.catchUp = { rounds: c.rounds + 1 };
+        return;
       }
-      this.catchUp = null;
     }
+    this.catchUp = null;
   }
 
   /** Connect now, skipping any remaining backoff (the network came back, the tab became
