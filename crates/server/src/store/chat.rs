@@ -184,7 +184,7 @@ fn placeholders(first: usize, n: usize) -> String {
 /// A LIKE pattern matching strings that start with `prefix`, with `\` escaping wildcards.
 fn like_prefix(prefix: &str) -> String {
     let mut p = String::with_capacity(prefix.len() + 1);
-    for c in prefix.to_lowercase().chars() {
+    for c in super::sql::fold(prefix).chars() {
         if matches!(c, '%' | '_' | '\\') {
             p.push('\\');
         }
@@ -300,8 +300,8 @@ macro_rules! sql_chat_store {
                 let word = format!("% {pattern}");
                 Ok(sqlx::query_as(
                     "SELECT id, username, full_name FROM users WHERE id <> $1 AND is_active AND ( \
-                       lower(username) LIKE $2 ESCAPE '\\' OR lower(full_name) LIKE $2 ESCAPE '\\' \
-                       OR lower(full_name) LIKE $3 ESCAPE '\\') \
+                       lower(username) LIKE $2 ESCAPE '\\' OR name_key LIKE $2 ESCAPE '\\' \
+                       OR name_key LIKE $3 ESCAPE '\\') \
                      ORDER BY lower(username), id LIMIT $4 OFFSET $5",
                 )
                 .bind(exclude)

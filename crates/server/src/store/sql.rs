@@ -10,6 +10,12 @@ use sqlx::{Postgres, Sqlite};
 
 use super::{now, AccountStore, Leave, NewUser, PgStore, Rotation, SqliteStore, StoreResult, Timestamp, User};
 
+/// The case-insensitive key of an email or name: Unicode lowercase, computed here so that both
+/// backends compare the same thing.
+pub(super) fn fold(s: &str) -> String {
+    s.to_lowercase()
+}
+
 const USER_COLUMNS: &str =
     "id, username, email, hashed_password, full_name, is_active, is_verified, created_at, updated_at";
 
@@ -49,8 +55,8 @@ macro_rules! sql_store {
                 let now = now();
                 let sql = format!(
                     "INSERT INTO users (username, email, hashed_password, full_name, is_active, \
-                     is_verified, created_at, updated_at) VALUES ($1, $2, $3, $4, TRUE, FALSE, $5, $5) \
-                     RETURNING {USER_COLUMNS}"
+                     is_verified, created_at, updated_at, email_key, name_key) \
+                     VALUES ($1, $2, $3, $4, TRUE, FALSE, $5, $5, $6, $7) RETURNING {USER_COLUMNS}"
                 );
                 Ok(sqlx::query_as::<$db, User>(&sql)
                     .bind(&user.username)
@@ -58,6 +64,8 @@ macro_rules! sql_store {
                     .bind(&user.hashed_password)
                     .bind(&user.full_name)
                     .bind(now)
+                    .bind(fold(&user.email))
+                    .bind(user.full_name.as_deref().map(fold).unwrap_or_default())
                     .fetch_one(self.writer())
                     .await?)
             }
@@ -70,9 +78,13 @@ macro_rules! sql_store {
             async fn user_by_login(&self, login: &str) -> StoreResult<Option<User>> {
                 let sql = format!(
                     "SELECT {USER_COLUMNS} FROM users \
-                     WHERE lower(username) = lower($1) OR lower(email) = lower($1) LIMIT 1"
+                     WHERE lower(username) = lower($1) OR email_key = $2 LIMIT 1"
                 );
-                Ok(sqlx::query_as::<$db, User>(&sql).bind(login).fetch_optional(self.reader()).await?)
+                Ok(sqlx::query_as::<$db, User>(&sql)
+                    .bind(login)
+                    .bind(fold(login))
+                    .fetch_optional(self.reader())
+                    .await?)
             }
 
             async fn username_taken(&self, username: &str) -> StoreResult<bool> {
@@ -84,8 +96,8 @@ macro_rules! sql_store {
             }
 
             async fn email_taken(&self, email: &str) -> StoreResult<bool> {
-                let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE lower(email) = lower($1)")
-                    .bind(email)
+                let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE email_key = $1")
+                    .bind(fold(email))
                     .fetch_optional(self.reader())
                     .await?;
                 Ok(row.is_some())

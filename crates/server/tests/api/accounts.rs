@@ -23,6 +23,7 @@ backend_tests!(
     change_password_checks_and_revokes,
     no_response_contains_a_password_or_hash,
     a_refresh_racing_logout_all_never_survives_it,
+    non_ascii_emails_compare_the_same_on_both_backends,
 );
 
 async fn register_returns_the_user_and_a_working_token_pair(app: TestApp) {
@@ -433,4 +434,19 @@ async fn a_refresh_racing_logout_all_never_survives_it(app: TestApp) {
             assert_eq!(again, StatusCode::UNAUTHORIZED, "round {round}: the racing refresh outlived logout-all");
         }
     }
+}
+
+async fn non_ascii_emails_compare_the_same_on_both_backends(app: TestApp) {
+    let tag = unique("u");
+    let upper = format!("ÉLODIE_{tag}@EXÄMPLE.com");
+    let lower = format!("élodie_{tag}@exämple.com");
+    let (status, _) =
+        app.post_anon("/auth/register", json!({"username": unique("elo"), "email": upper, "password": PASSWORD})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) =
+        app.post_anon("/auth/register", json!({"username": unique("elo"), "email": lower, "password": PASSWORD})).await;
+    assert_eq!((status, body), (StatusCode::BAD_REQUEST, json!({"detail": "Email already registered"})));
+    let (status, body) = app.post_anon("/auth/login", json!({"username": lower, "password": PASSWORD})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["user"]["email"], upper.as_str(), "stored as given");
 }

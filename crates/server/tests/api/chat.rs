@@ -413,6 +413,20 @@ async fn finding_people_by_name(app: TestApp) {
     assert_eq!(byword.as_array().map(Vec::len), Some(1), "{byword}");
     assert_eq!(byword[0]["username"], ada.as_str());
     assert!(!byword.to_string().contains("@example.com"));
+    // Case-insensitive beyond ASCII, the same on both backends.
+    let umlaut = crate::helpers::unique("Ärger");
+    let zoe = crate::helpers::unique("zoe");
+    let (status, _) = app
+        .post_anon(
+            "/auth/register",
+            json!({"username": zoe, "email": format!("{zoe}@example.com"), "password": PASSWORD, "full_name": format!("Zoë {umlaut}")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let q: String = umlaut.to_lowercase().bytes().map(|b| format!("%{b:02X}")).collect();
+    let (_, found) = app.get(&format!("/users/search?q={q}"), &me.access).await;
+    assert_eq!(found.as_array().map(Vec::len), Some(1), "{found}");
+    assert_eq!(found[0]["username"], zoe.as_str());
     let (_, wild) = app.get("/users/search?q=%25", &me.access).await;
     assert_eq!(wild, json!([]), "LIKE wildcards are literal");
     for bad in ["q=", "q=x&limit=0", "limit=5", "q=a%00b"] {
