@@ -19,7 +19,7 @@ use tokio::{
 };
 
 use super::{
-    hub::{Announcement, Outbound, Stop},
+    hub::{Announcement, Outbound, Stop, SyncBatch},
     Event,
 };
 use crate::{
@@ -255,14 +255,15 @@ impl Conn {
                     Ok(found) => found,
                     Err(e) => {
                         let done = encode(&ServerFrame::SyncComplete { rooms, complete: false });
-                        self.queue(Outbound::SyncBatch { messages: Vec::new(), done, permit }).await;
+                        self.queue(Outbound::SyncBatch(Box::new(SyncBatch { messages: Vec::new(), done, permit })))
+                            .await;
                         return Err(e);
                     }
                 };
                 let messages =
                     messages.into_iter().map(|m| (m.room_id, m.seq, encode(&ServerFrame::new_message(m)))).collect();
                 let done = encode(&ServerFrame::SyncComplete { rooms: positions, complete });
-                self.queue(Outbound::SyncBatch { messages, done, permit }).await;
+                self.queue(Outbound::SyncBatch(Box::new(SyncBatch { messages, done, permit }))).await;
             }
             ClientFrame::Read { room_id, up_to } => {
                 chat::mark_read(&self.state, &self.user, room_id, up_to).await?;
@@ -438,7 +439,8 @@ async fn write_loop(
                 held.get_or_insert_with(Vec::new);
                 continue;
             }
-            Outbound::SyncBatch { messages, done, permit } => {
+            Outbound::SyncBatch(batch) => {
+                let SyncBatch { messages, done, permit } = *batch;
                 // The slot frees once the batch is handed to the socket below.
                 let _permit = permit;
                 held_bytes = 0;
@@ -480,7 +482,7 @@ async fn write_loop(
                     let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.send(close_frame(code, why))).await;
                     return;
                 }
-                Outbound::SyncStart | Outbound::SyncBatch { .. } => continue,
+                Outbound::SyncStart | Outbound::SyncBatch(_) => continue,
             };
             // A send blocked on a client that stopped reading still yields to a stop signal; the
             // socket is then dropped (a close frame could not get through it either).

@@ -35,15 +35,20 @@ pub enum Outbound {
     },
     /// The connection asked for catch-up: hold live frames until the batch arrives.
     SyncStart,
-    /// The missed messages (room, seq, frame), then the `sync_complete` frame. `permit` is the
-    /// connection's one catch-up slot, freed once the batch is written.
-    SyncBatch {
-        messages: Vec<(i64, i64, Arc<str>)>,
-        done: Arc<str>,
-        permit: tokio::sync::OwnedSemaphorePermit,
-    },
+    /// The missed messages and the `sync_complete` frame. Boxed: it is rare and large, and every
+    /// queue slot of every connection is as big as the largest variant.
+    SyncBatch(Box<SyncBatch>),
     /// Close after everything queued before it (server shutdown).
     Close(u16, &'static str),
+}
+
+/// A catch-up answer: the missed messages (room, seq, frame), then the `sync_complete` frame.
+/// `permit` is the connection's one catch-up slot, freed once the batch is written.
+#[derive(Debug)]
+pub struct SyncBatch {
+    pub messages: Vec<(i64, i64, Arc<str>)>,
+    pub done: Arc<str>,
+    pub permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// Why the hub wants a connection closed: a close code and reason.
