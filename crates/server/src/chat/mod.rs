@@ -113,7 +113,7 @@ pub async fn send(
             if state.store.user_by_id(recipient).await?.is_none_or(|u| !u.is_active) {
                 return Err(Error::NotFound("User not found".into()));
             }
-            state.store.get_or_create_direct_room(sender.id, recipient).await?.0
+            state.store.get_or_create_direct_room(sender.id, recipient).await?
         }
         Target::Group(id) | Target::Room(id) => member_room(state, sender.id, id, target).await?.0.id,
     };

@@ -116,8 +116,8 @@ pub trait ChatStore: Send + Sync + 'static {
     async fn room(&self, room_id: i64) -> StoreResult<Option<Room>>;
     /// The DM room of two users, if they have one.
     async fn direct_room(&self, a: i64, b: i64) -> StoreResult<Option<i64>>;
-    /// The DM room of two users, created (with both as members) if missing. `true` if created.
-    async fn get_or_create_direct_room(&self, a: i64, b: i64) -> StoreResult<(i64, bool)>;
+    /// The DM room of two users, created (with both as members) if missing.
+    async fn get_or_create_direct_room(&self, a: i64, b: i64) -> StoreResult<i64>;
     /// A group with `creator` and `members` (deduplicated, creator first).
     async fn create_group(&self, name: &str, creator: i64, members: &[i64]) -> StoreResult<Room>;
     /// Adds users to a room; returns those who were not members before, or `None` (and adds
@@ -326,7 +326,7 @@ macro_rules! sql_chat_store {
                 Ok(row.map(|(id,)| id))
             }
 
-            async fn get_or_create_direct_room(&self, a: i64, b: i64) -> StoreResult<(i64, bool)> {
+            async fn get_or_create_direct_room(&self, a: i64, b: i64) -> StoreResult<i64> {
                 let key = direct_key(a, b);
                 let now = now();
                 let mut tx = self.writer().begin().await?;
@@ -341,23 +341,23 @@ macro_rules! sql_chat_store {
                 .bind(now)
                 .fetch_optional(&mut *tx)
                 .await?;
-                let outcome = match created {
+                let id = match created {
                     Some((id,)) => {
                         for user in [a, b] {
                             Self::add_member_tx(&mut tx, id, user, now).await?;
                         }
-                        (id, true)
+                        id
                     }
                     None => {
                         let (id,): (i64,) = sqlx::query_as("SELECT id FROM chat_rooms WHERE direct_key = $1")
                             .bind(&key)
                             .fetch_one(&mut *tx)
                             .await?;
-                        (id, false)
+                        id
                     }
                 };
                 tx.commit().await?;
-                Ok(outcome)
+                Ok(id)
             }
 
             async fn create_group(&self, name: &str, creator: i64, members: &[i64]) -> StoreResult<Room> {
