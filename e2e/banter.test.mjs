@@ -456,7 +456,7 @@ describe('Banter web client', { timeout: 10 * 60 * 1000 }, () => {
     await form.getByTestId('login-submit').click();
     await form.getByTestId('form-error').waitFor();
     const err = await form.getByTestId('form-error').textContent();
-    assert.match(err, /incorrect/i);
+    assert.match(err, /invalid username or password/i);
     assert.doesNotMatch(err, /[{}"]/);
     mia.assertClean();
   });

@@ -35,8 +35,8 @@ export class RestClient {
 
   async login(username, password = 'correct-horse-9') {
     const data = await this.call('POST', '/auth/login', { username, password }, { auth: false });
-    this.access = data.access_token;
-    this.refresh = data.refresh_token;
+    this.access = data.tokens.access_token;
+    this.refresh = data.tokens.refresh_token;
     this.user = data.user;
     return data.user;
   }

@@ -59,7 +59,7 @@ pub async fn run(url: &str, host: &str, users: usize, senders: usize, messages: 
             for n in 0..per_sender {
                 let sent_at = start.elapsed().as_micros();
                 let frame = ClientFrame::Message {
-                    room_id: room,
+                    room_id: room.into(),
                     content: format!("{sent_at} load message {s}/{n}"),
                     client_id: Some(format!("load-{s}-{n}")),
                 };

@@ -5,32 +5,41 @@
 //! Frames are JSON objects tagged by `"type"`, as in the seed. The seed's frames keep their
 //! field names; Banter's additions are additive fields and new frame types.
 
+pub mod time;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-/// A stored message, as every API returns it.
+/// A stored message, as every API returns it. The seed's fields come first, in the seed's order
+/// (`id, chat_room_id, sender_id, content, is_read, created_at, sender_username,
+/// sender_full_name`); Banter's additions follow.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Message {
     pub id: i64,
-    pub room_id: i64,
-    /// The seed's column name for `room_id`, kept for its clients.
+    /// The room (the seed's name; the same id space as groups' `id`).
     pub chat_room_id: i64,
-    /// Position in the room: 1, 2, 3… strictly increasing, never a gap once visible.
-    pub seq: i64,
     /// `None` once the sender deleted their account.
     pub sender_id: Option<i64>,
+    pub content: String,
+    /// DM: the recipient has read it. Group: every other current member has read it.
+    pub is_read: bool,
+    /// UTC, without an offset, as the seed writes it: `2026-11-30T16:34:18.951466`.
+    #[serde(with = "time")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "2026-11-30T16:34:18.951466"))]
+    pub created_at: DateTime<Utc>,
     /// `"Deleted User"` once the sender deleted their account.
     pub sender_username: String,
     pub sender_full_name: Option<String>,
-    pub content: String,
+    /// The same as `chat_room_id`.
+    pub room_id: i64,
+    /// Position in the room: 1, 2, 3… strictly increasing, never a gap once visible.
+    pub seq: i64,
     /// The sender's idempotency key, if one was given.
     pub client_id: Option<String>,
-    /// DM: the recipient has read it. Group: every other current member has read it.
-    pub is_read: bool,
-    pub created_at: DateTime<Utc>,
 }
 
 /// Another user, as anyone may see them: never an email or a hash.
@@ -60,9 +69,13 @@ pub struct RoomSummary {
     /// The newest message's `seq` (0 if none).
     pub last_seq: i64,
     pub last_message: Option<Message>,
+    #[serde(with = "time::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub last_message_time: Option<DateTime<Utc>>,
     pub unread_count: i64,
     pub last_read_seq: i64,
+    #[serde(with = "time")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub created_at: DateTime<Utc>,
 }
 
@@ -85,7 +98,47 @@ pub fn deserialize_positions<'de, D: serde::Deserializer<'de>>(d: D) -> Result<P
         .collect()
 }
 
-/// Frames a client sends.
+/// A room as a client named it in one of the seed's frames: whatever JSON value it sent,
+/// echoed back as sent (the seed answers `room_joined` with the client's own value), and read as
+/// a room id when it is an integer or a string holding one (`5` and `"5"` name the same room).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RoomRef(pub Value);
+
+impl RoomRef {
+    pub fn id(&self) -> Option<i64> {
+        match &self.0 {
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// The value as Python would print it in the seed's texts (`Left room None`).
+    pub fn display(&self) -> String {
+        python_repr(&self.0)
+    }
+}
+
+impl From<i64> for RoomRef {
+    fn from(id: i64) -> Self {
+        Self(Value::from(id))
+    }
+}
+
+/// How the seed (Python) prints a JSON value inside a message: `None`, `True`, strings bare.
+pub fn python_repr(v: &Value) -> String {
+    match v {
+        Value::Null => "None".into(),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Frames a client sends. The seed's four (`join_room`, `leave_room`, `message`, `typing`) and
+/// `ping` keep its field names; the rest are Banter's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
@@ -94,21 +147,26 @@ pub enum ClientFrame {
         token: String,
     },
     JoinRoom {
-        room_id: i64,
+        #[serde(default)]
+        room_id: RoomRef,
     },
     LeaveRoom {
-        room_id: i64,
+        #[serde(default)]
+        room_id: RoomRef,
     },
     /// Subscribe this connection to every room of its user, including rooms added later.
     SubscribeAll,
     Message {
-        room_id: i64,
+        #[serde(default)]
+        room_id: RoomRef,
+        #[serde(default)]
         content: String,
         #[serde(default)]
         client_id: Option<String>,
     },
     Typing {
-        room_id: i64,
+        #[serde(default)]
+        room_id: RoomRef,
         #[serde(default = "yes")]
         is_typing: bool,
     },
@@ -124,6 +182,12 @@ pub enum ClientFrame {
     Ping,
 }
 
+impl ClientFrame {
+    /// Every `type` a client may send.
+    pub const TYPES: &'static [&'static str] =
+        &["auth", "join_room", "leave_room", "subscribe_all", "message", "typing", "sync", "read", "ping"];
+}
+
 fn yes() -> bool {
     true
 }
@@ -137,17 +201,19 @@ pub enum ServerFrame {
         username: String,
         message: String,
     },
-    /// The seed's fields, plus `seq`, `client_id`, `sender_full_name` and the whole message.
+    /// The seed's fields in its order (`created_at` in its WebSocket form, with a space), plus
+    /// `seq`, `client_id` and the whole message as REST returns it.
     NewMessage {
         room_id: i64,
         message_id: i64,
-        seq: i64,
         sender_id: Option<i64>,
         sender_username: String,
         sender_full_name: Option<String>,
         content: String,
-        client_id: Option<String>,
+        #[serde(with = "time::space")]
         created_at: DateTime<Utc>,
+        seq: i64,
+        client_id: Option<String>,
         message: Message,
     },
     /// The sender's message is committed.
@@ -155,11 +221,15 @@ pub enum ServerFrame {
         client_id: Option<String>,
         message: Message,
     },
+    /// `room_id` echoes the client's value; `message` is `Joined room {room_id}`.
     RoomJoined {
-        room_id: i64,
+        room_id: Value,
+        message: String,
     },
+    /// `room_id` echoes the client's value; `message` is `Left room {room_id}`.
     RoomLeft {
-        room_id: i64,
+        room_id: Value,
+        message: String,
     },
     UserJoined {
         room_id: i64,
@@ -205,6 +275,8 @@ pub enum ServerFrame {
         unread_count: i64,
     },
     Pong,
+    /// `message` is the seed's text where the seed has one (`You don't have access to this
+    /// room`, `You are not in this room`, `Unknown message type: …`); `code` is Banter's.
     Error {
         code: String,
         message: String,
@@ -219,15 +291,23 @@ impl ServerFrame {
         Self::NewMessage {
             room_id: message.room_id,
             message_id: message.id,
-            seq: message.seq,
             sender_id: message.sender_id,
             sender_username: message.sender_username.clone(),
             sender_full_name: message.sender_full_name.clone(),
             content: message.content.clone(),
-            client_id: message.client_id.clone(),
             created_at: message.created_at,
+            seq: message.seq,
+            client_id: message.client_id.clone(),
             message,
         }
+    }
+
+    pub fn room_joined(room_id: &RoomRef) -> Self {
+        Self::RoomJoined { room_id: room_id.0.clone(), message: format!("Joined room {}", room_id.display()) }
+    }
+
+    pub fn room_left(room_id: &RoomRef) -> Self {
+        Self::RoomLeft { room_id: room_id.0.clone(), message: format!("Left room {}", room_id.display()) }
     }
 
     pub fn error(code: &str, message: impl Into<String>) -> Self {
@@ -252,12 +332,22 @@ mod tests {
     #[test]
     fn seed_client_frames_parse() {
         let f: ClientFrame = serde_json::from_str(r#"{"type": "join_room", "room_id": 1}"#).expect("join");
-        assert_eq!(f, ClientFrame::JoinRoom { room_id: 1 });
+        assert_eq!(f, ClientFrame::JoinRoom { room_id: 1.into() });
         let f: ClientFrame =
             serde_json::from_str(r#"{"type": "message", "room_id": 1, "content": "Hello everyone!"}"#).expect("msg");
-        assert_eq!(f, ClientFrame::Message { room_id: 1, content: "Hello everyone!".into(), client_id: None });
+        assert_eq!(f, ClientFrame::Message { room_id: 1.into(), content: "Hello everyone!".into(), client_id: None });
         let f: ClientFrame = serde_json::from_str(r#"{"type": "typing", "room_id": 1}"#).expect("typing");
-        assert_eq!(f, ClientFrame::Typing { room_id: 1, is_typing: true });
+        assert_eq!(f, ClientFrame::Typing { room_id: 1.into(), is_typing: true });
+        // The seed reads room ids as given: a numeric string names the same room; null is kept.
+        let f: ClientFrame = serde_json::from_str(r#"{"type": "join_room", "room_id": "7"}"#).expect("join");
+        let ClientFrame::JoinRoom { room_id } = f else { panic!("join_room") };
+        assert_eq!(room_id.id(), Some(7));
+        assert_eq!(serde_json::to_value(ServerFrame::room_joined(&room_id)).expect("json")["room_id"], "7");
+        let f: ClientFrame = serde_json::from_str(r#"{"type": "leave_room", "room_id": null}"#).expect("leave");
+        let ClientFrame::LeaveRoom { room_id } = f else { panic!("leave_room") };
+        assert_eq!(room_id.id(), None);
+        let v = serde_json::to_value(ServerFrame::room_left(&room_id)).expect("json");
+        assert_eq!(v, serde_json::json!({"type": "room_left", "room_id": null, "message": "Left room None"}));
         let f: ClientFrame = serde_json::from_str(r#"{"type": "ping"}"#).expect("ping");
         assert_eq!(f, ClientFrame::Ping);
         let f: ClientFrame = serde_json::from_str(r#"{"type": "sync", "rooms": {"7": 13}}"#).expect("sync");

@@ -18,17 +18,21 @@ use crate::{
     validate::{self, Checker},
 };
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// The seed's `detail` for a bearer token that is missing its session, expired or forged.
+pub const INVALID_CREDENTIALS: &str = "Invalid authentication credentials";
+
+#[derive(Debug, ToSchema)]
 pub struct RegisterRequest {
-    /// 3–50 letters, digits, `_`, `.` or `-`; unique regardless of case.
-    #[schema(example = "john_doe")]
+    /// 3–50 characters, any script; no control characters, no whitespace at either end.
+    /// Unique, case-sensitively (as in the seed).
+    #[schema(example = "john_doe", min_length = 3, max_length = 50)]
     pub username: String,
+    /// Stored with its domain lower-cased; unique.
     #[schema(example = "john@example.com")]
     pub email: String,
-    /// 8–100 characters.
-    #[schema(example = "securepass123")]
+    #[schema(example = "securepass123", min_length = 8, max_length = 100)]
     pub password: String,
-    #[schema(example = "John Doe")]
+    #[schema(example = "John Doe", max_length = 100)]
     pub full_name: Option<String>,
 }
 
@@ -36,7 +40,8 @@ pub struct RegisterRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TokenPair {
     pub access_token: String,
-    /// Opaque; send it to `/auth/refresh` for a new pair. Each one works once.
+    /// Opaque; send it to `/auth/refresh` for a new pair. Each one works once: keep the one
+    /// `/auth/refresh` returns.
     pub refresh_token: String,
     #[schema(example = "bearer")]
     pub token_type: String,
@@ -44,27 +49,34 @@ pub struct TokenPair {
 
 pub async fn register(state: &AppState, req: RegisterRequest) -> Result<(User, TokenPair)> {
     let mut check = Checker::default();
-    let username = check.check("username", || validate::username(&req.username));
-    let email = check.check("email", || validate::email(&req.email));
-    let password = check.check("password", || validate::password(&req.password));
-    let full_name = check.check("full_name", || validate::full_name(req.full_name.as_deref()));
+    let username = check.check("username", &req.username, || validate::username(&req.username));
+    let email = check.check("email", &req.email, || validate::email(&req.email));
+    let password = check.check("password", &req.password, || validate::password(&req.password));
+    let full_name = match &req.full_name {
+        Some(name) => check.check("full_name", name, || validate::full_name(Some(name))),
+        None => Some(None),
+    };
     check.finish()?;
     let (Some(username), Some(email), Some(password), Some(full_name)) = (username, email, password, full_name) else {
         return Err(Error::Internal(anyhow::anyhow!("validated fields missing")));
     };
 
+    // The seed checks the username first, then the email.
+    let taken = |what: &str| Error::BadRequest(what.into());
     if state.store.username_taken(&username).await? {
-        return Err(Error::BadRequest("Username already registered".into()));
+        return Err(taken(USERNAME_TAKEN));
     }
     if state.store.email_taken(&email).await? {
-        return Err(Error::BadRequest("Email already registered".into()));
+        return Err(taken(EMAIL_TAKEN));
     }
     let hashed_password = password::hash(password).await?;
-    let user = match state.store.create_user(NewUser { username, email, hashed_password, full_name }).await {
+    let new = NewUser { username: username.clone(), email, hashed_password, full_name };
+    let user = match state.store.create_user(new).await {
         Ok(user) => user,
         // Lost a race with a concurrent registration of the same name or address.
         Err(StoreError::UniqueViolation(_)) => {
-            return Err(Error::BadRequest("Username or email already registered".into()))
+            let what = if state.store.username_taken(&username).await? { USERNAME_TAKEN } else { EMAIL_TAKEN };
+            return Err(taken(what));
         }
         Err(e) => return Err(e.into()),
     };
@@ -73,19 +85,47 @@ pub async fn register(state: &AppState, req: RegisterRequest) -> Result<(User, T
     Ok((user, tokens))
 }
 
+const USERNAME_TAKEN: &str = "Username already taken";
+const EMAIL_TAKEN: &str = "Email already registered";
+
+/// The accounts a login name may mean. The seed matches the username or the stored email
+/// exactly; when neither matches, Banter also accepts a name that differs only in case, if it
+/// names exactly one account. An exact username and an exact email of two different accounts
+/// are both returned (username first), so one account's username cannot lock the other out.
+async fn login_candidates(state: &AppState, login: &str) -> Result<Vec<User>> {
+    // No stored username or email contains NUL (PostgreSQL could not even compare one).
+    if login.is_empty() || login.contains('\0') || login.chars().count() > 254 {
+        return Ok(Vec::new());
+    }
+    let email = validate::email(login).unwrap_or_else(|_| login.to_owned());
+    let key = crate::store::fold(login);
+    let rows = state.store.users_by_login(login, &email, &key).await?;
+    let mut exact: Vec<User> = rows.iter().filter(|u| u.username == login || u.email == email).cloned().collect();
+    if !exact.is_empty() {
+        exact.sort_by_key(|u| u.username != login);
+        return Ok(exact);
+    }
+    let folded: Vec<User> = rows.into_iter().filter(|u| u.username_key == key || u.email_key == key).collect();
+    Ok(if folded.len() == 1 { folded } else { Vec::new() })
+}
+
 /// Logs in by username or email. Unknown user and wrong password are indistinguishable, in
 /// answer and in time.
 pub async fn login(state: &AppState, login: &str, password: &str) -> Result<(User, TokenPair)> {
-    // No stored username or email contains NUL (PostgreSQL could not even compare one).
-    let login = login.trim();
-    let user = if login.contains('\0') { None } else { state.store.user_by_login(login).await? };
-    let ok = password::verify(password.to_owned(), user.as_ref().map(|u| u.hashed_password.clone())).await?;
-    let user = match user {
-        Some(user) if ok => user,
-        _ => return Err(Error::Unauthorized("Incorrect username or password".into())),
-    };
+    let candidates = login_candidates(state, login).await?;
+    let mut found = None;
+    if candidates.is_empty() {
+        password::verify(password.to_owned(), None).await?;
+    }
+    for user in candidates {
+        if password::verify(password.to_owned(), Some(user.hashed_password.clone())).await? {
+            found = Some(user);
+            break;
+        }
+    }
+    let user = found.ok_or_else(|| Error::Unauthorized("Invalid username or password".into()))?;
     if !user.is_active {
-        return Err(Error::Forbidden("Inactive user".into()));
+        return Err(Error::Unauthorized("Account is inactive".into()));
     }
     let tokens = start_session(state, user.id).await?;
     Ok((user, tokens))
@@ -115,7 +155,9 @@ fn pair(state: &AppState, user_id: i64, session_id: &str, refresh_token: String)
 }
 
 /// Rotates a refresh token. A token that was already rotated is a replay: the whole session it
-/// belongs to is revoked (OWASP ASVS 10.4.5), the thief's copy and the owner's alike.
+/// belongs to is revoked (OWASP ASVS 10.4.5), the thief's copy and the owner's alike. The
+/// answers are the seed's: an unknown token is `Invalid refresh token`, a token whose session
+/// ended (logout, logout-all, password change, replay) `Refresh token not found`.
 pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<TokenPair> {
     let new_token = new_refresh_token();
     let rotation = state
@@ -126,30 +168,37 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<TokenPair>
             refresh_expiry(state),
         )
         .await?;
+    let rejected = |detail: &str| Err(Error::RefreshRejected(detail.into()));
     match rotation {
         Rotation::Rotated { user_id, session_id } => pair(state, user_id, &session_id, new_token),
-        Rotation::Reused { user_id, session_id: _session_id } => {
+        Rotation::Reused { user_id, session_id } => {
             tracing::warn!(user_id, "refresh token reused; session revoked");
-            close_sockets(state, user_id, Some(_session_id));
-            Err(Error::Unauthorized("Invalid refresh token".into()))
+            close_sockets(state, user_id, Some(session_id));
+            rejected("Refresh token not found")
         }
-        Rotation::Invalid => Err(Error::Unauthorized("Invalid refresh token".into())),
+        Rotation::Ended => rejected("Refresh token not found"),
+        Rotation::Expired => rejected("Refresh token expired"),
+        Rotation::Invalid => rejected("Invalid refresh token"),
     }
 }
 
-/// Ends the session `refresh_token` belongs to. Idempotent: an unknown token is not an error,
-/// since the outcome the caller wants (that token no longer works) already holds.
+/// Ends the session `refresh_token` belongs to (its refresh token and its access tokens). A
+/// token that is unknown, or whose session already ended, is the seed's 400.
 pub async fn logout(state: &AppState, refresh_token: &str) -> Result<()> {
-    if let Some((user_id, session_id)) = state.store.revoke_session_of(&refresh_token_hash(refresh_token)).await? {
-        close_sockets(state, user_id, Some(session_id));
+    match state.store.revoke_session_of(&refresh_token_hash(refresh_token)).await? {
+        Some((user_id, session_id)) => {
+            close_sockets(state, user_id, Some(session_id));
+            Ok(())
+        }
+        None => Err(Error::BadRequest("Invalid refresh token".into())),
     }
-    Ok(())
 }
 
-pub async fn logout_all(state: &AppState, user: &User) -> Result<()> {
-    state.store.revoke_all_sessions(user.id).await?;
+/// Ends every session of the user; returns how many were live.
+pub async fn logout_all(state: &AppState, user: &User) -> Result<u64> {
+    let ended = state.store.revoke_all_sessions(user.id).await?;
     close_sockets(state, user.id, None);
-    Ok(())
+    Ok(ended)
 }
 
 /// Closes the WebSocket connections of one ended session, or of all the user's sessions.
@@ -157,28 +206,25 @@ fn close_sockets(state: &AppState, user_id: i64, session_id: Option<String>) {
     state.broker.publish(Event::SessionsRevoked { user_id, session_id });
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct ChangePasswordRequest {
-    #[serde(alias = "old_password")]
-    pub current_password: String,
-    /// 8–100 characters, different from the current one.
+    /// The current password (`current_password` is accepted too).
+    pub old_password: String,
+    #[schema(min_length = 8, max_length = 100)]
     pub new_password: String,
 }
 
-/// Changes the password, ends every session (every device must log in again) and starts a new
-/// one for the caller, whose tokens are returned.
+/// Changes the password, ends every session (every device must log in again, as the seed's
+/// answer says) and starts a new one for the caller, whose tokens are returned.
 pub async fn change_password(state: &AppState, user: &User, req: ChangePasswordRequest) -> Result<TokenPair> {
     let mut check = Checker::default();
-    let new_password = check.check("new_password", || validate::password(&req.new_password));
+    let new_password = check.check("new_password", &req.new_password, || validate::password(&req.new_password));
     check.finish()?;
     let Some(new_password) = new_password else {
         return Err(Error::Internal(anyhow::anyhow!("validated field missing")));
     };
-    if !password::verify(req.current_password.clone(), Some(user.hashed_password.clone())).await? {
+    if !password::verify(req.old_password.clone(), Some(user.hashed_password.clone())).await? {
         return Err(Error::BadRequest("Current password is incorrect".into()));
-    }
-    if req.current_password == new_password {
-        return Err(Error::BadRequest("New password must be different from the current password".into()));
     }
     let hashed = password::hash(new_password).await?;
     state.store.set_password(user.id, &hashed).await?;
@@ -190,13 +236,13 @@ pub async fn change_password(state: &AppState, user: &User, req: ChangePasswordR
 
 /// The user an access token belongs to, if the token is valid and its session is still live.
 pub async fn authenticate(state: &AppState, access_token: &str) -> Result<(User, String)> {
-    let invalid = || Error::Unauthorized("Could not validate credentials".into());
+    let invalid = || Error::Unauthorized(INVALID_CREDENTIALS.into());
     let claims = state.keys.verify_access(access_token).ok_or_else(invalid)?;
     let user = state.store.user_in_session(claims.user_id, &claims.session_id).await?.ok_or_else(invalid)?;
     Ok((user, claims.session_id))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct DeleteAccountRequest {
     /// The current password, to confirm.
     pub password: String,

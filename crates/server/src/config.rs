@@ -90,7 +90,8 @@ pub enum LogFormat {
     Json,
 }
 
-/// Which browser origins may call the API and open WebSockets. Same-origin is always allowed.
+/// Which browser origins may call the API and open WebSockets (default: any, as in the seed).
+/// Same-origin is always allowed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CorsOrigins {
     Any,
@@ -186,7 +187,9 @@ impl Config {
         };
 
         let cors_origins = match get("CORS_ORIGINS") {
-            None => CorsOrigins::List(Vec::new()),
+            // Any origin, as the seed allows: credentials are bearer tokens a page must hold
+            // explicitly, never cookies a browser would attach on its own.
+            None => CorsOrigins::Any,
             Some(v) if v == "*" => CorsOrigins::Any,
             Some(v) => {
                 let list: Vec<String> =

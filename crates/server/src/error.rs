@@ -12,27 +12,67 @@ use serde_json::{json, Value};
 
 use crate::store::StoreError;
 
-/// One problem with one field of a request, in FastAPI's validation-error shape, so clients
-/// written against the seed parse Banter's 422s the same way.
+/// One problem with one field of a request, in the shape FastAPI (Pydantic 2.5) gives it, so
+/// clients and tools written against the seed read Banter's 422s the same way:
+/// `{"type", "loc", "msg", "input", "ctx"?, "url"?}`.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
-    /// Machine-readable kind, e.g. `missing`, `string_too_short`, `value_error`.
+    /// Machine-readable kind, e.g. `missing`, `string_too_short`, `int_parsing`, `value_error`.
     #[serde(rename = "type")]
     pub kind: &'static str,
-    /// Where: `["body", "username"]`, `["query", "limit"]`.
-    #[schema(value_type = Vec<Object>)]
+    /// Where: `["body", "username"]`, `["query", "limit"]`, `["body", "member_ids", 0]`.
+    #[schema(value_type = Vec<LocItem>)]
     pub loc: Vec<Value>,
     /// What is wrong, for people.
     pub msg: String,
+    /// The value that was refused (for a missing field: the object it is missing from).
+    #[schema(value_type = Object)]
+    pub input: Value,
+    /// The rule's parameters, e.g. `{"min_length": 8}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub ctx: Option<Value>,
+    /// Pydantic's page about this kind of error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// An element of a `loc`: a field name or a list index.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub enum LocItem {
+    Name(String),
+    Index(i64),
 }
 
 impl FieldError {
-    pub fn new(kind: &'static str, loc: &[&str], msg: impl Into<String>) -> Self {
-        Self { kind, loc: loc.iter().map(|s| Value::from(*s)).collect(), msg: msg.into() }
+    /// An error of `kind` at `loc`, with Pydantic's link for its kind (FastAPI's own
+    /// `json_invalid` has none).
+    pub fn new(kind: &'static str, loc: Vec<Value>, msg: impl Into<String>, input: Value) -> Self {
+        let url = (kind != "json_invalid").then(|| format!("https://errors.pydantic.dev/2.5/v/{kind}"));
+        Self { kind, loc, msg: msg.into(), input, ctx: None, url }
     }
 
-    pub fn body(kind: &'static str, field: &str, msg: impl Into<String>) -> Self {
-        Self::new(kind, &["body", field], msg)
+    /// An error about `field` of the body.
+    pub fn body(kind: &'static str, field: &str, msg: impl Into<String>, input: Value) -> Self {
+        Self::new(kind, vec!["body".into(), field.into()], msg, input)
+    }
+
+    /// An error about query parameter `name`.
+    pub fn query(kind: &'static str, name: &str, msg: impl Into<String>, input: Value) -> Self {
+        Self::new(kind, vec!["query".into(), name.into()], msg, input)
+    }
+
+    pub fn with_ctx(mut self, ctx: Value) -> Self {
+        self.ctx = Some(ctx);
+        self
+    }
+
+    /// The same error at another place (a rule checked in the domain layer, placed by the
+    /// transport that received the value).
+    pub fn at(mut self, loc: Vec<Value>) -> Self {
+        self.loc = loc;
+        self
     }
 }
 
@@ -44,10 +84,15 @@ pub enum Error {
     /// A well-formed request that breaks a rule (400).
     #[error("{0}")]
     BadRequest(String),
-    /// No valid credentials (401).
+    /// No valid credentials (401, with `WWW-Authenticate: Bearer`): a bad bearer token or a
+    /// failed login.
     #[error("{0}")]
     Unauthorized(String),
-    /// Authenticated, but not allowed (403).
+    /// A refused refresh token (401 *without* `WWW-Authenticate`, as the seed answers
+    /// `/auth/refresh`).
+    #[error("{0}")]
+    RefreshRejected(String),
+    /// Not allowed (403); also the seed's answer to a request with no credentials at all.
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -70,11 +115,16 @@ impl Error {
         Self::Validation(vec![field])
     }
 
+    /// The seed's answer to a request without credentials.
+    pub fn not_authenticated() -> Self {
+        Self::Forbidden("Not authenticated".into())
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized(_) | Self::RefreshRejected(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -89,7 +139,7 @@ impl Error {
         match self {
             Self::Validation(_) => "validation_error",
             Self::BadRequest(_) => "bad_request",
-            Self::Unauthorized(_) => "unauthorized",
+            Self::Unauthorized(_) | Self::RefreshRejected(_) => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
@@ -144,7 +194,7 @@ impl IntoResponse for Error {
         }
         let status = self.status();
         let mut response = (status, Json(json!({ "detail": self.detail() }))).into_response();
-        if status == StatusCode::UNAUTHORIZED {
+        if matches!(self, Self::Unauthorized(_)) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response

@@ -1,8 +1,58 @@
-//! Input rules, in one place: each `check_*` turns raw client input into a value known to be
-//! valid, or records a [`FieldError`] in FastAPI's shape. Rules collect every problem of a
-//! request before answering, as the seed's Pydantic models do.
+//! Input rules, in one place: each rule turns raw client input into a value known to be valid,
+//! or says what is wrong as a [`Problem`] in Pydantic's terms (kind, message, parameters), which
+//! the caller places (`["body", "username"]`) as a [`FieldError`]. A [`Checker`] collects every
+//! problem of a request before answering, as the seed's Pydantic models do.
+
+use serde_json::{json, Value};
 
 use crate::error::{Error, FieldError};
+
+/// What is wrong with one value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub kind: &'static str,
+    pub msg: String,
+    pub ctx: Option<Value>,
+    /// Pydantic links the errors it raises itself to its documentation; a custom error type (the
+    /// email check's) has no link.
+    pub linked: bool,
+}
+
+impl Problem {
+    pub fn new(kind: &'static str, msg: impl Into<String>) -> Self {
+        Self { kind, msg: msg.into(), ctx: None, linked: true }
+    }
+
+    /// A problem found by one of Banter's own checks, shaped as Pydantic shapes a `ValueError`
+    /// raised in a validator: "Value error, …", with an (empty) `ctx.error`.
+    pub fn value(msg: &str) -> Self {
+        Self::new("value_error", format!("Value error, {msg}")).ctx(json!({ "error": {} }))
+    }
+
+    fn ctx(mut self, ctx: Value) -> Self {
+        self.ctx = Some(ctx);
+        self
+    }
+
+    /// This problem at `loc`, about the value `input`.
+    pub fn at(self, loc: Vec<Value>, input: Value) -> FieldError {
+        let mut error = FieldError::new(self.kind, loc, self.msg, input);
+        if let Some(ctx) = self.ctx {
+            error = error.with_ctx(ctx);
+        }
+        if !self.linked {
+            error.url = None;
+        }
+        error
+    }
+
+    /// This problem as the field error of body field `field`, whose value was `input`.
+    pub fn field(self, field: &str, input: impl Into<Value>) -> FieldError {
+        self.at(vec!["body".into(), field.into()], input.into())
+    }
+}
+
+pub type Rule<T> = Result<T, Problem>;
 
 /// Collects field errors across a request; `finish` turns any into a 422.
 #[derive(Default)]
@@ -15,12 +65,12 @@ impl Checker {
         self.errors.push(error);
     }
 
-    /// Runs `rule` on `value`, recording its error against `field` (in the body).
-    pub fn check<T>(&mut self, field: &str, rule: impl FnOnce() -> Result<T, (&'static str, String)>) -> Option<T> {
+    /// Runs `rule` on body field `field` (whose value was `input`), recording its problem.
+    pub fn check<T>(&mut self, field: &str, input: &str, rule: impl FnOnce() -> Rule<T>) -> Option<T> {
         match rule() {
             Ok(v) => Some(v),
-            Err((kind, msg)) => {
-                self.errors.push(FieldError::body(kind, field, msg));
+            Err(problem) => {
+                self.errors.push(problem.field(field, input));
                 None
             }
         }
@@ -35,21 +85,35 @@ impl Checker {
     }
 }
 
-type Rule<T> = Result<T, (&'static str, String)>;
-
 /// Length in characters (Unicode scalar values), as Python counts it.
 fn chars(s: &str) -> usize {
     s.chars().count()
 }
 
-fn length(s: &str, min: usize, max: usize) -> Rule<()> {
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// Pydantic's `min_length`/`max_length` for strings, with its messages.
+pub fn length(s: &str, min: usize, max: usize) -> Rule<()> {
     let n = chars(s);
     if n < min {
-        let plural = if min == 1 { "" } else { "s" };
-        return Err(("string_too_short", format!("String should have at least {min} character{plural}")));
+        return Err(Problem::new(
+            "string_too_short",
+            format!("String should have at least {min} character{}", plural(min)),
+        )
+        .ctx(json!({ "min_length": min })));
     }
     if n > max {
-        return Err(("string_too_long", format!("String should have at most {max} characters")));
+        return Err(Problem::new(
+            "string_too_long",
+            format!("String should have at most {max} character{}", plural(max)),
+        )
+        .ctx(json!({ "max_length": max })));
     }
     Ok(())
 }
@@ -61,13 +125,60 @@ pub const PASSWORD_MAX: usize = 100;
 pub const FULL_NAME_MAX: usize = 100;
 pub const EMAIL_MAX: usize = 254;
 
-/// 3–50 ASCII letters, digits, `_`, `.` or `-`. ASCII keeps case-insensitive uniqueness
-/// identical on both backends and rules out look-alike names.
+/// Characters that change how the text around them is shown rather than showing themselves:
+/// control characters, bidirectional embeddings, overrides and isolates (which can make a name
+/// read backwards), and line or paragraph separators.
+fn unsafe_to_display(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
+}
+
+/// Characters that draw nothing: whitespace, and the invisible formatting characters that
+/// otherwise look like an empty name.
+fn invisible(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+        )
+}
+
+/// Text people will see as a name: nothing that rearranges or hides the text around it, and
+/// something visible.
+pub fn visible(s: &str, what: &str) -> Rule<()> {
+    if s.chars().any(unsafe_to_display) {
+        return Err(Problem::value(&format!("{what} must not contain control characters")));
+    }
+    if s.chars().all(invisible) {
+        return Err(Problem::value(&format!("{what} must contain a visible character")));
+    }
+    Ok(())
+}
+
+/// [`visible`], and no whitespace at either end (it would make two names look alike).
+pub fn displayable(s: &str, what: &str) -> Rule<()> {
+    visible(s, what)?;
+    if s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
+        return Err(Problem::value(&format!("{what} must not start or end with whitespace")));
+    }
+    Ok(())
+}
+
+/// 3–50 characters, as the seed allows — any script, any punctuation (`o'brien`, `josé`) — as
+/// long as it can be shown safely ([`displayable`]). Case matters: `Alice` and `alice` are two
+/// names, as in the seed.
 pub fn username(s: &str) -> Rule<String> {
     length(s, USERNAME_MIN, USERNAME_MAX)?;
-    if !s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
-        return Err(("string_pattern_mismatch", "Username may contain only letters, digits, '_', '.' and '-'".into()));
-    }
+    displayable(s, "Username")?;
     Ok(s.to_owned())
 }
 
@@ -77,43 +188,54 @@ pub fn password(s: &str) -> Rule<String> {
     Ok(s.to_owned())
 }
 
+/// Up to 100 characters, kept exactly as given (the seed's client sends `""` for "no name",
+/// and gets `""` back); control characters are refused.
 pub fn full_name(s: Option<&str>) -> Rule<Option<String>> {
     match s {
         None => Ok(None),
         Some(s) => {
             length(s, 0, FULL_NAME_MAX)?;
-            if s.chars().any(char::is_control) {
-                return Err(("value_error", "Full name must not contain control characters".into()));
+            if s.chars().any(unsafe_to_display) {
+                return Err(Problem::value("Full name must not contain control characters"));
             }
-            let trimmed = s.trim();
-            Ok((!trimmed.is_empty()).then(|| trimmed.to_owned()))
+            Ok(Some(s.to_owned()))
         }
     }
 }
 
-/// A syntactically valid address: `local@domain.tld`, no spaces, sensible lengths. Deliverability
-/// is not checked (that would need mail).
+fn bad_email(why: &str) -> Problem {
+    let mut p =
+        Problem::new("value_error", format!("value is not a valid email address: {why}")).ctx(json!({ "reason": why }));
+    p.linked = false;
+    p
+}
+
+/// A syntactically valid address (`local@domain.tld`, no spaces, sensible lengths), normalised
+/// as the seed's email-validator does: the domain lower-cased, the local part kept as written
+/// (`Foo@Example.COM` → `Foo@example.com`). Deliverability is not checked (that would need
+/// mail).
 pub fn email(s: &str) -> Rule<String> {
-    let invalid = |why: &str| Err(("value_error", format!("value is not a valid email address: {why}")));
-    let s = s.trim();
     if s.len() > EMAIL_MAX {
-        return invalid("it is too long");
+        return Err(bad_email("The email address is too long."));
     }
     let Some((local, domain)) = s.rsplit_once('@') else {
-        return invalid("an email address must have an @-sign");
+        return Err(bad_email("The email address is not valid. It must have exactly one @-sign."));
     };
-    if local.is_empty() || local.len() > 64 || local.contains('@') {
-        return invalid("the part before the @-sign is not valid");
+    if local.is_empty() || local.contains('@') {
+        return Err(bad_email("The email address is not valid. It must have exactly one @-sign."));
+    }
+    if local.len() > 64 {
+        return Err(bad_email("The email address is too long before the @-sign."));
     }
     if s.chars().any(|c| {
         c.is_whitespace()
             || c.is_control()
             || matches!(c, '<' | '>' | '(' | ')' | ',' | ';' | ':' | '\\' | '"' | '[' | ']')
     }) {
-        return invalid("it contains a character that is not allowed");
+        return Err(bad_email("The email address contains invalid characters."));
     }
     if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
-        return invalid("the part before the @-sign is not valid");
+        return Err(bad_email("The email address contains a period in a position that is not allowed."));
     }
     let labels: Vec<&str> = domain.split('.').collect();
     let label_ok = |l: &&str| {
@@ -123,13 +245,13 @@ pub fn email(s: &str) -> Rule<String> {
             && !l.ends_with('-')
             && l.chars().all(|c| c.is_alphanumeric() || c == '-')
     };
-    if labels.len() < 2
-        || !labels.iter().all(label_ok)
-        || labels.last().is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit()))
-    {
-        return invalid("the domain name is not valid");
+    if labels.len() < 2 {
+        return Err(bad_email("The part after the @-sign is not valid. It should have a period."));
     }
-    Ok(s.to_owned())
+    if !labels.iter().all(label_ok) || labels.last().is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit())) {
+        return Err(bad_email("The part after the @-sign is not valid."));
+    }
+    Ok(format!("{local}@{}", domain.to_lowercase()))
 }
 
 #[cfg(test)]
@@ -137,13 +259,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn usernames() {
-        for ok in ["abc", "john_doe", "a.b-c", &"x".repeat(50)] {
-            assert!(username(ok).is_ok(), "{ok}");
+    fn usernames_take_what_the_seed_takes_if_it_displays_safely() {
+        for ok in ["abc", "john_doe", "o'brien", "josé", "Ünïcødé", "李小龙", "a b", "bob@example.com", &"x".repeat(50)]
+        {
+            assert_eq!(username(ok), Ok(ok.to_owned()), "{ok}");
         }
-        for bad in ["ab", "has space", "émile", "semi;colon", &"x".repeat(51), ""] {
-            assert!(username(bad).is_err(), "{bad}");
+        for bad in [
+            "ab",
+            &"x".repeat(51),
+            "",
+            " lead",
+            "trail ",
+            "tab\tin",
+            "nul\0x",
+            "bell\u{7}",
+            "\u{200B}\u{200B}\u{200B}",
+            "   ",
+            "\u{3164}\u{3164}\u{3164}",
+            "evil\u{202E}gnp.exe",
+        ] {
+            assert!(username(bad).is_err(), "{bad:?}");
         }
+        assert_eq!(username("ab").expect_err("refused").kind, "string_too_short");
+        assert_eq!(username(" lead").expect_err("refused").kind, "value_error");
+    }
+
+    #[test]
+    fn length_messages_are_pydantics() {
+        let p = length("ab", 3, 50).expect_err("refused");
+        assert_eq!(p.msg, "String should have at least 3 characters");
+        assert_eq!(p.ctx, Some(json!({"min_length": 3})));
+        assert_eq!(length("", 1, 5).expect_err("refused").msg, "String should have at least 1 character");
+        let p = length("abcdef", 1, 5).expect_err("refused");
+        assert_eq!((p.kind, p.msg.as_str()), ("string_too_long", "String should have at most 5 characters"));
     }
 
     #[test]
@@ -155,9 +303,10 @@ mod tests {
     }
 
     #[test]
-    fn emails() {
+    fn emails_are_checked_and_their_domain_lowercased() {
+        assert_eq!(email("Foo@Example.COM"), Ok("Foo@example.com".into()));
         for ok in ["john@example.com", "a.b+tag@sub.example.org", "x@xn--d1acufc.xn--p1ai"] {
-            assert!(email(ok).is_ok(), "{ok}");
+            assert_eq!(email(ok), Ok(ok.to_owned()), "{ok}");
         }
         for bad in [
             "",
@@ -171,14 +320,17 @@ mod tests {
             "a@example.123",
             "a@@example.com",
         ] {
-            assert!(email(bad).is_err(), "{bad}");
+            let p = email(bad).expect_err("refused");
+            assert!(p.msg.starts_with("value is not a valid email address: "), "{bad}: {}", p.msg);
+            assert!(p.ctx.is_some());
         }
     }
 
     #[test]
-    fn full_names() {
-        assert_eq!(full_name(Some("  Ada Lovelace ")), Ok(Some("Ada Lovelace".into())));
-        assert_eq!(full_name(Some("   ")), Ok(None));
+    fn full_names_are_kept_as_given() {
+        assert_eq!(full_name(Some("")), Ok(Some(String::new())));
+        assert_eq!(full_name(Some(" Ada Lovelace ")), Ok(Some(" Ada Lovelace ".into())));
+        assert_eq!(full_name(None), Ok(None));
         assert!(full_name(Some(&"n".repeat(101))).is_err());
         assert!(full_name(Some("bell\u{7}")).is_err());
     }

@@ -22,18 +22,46 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| Error::Unauthorized("Not authenticated".into()))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| Error::Unauthorized("Not authenticated".into()))?;
+        let token = bearer_token(parts)?;
         let (user, session_id) = accounts::authenticate(state, token).await?;
         Ok(Self { user, session_id })
     }
+}
+
+/// The caller if the request carries credentials, `None` if it carries none. Credentials that
+/// are present but wrong are refused exactly as for [`AuthUser`]: a bad token never quietly
+/// becomes "anonymous".
+#[derive(Debug, Clone)]
+pub struct MaybeAuthUser(pub Option<AuthUser>);
+
+impl FromRequestParts<AppState> for MaybeAuthUser {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        if parts.headers.contains_key(axum::http::header::AUTHORIZATION) {
+            AuthUser::from_request_parts(parts, state).await.map(|user| Self(Some(user)))
+        } else {
+            Ok(Self(None))
+        }
+    }
+}
+
+/// The credentials of an `Authorization: Bearer …` header, checked as the seed's `HTTPBearer`
+/// checks them: no header or no credentials is 403 `Not authenticated`, another scheme is 403
+/// `Invalid authentication credentials` (a bad token, later, is 401).
+fn bearer_token(parts: &Parts) -> Result<&str, Error> {
+    let header = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .ok_or_else(Error::not_authenticated)?;
+    let (scheme, credentials) = header.split_once(' ').unwrap_or((header, ""));
+    let credentials = credentials.trim();
+    if scheme.is_empty() || credentials.is_empty() {
+        return Err(Error::not_authenticated());
+    }
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(Error::Forbidden(accounts::INVALID_CREDENTIALS.into()));
+    }
+    Ok(credentials)
 }

@@ -11,13 +11,16 @@ use std::collections::BTreeMap;
 
 use banter_protocol::{Message, Positions, ServerFrame, UserPublic};
 pub use groups::{add_members, create_group, members, remove_member, MemberOut};
-pub use people::{room_summary, rooms, search_users, user_public};
+pub use people::{groups_in_join_order, room_summary, rooms, search_users, user_public};
+
+use serde_json::{json, Value};
 
 use crate::{
     error::{Error, FieldError, Result},
     realtime::Event,
     state::AppState,
     store::{Inserted, MessageRow, Page, Room, User, DELETED_USER},
+    validate::{self, Problem},
 };
 
 pub const CONTENT_MAX: usize = 5000;
@@ -40,20 +43,21 @@ pub enum Target {
     Room(i64),
 }
 
-/// Checks message content: 1–5,000 characters, not only whitespace. Stored byte-exact.
-pub fn check_content(content: &str, loc: &str) -> Result<()> {
-    let n = content.chars().count();
-    let problem = if content.contains('\0') {
-        Some(("value_error", "Message content must not contain NUL characters".to_owned()))
-    } else if n == 0 || content.trim().is_empty() {
-        Some(("string_too_short", "Message content must not be empty".to_owned()))
-    } else if n > CONTENT_MAX {
-        Some(("string_too_long", format!("Message content must be at most {CONTENT_MAX} characters")))
+/// Checks message content: 1–5,000 characters (the seed's limits and messages), not only
+/// whitespace, no NUL. Stored byte-exact. A problem is reported at `["body", "content"]`; the
+/// WebSocket turns it into an `error` frame.
+pub fn check_content(content: &str) -> Result<()> {
+    let problem = if let Err(p) = validate::length(content, 1, CONTENT_MAX) {
+        Some(p)
+    } else if content.contains('\0') {
+        Some(Problem::value("Message content must not contain NUL characters"))
+    } else if content.trim().is_empty() {
+        Some(Problem::value("Message content must not be only whitespace"))
     } else {
         None
     };
     match problem {
-        Some((kind, msg)) => Err(Error::validation(FieldError::body(kind, loc, msg))),
+        Some(p) => Err(Error::validation(p.field("content", content))),
         None => Ok(()),
     }
 }
@@ -65,30 +69,49 @@ fn check_client_id(client_id: Option<&str>) -> Result<()> {
                 || id.len() > CLIENT_ID_MAX
                 || !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')) =>
         {
-            Err(Error::validation(FieldError::body(
-                "value_error",
-                "client_id",
-                format!("client_id must be 1-{CLIENT_ID_MAX} characters of letters, digits, '-', '_', '.', ':'"),
-            )))
+            let msg = format!("client_id must be 1-{CLIENT_ID_MAX} characters of letters, digits, '-', '_', '.', ':'");
+            Err(Error::validation(Problem::value(&msg).field("client_id", id)))
         }
         _ => Ok(()),
     }
 }
 
-fn not_found(target: Target) -> Error {
-    match target {
-        Target::Direct(_) => Error::NotFound("User not found".into()),
-        Target::Group(_) => Error::NotFound("Group not found".into()),
-        Target::Room(_) => Error::NotFound("Room not found".into()),
-    }
+/// The room a Banter `/rooms/…` request (or a WebSocket frame) names, if `user_id` is a member
+/// of it, with their read position. A non-member gets the same answer as for a room that does
+/// not exist, so ids reveal nothing.
+async fn member_room(state: &AppState, user_id: i64, room_id: i64) -> Result<(Room, i64)> {
+    let not_found = || Error::NotFound(ROOM_NOT_FOUND.into());
+    let read = state.store.membership(room_id, user_id).await?.ok_or_else(not_found)?;
+    let room = state.store.room(room_id).await?.ok_or_else(not_found)?;
+    Ok((room, read))
 }
 
-/// The room `target` names if `user` is a member of it, with their read position.
-async fn member_room(state: &AppState, user_id: i64, room_id: i64, target: Target) -> Result<(Room, i64)> {
-    let read = state.store.membership(room_id, user_id).await?.ok_or_else(|| not_found(target))?;
-    let room = state.store.room(room_id).await?.ok_or_else(|| not_found(target))?;
-    if matches!(target, Target::Group(_)) && !room.is_group() {
-        return Err(not_found(target));
+pub const ROOM_NOT_FOUND: &str = "Room not found";
+const NOT_A_GROUP: &str = "This is not a group chat";
+const NOT_A_GROUP_MEMBER: &str = "You are not a member of this group";
+
+/// A group as the seed's `/groups/send` checks it, all 400s in its order: the room exists, is
+/// a group, and the caller is a member.
+async fn group_to_send(state: &AppState, user_id: i64, group_id: i64) -> Result<Room> {
+    let room = state.store.room(group_id).await?.ok_or_else(|| Error::BadRequest("Group not found".into()))?;
+    if !room.is_group() {
+        return Err(Error::BadRequest(NOT_A_GROUP.into()));
+    }
+    if state.store.membership(group_id, user_id).await?.is_none() {
+        return Err(Error::BadRequest(NOT_A_GROUP_MEMBER.into()));
+    }
+    Ok(room)
+}
+
+/// A group as the seed's `GET /groups/{id}/messages` checks it: a non-member gets 403, whether
+/// or not the group exists; a participant of a *direct* room is told it is not a group (the
+/// seed would have shown it: ⚠BUG B4).
+async fn group_to_read(state: &AppState, user_id: i64, group_id: i64) -> Result<(Room, i64)> {
+    let not_member = || Error::Forbidden(NOT_A_GROUP_MEMBER.into());
+    let read = state.store.membership(group_id, user_id).await?.ok_or_else(not_member)?;
+    let room = state.store.room(group_id).await?.ok_or_else(not_member)?;
+    if !room.is_group() {
+        return Err(Error::BadRequest(NOT_A_GROUP.into()));
     }
     Ok((room, read))
 }
@@ -103,26 +126,34 @@ pub async fn send(
     content: &str,
     client_id: Option<&str>,
 ) -> Result<(Message, bool)> {
-    check_content(content, "content")?;
+    check_content(content)?;
     check_client_id(client_id)?;
     let room_id = match target {
         Target::Direct(recipient) => {
-            if recipient == sender.id {
-                return Err(Error::BadRequest("Cannot send a message to yourself".into()));
-            }
+            // The seed checks that the recipient exists before anything else.
             if state.store.user_by_id(recipient).await?.is_none_or(|u| !u.is_active) {
-                return Err(Error::NotFound("User not found".into()));
+                return Err(Error::BadRequest("Recipient user not found".into()));
+            }
+            if recipient == sender.id {
+                return Err(Error::BadRequest("Cannot send message to yourself".into()));
             }
             state.store.get_or_create_direct_room(sender.id, recipient).await?
         }
-        Target::Group(id) | Target::Room(id) => member_room(state, sender.id, id, target).await?.0.id,
+        Target::Group(id) => group_to_send(state, sender.id, id).await?.id,
+        Target::Room(id) => member_room(state, sender.id, id).await?.0.id,
     };
 
     // Held until published: this node's frames for one room leave in seq order.
     let order = state.room_locks.lock(room_id).await;
     let (row, members) = match state.store.insert_message(room_id, sender.id, content, client_id).await? {
         Inserted::New { row, members } => (row, members),
-        Inserted::NotMember => return Err(not_found(target)),
+        // Removed between the check above and the insert.
+        Inserted::NotMember => {
+            return Err(match target {
+                Target::Group(_) => Error::BadRequest(NOT_A_GROUP_MEMBER.into()),
+                _ => Error::NotFound(ROOM_NOT_FOUND.into()),
+            })
+        }
         // A resend: nothing new is stored, but the original is published again (delivery is
         // at-least-once and clients deduplicate by id), in case the first publish never happened.
         Inserted::Existing(row) if row.room_id == room_id => {
@@ -179,23 +210,47 @@ async fn publish(
     }
 }
 
-/// Validates the history query: the seed's `limit`/`offset`, or a `before`/`after` cursor.
+/// Validates the history query: the seed's `limit` (1–100, default 50) and `offset` (≥ 0), or
+/// Banter's `before`/`after` cursors. Out of range is the seed's 422.
 pub fn page(limit: Option<i64>, offset: Option<i64>, before: Option<i64>, after: Option<i64>) -> Result<Page> {
     let limit = limit.unwrap_or(50);
     let mut errors = Vec::new();
-    if !(1..=PAGE_MAX).contains(&limit) {
-        errors.push(FieldError::new("value_error", &["query", "limit"], format!("limit must be from 1 to {PAGE_MAX}")));
+    let at_least = |name: &str, value: i64, min: i64| {
+        FieldError::query(
+            "greater_than_equal",
+            name,
+            format!("Input should be greater than or equal to {min}"),
+            Value::from(value.to_string()),
+        )
+        .with_ctx(json!({ "ge": min }))
+    };
+    if limit < 1 {
+        errors.push(at_least("limit", limit, 1));
+    } else if limit > PAGE_MAX {
+        errors.push(
+            FieldError::query(
+                "less_than_equal",
+                "limit",
+                format!("Input should be less than or equal to {PAGE_MAX}"),
+                Value::from(limit.to_string()),
+            )
+            .with_ctx(json!({ "le": PAGE_MAX })),
+        );
     }
-    if offset.is_some_and(|o| o < 0) {
-        errors.push(FieldError::new("value_error", &["query", "offset"], "offset must be 0 or more"));
+    if let Some(o) = offset.filter(|o| *o < 0) {
+        errors.push(at_least("offset", o, 0));
+    }
+    if let Some(b) = before.filter(|b| *b < 1) {
+        errors.push(at_least("before", b, 1));
+    }
+    if let Some(a) = after.filter(|a| *a < 0) {
+        errors.push(at_least("after", a, 0));
     }
     let cursors =
         usize::from(before.is_some()) + usize::from(after.is_some()) + usize::from(offset.is_some_and(|o| o > 0));
-    if cursors > 1 {
-        errors.push(FieldError::new("value_error", &["query"], "use only one of offset, before and after"));
-    }
-    if before.is_some_and(|s| s < 1) || after.is_some_and(|s| s < 0) {
-        errors.push(FieldError::new("value_error", &["query"], "before must be 1 or more, after 0 or more"));
+    if errors.is_empty() && cursors > 1 {
+        let msg = "Value error, use only one of offset, before and after";
+        errors.push(FieldError::new("value_error", vec!["query".into()], msg, Value::Null));
     }
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
@@ -210,25 +265,29 @@ pub fn page(limit: Option<i64>, offset: Option<i64>, before: Option<i64>, after:
 /// A page of history, oldest → newest. Reading advances the reader's read position to the
 /// newest message returned.
 pub async fn history(state: &AppState, user: &User, target: Target, page: Page) -> Result<Vec<Message>> {
-    let room_id = match target {
+    let (room_id, read) = match target {
         Target::Direct(other) => {
             if state.store.user_by_id(other).await?.is_none() {
-                return Err(not_found(target));
+                return Err(Error::NotFound("User not found".into()));
             }
-            match state.store.direct_room(user.id, other).await? {
-                Some(id) => id,
-                None => return Ok(Vec::new()),
+            // The seed answered with someone else's conversation here (⚠BUG B2).
+            if other == user.id {
+                return Err(Error::BadRequest("Cannot open a chat with yourself".into()));
             }
+            // No DM yet: nothing to show, and (unlike the seed, ⚠BUG B13) nothing created.
+            let Some(room_id) = state.store.direct_room(user.id, other).await? else { return Ok(Vec::new()) };
+            let (_, read) = member_room(state, user.id, room_id).await?;
+            (room_id, read)
         }
-        Target::Group(id) | Target::Room(id) => id,
+        Target::Group(id) => (id, group_to_read(state, user.id, id).await?.1),
+        Target::Room(id) => (id, member_room(state, user.id, id).await?.1),
     };
-    let (_, read) = member_room(state, user.id, room_id, target).await?;
     let rows = state.store.messages(room_id, page).await?;
-    let messages = with_read_flags(state, room_id, rows).await?;
-    if let Some(newest) = messages.iter().map(|m| m.seq).max().filter(|s| *s > read) {
+    // Read first, so the page already shows what this read did (as the seed's answer does).
+    if let Some(newest) = rows.iter().map(|m| m.seq).max().filter(|s| *s > read) {
         advance_read(state, user.id, room_id, newest).await?;
     }
-    Ok(messages)
+    with_read_flags(state, room_id, rows).await
 }
 
 /// Sets `is_read` on each message: every current member other than its sender has read it.
@@ -261,16 +320,16 @@ async fn with_read_flags(state: &AppState, room_id: i64, rows: Vec<MessageRow>) 
 pub fn to_message(row: MessageRow, is_read: bool) -> Message {
     Message {
         id: row.id,
-        room_id: row.room_id,
         chat_room_id: row.room_id,
-        seq: row.seq,
         sender_id: row.sender_id,
-        sender_username: row.sender_username.unwrap_or_else(|| DELETED_USER.into()),
-        sender_full_name: row.sender_full_name,
         content: row.content,
-        client_id: row.client_id,
         is_read,
         created_at: row.created_at,
+        sender_username: row.sender_username.unwrap_or_else(|| DELETED_USER.into()),
+        sender_full_name: row.sender_full_name,
+        room_id: row.room_id,
+        seq: row.seq,
+        client_id: row.client_id,
     }
 }
 
@@ -303,9 +362,12 @@ async fn advance_read(state: &AppState, user_id: i64, room_id: i64, up_to: i64) 
 /// Moves the caller's read position to `up_to` (clamped to the room's newest message; never
 /// backwards).
 pub async fn mark_read(state: &AppState, user: &User, room_id: i64, up_to: i64) -> Result<ReadState> {
-    let (room, _) = member_room(state, user.id, room_id, Target::Room(room_id)).await?;
+    let (room, _) = member_room(state, user.id, room_id).await?;
     if up_to < 0 {
-        return Err(Error::validation(FieldError::body("value_error", "up_to", "up_to must be 0 or more")));
+        return Err(Error::validation(
+            FieldError::body("greater_than_equal", "up_to", "Input should be greater than or equal to 0", up_to.into())
+                .with_ctx(json!({ "ge": 0 })),
+        ));
     }
     advance_read(state, user.id, room_id, up_to.min(room.last_seq)).await
 }

@@ -16,14 +16,37 @@ pub const QUERY_MAX: usize = 50;
 pub async fn search_users(state: &AppState, user: &User, q: &str, limit: i64, offset: i64) -> Result<Vec<UserPublic>> {
     let q = q.trim();
     let mut errors = Vec::new();
-    if q.is_empty() || q.chars().count() > QUERY_MAX || q.contains('\0') {
-        errors.push(FieldError::new("value_error", &["query", "q"], format!("q must be 1-{QUERY_MAX} characters")));
+    if let Err(p) = crate::validate::length(q, 1, QUERY_MAX) {
+        errors.push(p.at(vec!["query".into(), "q".into()], q.into()));
+    } else if q.contains('\0') {
+        errors.push(FieldError::query("value_error", "q", "Value error, q must not contain NUL", q.into()));
     }
-    if !(1..=50).contains(&limit) {
-        errors.push(FieldError::new("value_error", &["query", "limit"], "limit must be from 1 to 50"));
+    if limit < 1 {
+        errors.push(
+            FieldError::query(
+                "greater_than_equal",
+                "limit",
+                "Input should be greater than or equal to 1",
+                limit.into(),
+            )
+            .with_ctx(serde_json::json!({"ge": 1})),
+        );
+    } else if limit > 50 {
+        errors.push(
+            FieldError::query("less_than_equal", "limit", "Input should be less than or equal to 50", limit.into())
+                .with_ctx(serde_json::json!({"le": 50})),
+        );
     }
     if offset < 0 {
-        errors.push(FieldError::new("value_error", &["query", "offset"], "offset must be 0 or more"));
+        errors.push(
+            FieldError::query(
+                "greater_than_equal",
+                "offset",
+                "Input should be greater than or equal to 0",
+                offset.into(),
+            )
+            .with_ctx(serde_json::json!({"ge": 0})),
+        );
     }
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
@@ -45,6 +68,14 @@ pub async fn user_public(state: &AppState, id: i64) -> Result<(UserPublic, chron
 /// The user's conversations, newest activity first.
 pub async fn rooms(state: &AppState, user: &User) -> Result<Vec<RoomSummary>> {
     Ok(state.store.room_rows(user.id, None).await?.into_iter().map(|row| summary(state, row)).collect())
+}
+
+/// The user's groups in the order they joined them (the seed's `/groups/my-groups` order).
+pub async fn groups_in_join_order(state: &AppState, user: &User) -> Result<Vec<RoomSummary>> {
+    let mut rows: Vec<RoomRow> =
+        state.store.room_rows(user.id, None).await?.into_iter().filter(|r| r.room_type == "group").collect();
+    rows.sort_by_key(|r| r.membership_id);
+    Ok(rows.into_iter().map(|row| summary(state, row)).collect())
 }
 
 /// One conversation of `user_id`, if they are a member.

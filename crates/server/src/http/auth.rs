@@ -1,17 +1,24 @@
-//! `/auth/*`: registration, login, token refresh, logout, password change, the current user.
+//! `/auth/*`: registration, login, token refresh, logout, password change, the current user —
+//! the seed's shapes and texts, plus account deletion.
 
 use axum::{extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{json::Json, Detail, MessageResponse, ValidationDetail};
+use serde_json::Value;
+
+use super::{
+    json::{string, Fields, FromFields, Json},
+    Detail, MessageResponse, ValidationDetail,
+};
 use crate::{
     accounts::{self, ChangePasswordRequest, DeleteAccountRequest, RegisterRequest, TokenPair},
     auth::AuthUser,
     error::Result,
     state::AppState,
     store::User,
+    validate::{self, Problem},
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -20,30 +27,35 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(login))
         .routes(routes!(refresh))
         .routes(routes!(logout))
-        .routes(routes!(logout_all))
         .routes(routes!(change_password))
         .routes(routes!(me, delete_me))
+        .route_layer(axum::middleware::from_fn(super::json::read_body))
+        // No body: whatever is sent is ignored, as the seed ignores it.
+        .routes(routes!(logout_all))
 }
 
-/// The account as its owner sees it. Never carries the password hash.
+/// The account as its owner sees it, in the seed's key order. Never carries the password hash.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct UserOut {
-    pub id: i64,
     pub username: String,
     pub email: String,
     pub full_name: Option<String>,
+    pub id: i64,
     pub is_active: bool,
     pub is_verified: bool,
+    /// UTC, without an offset (the seed's form).
+    #[serde(with = "banter_protocol::time")]
+    #[schema(value_type = String, example = "2026-11-30T16:34:18.951466")]
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl From<User> for UserOut {
     fn from(u: User) -> Self {
         Self {
-            id: u.id,
             username: u.username,
             email: u.email,
             full_name: u.full_name,
+            id: u.id,
             is_active: u.is_active,
             is_verified: u.is_verified,
             created_at: u.created_at,
@@ -51,104 +63,165 @@ impl From<User> for UserOut {
     }
 }
 
+/// Reads a string field and checks it with `rule` at once, so that one request's 422 lists every
+/// bad field, type errors and rule errors alike, as Pydantic does. (`accounts` checks the same
+/// rules again: it is the one place they are enforced, whoever calls it.)
+fn checked(rule: fn(&str) -> validate::Rule<String>) -> impl Fn(&Value) -> Result<String, Problem> {
+    move |v| rule(&string(v)?)
+}
+
+impl FromFields for RegisterRequest {
+    fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
+        let username = f.required("username", checked(validate::username));
+        // Checked for its problems only; `accounts` stores it normalised.
+        let email = f.required("email", |v| {
+            let raw = string(v)?;
+            validate::email(&raw)?;
+            Ok(raw)
+        });
+        let password = f.required("password", checked(validate::password));
+        let full_name = f.optional("full_name", |v| {
+            let name = string(v)?;
+            validate::full_name(Some(&name))?;
+            Ok(name)
+        });
+        Some(Self { username: username?, email: email?, password: password?, full_name: full_name? })
+    }
+}
+
+/// `{message, user, tokens}`: what both registration and login answer.
 #[derive(Serialize, ToSchema)]
-pub struct RegisterResponse {
-    #[schema(example = "User registered successfully")]
-    message: String,
+pub struct Welcome {
+    #[schema(example = "Login successful")]
+    message: &'static str,
     user: UserOut,
     tokens: TokenPair,
 }
 
 /// Create an account and log it in.
-#[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterRequest, responses(
-    (status = 201, body = RegisterResponse),
-    (status = 400, description = "Username or email already registered", body = Detail),
+#[utoipa::path(post, path = "/auth/register", tag = "Authentication", request_body = RegisterRequest, responses(
+    (status = 201, body = Welcome, description = "`message` is `User registered successfully`"),
+    (status = 400, description = "`Username already taken` or `Email already registered`", body = Detail),
     (status = 422, description = "A field is missing or invalid", body = ValidationDetail),
 ))]
 async fn register(
     State(state): State<AppState>,
     Json(req): Json<RegisterRequest>,
-) -> Result<(StatusCode, Json<RegisterResponse>)> {
+) -> Result<(StatusCode, Json<Welcome>)> {
     let (user, tokens) = accounts::register(&state, req).await?;
-    let body = RegisterResponse { message: "User registered successfully".into(), user: user.into(), tokens };
+    let body = Welcome { message: "User registered successfully", user: user.into(), tokens };
     Ok((StatusCode::CREATED, Json(body)))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 pub struct LoginRequest {
-    /// Username or email, either case.
+    /// Username or email.
     #[schema(example = "john_doe")]
     username: String,
     #[schema(example = "securepass123")]
     password: String,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct LoginResponse {
-    #[serde(flatten)]
-    tokens: TokenPair,
-    user: UserOut,
+impl FromFields for LoginRequest {
+    fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
+        let username = f.string("username");
+        let password = f.string("password");
+        Some(Self { username: username?, password: password? })
+    }
 }
 
 /// Log in with username (or email) and password.
-#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest, responses(
-    (status = 200, body = LoginResponse),
-    (status = 401, description = "Incorrect username or password", body = Detail),
+#[utoipa::path(post, path = "/auth/login", tag = "Authentication", request_body = LoginRequest, responses(
+    (status = 200, body = Welcome, description = "`message` is `Login successful`"),
+    (status = 401, description = "`Invalid username or password` (or `Account is inactive`)", body = Detail),
     (status = 422, body = ValidationDetail),
 ))]
-async fn login(State(state): State<AppState>, Json(req): Json<LoginRequest>) -> Result<Json<LoginResponse>> {
+async fn login(State(state): State<AppState>, Json(req): Json<LoginRequest>) -> Result<Json<Welcome>> {
     let (user, tokens) = accounts::login(&state, &req.username, &req.password).await?;
-    Ok(Json(LoginResponse { tokens, user: user.into() }))
+    Ok(Json(Welcome { message: "Login successful", user: user.into(), tokens }))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 pub struct RefreshRequest {
     refresh_token: String,
 }
 
-/// Trade a refresh token for a new pair. The old refresh token stops working; presenting it
-/// again ends the session.
-#[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest, responses(
+impl FromFields for RefreshRequest {
+    fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
+        Some(Self { refresh_token: f.string("refresh_token")? })
+    }
+}
+
+/// Trade a refresh token for a new pair. The old refresh token stops working (keep the new
+/// one); presenting it again ends the session.
+#[utoipa::path(post, path = "/auth/refresh", tag = "Authentication", request_body = RefreshRequest, responses(
     (status = 200, body = TokenPair),
-    (status = 401, description = "Invalid, expired, revoked or reused refresh token", body = Detail),
+    (status = 401, description = "`Invalid refresh token`, `Refresh token not found` (session ended) or \
+        `Refresh token expired`", body = Detail),
+    (status = 422, body = ValidationDetail),
 ))]
 async fn refresh(State(state): State<AppState>, Json(req): Json<RefreshRequest>) -> Result<Json<TokenPair>> {
     Ok(Json(accounts::refresh(&state, &req.refresh_token).await?))
 }
 
 /// End this device's session: its refresh token and its access tokens stop working.
-#[utoipa::path(post, path = "/auth/logout", tag = "auth", request_body = RefreshRequest, responses(
-    (status = 200, body = MessageResponse),
+#[utoipa::path(post, path = "/auth/logout", tag = "Authentication", request_body = RefreshRequest, responses(
+    (status = 200, body = MessageResponse, description = "`Logout successful`"),
+    (status = 400, description = "`Invalid refresh token`: unknown, or its session already ended", body = Detail),
+    (status = 422, body = ValidationDetail),
 ))]
 async fn logout(State(state): State<AppState>, Json(req): Json<RefreshRequest>) -> Result<Json<MessageResponse>> {
     accounts::logout(&state, &req.refresh_token).await?;
-    Ok(MessageResponse::json("Successfully logged out"))
+    Ok(MessageResponse::json("Logout successful"))
 }
 
-/// End every session of the caller, on every device.
-#[utoipa::path(post, path = "/auth/logout-all", tag = "auth", security(("bearer" = [])), responses(
-    (status = 200, body = MessageResponse),
+#[derive(Serialize, ToSchema)]
+pub struct LoggedOutAll {
+    #[schema(example = "Logged out from all devices")]
+    message: &'static str,
+    /// How many sessions were still live.
+    sessions_terminated: u64,
+}
+
+/// End every session of the caller, on every device, at once.
+#[utoipa::path(post, path = "/auth/logout-all", tag = "Authentication", security(("HTTPBearer" = [])), responses(
+    (status = 200, body = LoggedOutAll),
     (status = 401, body = Detail),
+    (status = 403, description = "`Not authenticated`", body = Detail),
 ))]
-async fn logout_all(State(state): State<AppState>, auth: AuthUser) -> Result<Json<MessageResponse>> {
-    accounts::logout_all(&state, &auth.user).await?;
-    Ok(MessageResponse::json("Successfully logged out from all devices"))
+async fn logout_all(State(state): State<AppState>, auth: AuthUser) -> Result<Json<LoggedOutAll>> {
+    let ended = accounts::logout_all(&state, &auth.user).await?;
+    Ok(Json(LoggedOutAll { message: "Logged out from all devices", sessions_terminated: ended }))
+}
+
+impl FromFields for ChangePasswordRequest {
+    fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
+        // The seed's name is `old_password`; Banter's earlier `current_password` still works.
+        let old = if f.has("old_password") || !f.has("current_password") {
+            f.string("old_password")
+        } else {
+            f.string("current_password")
+        };
+        let new_password = f.required("new_password", checked(validate::password));
+        Some(Self { old_password: old?, new_password: new_password? })
+    }
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct ChangePasswordResponse {
-    #[schema(example = "Password changed successfully")]
-    message: String,
-    /// A new session for the caller: every other session has ended.
+    #[schema(example = "Password changed successfully. Please login again.")]
+    message: &'static str,
+    /// A new session for this device (Banter's addition): every other session has ended.
     tokens: TokenPair,
 }
 
 /// Change the password. Every session ends; the response carries a new one for this device.
-#[utoipa::path(post, path = "/auth/change-password", tag = "auth", security(("bearer" = [])),
+#[utoipa::path(post, path = "/auth/change-password", tag = "Authentication", security(("HTTPBearer" = [])),
     request_body = ChangePasswordRequest, responses(
     (status = 200, body = ChangePasswordResponse),
-    (status = 400, description = "Current password wrong, or new equals current", body = Detail),
+    (status = 400, description = "`Current password is incorrect`", body = Detail),
     (status = 401, body = Detail),
+    (status = 403, description = "`Not authenticated`", body = Detail),
     (status = 422, body = ValidationDetail),
 ))]
 async fn change_password(
@@ -157,25 +230,34 @@ async fn change_password(
     Json(req): Json<ChangePasswordRequest>,
 ) -> Result<Json<ChangePasswordResponse>> {
     let tokens = accounts::change_password(&state, &auth.user, req).await?;
-    Ok(Json(ChangePasswordResponse { message: "Password changed successfully".into(), tokens }))
+    Ok(Json(ChangePasswordResponse { message: "Password changed successfully. Please login again.", tokens }))
 }
 
 /// The current user.
-#[utoipa::path(get, path = "/auth/me", tag = "auth", security(("bearer" = [])), responses(
+#[utoipa::path(get, path = "/auth/me", tag = "Authentication", security(("HTTPBearer" = [])), responses(
     (status = 200, body = UserOut),
-    (status = 401, body = Detail),
+    (status = 401, description = "`Invalid authentication credentials`", body = Detail),
+    (status = 403, description = "`Not authenticated`", body = Detail),
 ))]
 async fn me(auth: AuthUser) -> Json<UserOut> {
     Json(auth.user.into())
 }
 
+impl FromFields for DeleteAccountRequest {
+    fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
+        Some(Self { password: f.string("password")? })
+    }
+}
+
 /// Delete your account (confirm with the password). Your messages stay, shown as sent by
 /// "Deleted User"; groups you created pass to their longest-standing member.
-#[utoipa::path(delete, path = "/auth/me", tag = "auth", security(("bearer" = [])), request_body = DeleteAccountRequest,
-    responses(
+#[utoipa::path(delete, path = "/auth/me", tag = "Authentication", security(("HTTPBearer" = [])),
+    request_body = DeleteAccountRequest, responses(
     (status = 200, body = MessageResponse),
-    (status = 400, description = "Wrong password", body = Detail),
+    (status = 400, description = "`Password is incorrect`", body = Detail),
     (status = 401, body = Detail),
+    (status = 403, body = Detail),
+    (status = 422, body = ValidationDetail),
 ))]
 async fn delete_me(
     State(state): State<AppState>,

@@ -2,12 +2,12 @@
 
 use axum::{extract::State, http::StatusCode};
 use banter_protocol::Message;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
-    json::{Json, Path, Query},
+    json::{Fields, FromFields, Id, Json, Query},
     Detail, ValidationDetail,
 };
 use crate::{
@@ -18,16 +18,32 @@ use crate::{
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(send)).routes(routes!(chat_history)).routes(routes!(chats))
+    OpenApiRouter::new()
+        .routes(routes!(send))
+        .route_layer(axum::middleware::from_fn(super::json::read_body))
+        .routes(routes!(chat_history))
+        .routes(routes!(chats))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 pub struct SendDirect {
     recipient_id: i64,
     /// 1–5,000 characters, not only whitespace; stored exactly as sent.
+    #[schema(min_length = 1, max_length = 5000)]
     content: String,
-    /// Optional idempotency key: resending with the same one returns the original message.
+    /// Optional idempotency key (Banter's addition): resending with the same one returns the
+    /// original message.
+    #[schema(max_length = 64)]
     client_id: Option<String>,
+}
+
+impl FromFields for SendDirect {
+    fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
+        let recipient_id = f.int("recipient_id");
+        let content = f.string("content");
+        let client_id = f.opt_string("client_id");
+        Some(Self { recipient_id: recipient_id?, content: content?, client_id: client_id? })
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -46,12 +62,14 @@ impl Sent {
 }
 
 /// Send a direct message (the DM room is created by the first message).
-#[utoipa::path(post, path = "/messages/send", tag = "messages", security(("bearer" = [])), request_body = SendDirect,
+#[utoipa::path(post, path = "/messages/send", tag = "Messages", security(("HTTPBearer" = [])), request_body = SendDirect,
     responses(
         (status = 201, body = Sent),
         (status = 200, description = "Already sent with this client_id: the original message", body = Sent),
-        (status = 400, description = "Message to yourself", body = Detail),
-        (status = 404, description = "No such user", body = Detail),
+        (status = 400, description = "`Recipient user not found` or `Cannot send message to yourself`", body = Detail),
+        (status = 401, body = Detail),
+        (status = 403, description = "`Not authenticated`", body = Detail),
+        (status = 409, description = "This client_id was used for a message to another room", body = Detail),
         (status = 422, body = ValidationDetail),
     ))]
 async fn send(
@@ -66,18 +84,33 @@ async fn send(
 }
 
 /// History paging. With `limit`/`offset` (the seed's form) page 0 is the newest `limit`
-/// messages; `before`/`after` are message `seq` cursors. Every form returns oldest → newest.
-#[derive(Deserialize, IntoParams)]
+/// messages; `before`/`after` are message `seq` cursors (Banter's). Every form returns
+/// oldest → newest.
+#[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// 1–100, default 50.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
-    /// Skip this many of the newest messages.
+    /// Skip this many of the newest messages (0 or more).
+    #[param(minimum = 0)]
     offset: Option<i64>,
     /// Only messages with a smaller `seq` (scrolling back).
+    #[param(minimum = 1)]
     before: Option<i64>,
     /// Only messages with a larger `seq` (catching up).
+    #[param(minimum = 0)]
     after: Option<i64>,
+}
+
+impl FromFields for HistoryQuery {
+    fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
+        let limit = f.opt_int("limit");
+        let offset = f.opt_int("offset");
+        let before = f.opt_int("before");
+        let after = f.opt_int("after");
+        Some(Self { limit: limit?, offset: offset?, before: before?, after: after? })
+    }
 }
 
 impl HistoryQuery {
@@ -87,35 +120,52 @@ impl HistoryQuery {
 }
 
 /// The DM history with another user, oldest → newest. Reading marks it read.
-#[utoipa::path(get, path = "/messages/chat/{other_user_id}", tag = "messages", security(("bearer" = [])),
+#[utoipa::path(get, path = "/messages/chat/{other_user_id}", tag = "Messages", security(("HTTPBearer" = [])),
     params(("other_user_id" = i64, Path), HistoryQuery),
-    responses((status = 200, body = [Message]), (status = 404, body = Detail), (status = 422, body = ValidationDetail)))]
+    responses(
+        (status = 200, body = [Message]),
+        (status = 400, description = "`Cannot open a chat with yourself`", body = Detail),
+        (status = 401, body = Detail),
+        (status = 403, description = "`Not authenticated`", body = Detail),
+        (status = 404, description = "`User not found`", body = Detail),
+        (status = 422, body = ValidationDetail),
+    ))]
 async fn chat_history(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(other): Path<i64>,
+    Id(other): Id,
     Query(q): Query<HistoryQuery>,
 ) -> Result<Json<Vec<Message>>> {
     Ok(Json(chat::history(&state, &auth.user, Target::Direct(other), q.page()?).await?))
 }
 
+/// One direct conversation, in the seed's shape (`DirectChat`), plus `online`.
 #[derive(Serialize, ToSchema)]
 pub struct ChatEntry {
-    room_id: i64,
+    chat_room_id: i64,
     /// The other user (`null` if they deleted their account).
-    user_id: Option<i64>,
-    username: String,
-    full_name: Option<String>,
-    online: bool,
+    other_user_id: Option<i64>,
+    /// `"Deleted User"` if they deleted their account.
+    other_user_username: String,
+    other_user_full_name: Option<String>,
     /// The newest message's text.
     last_message: Option<String>,
+    #[serde(with = "banter_protocol::time::option")]
+    #[schema(value_type = Option<String>, example = "2026-11-30T16:34:18.951466")]
     last_message_time: Option<chrono::DateTime<chrono::Utc>>,
+    /// Messages after your read position.
     unread_count: i64,
+    /// The other user has a connection open (Banter's addition).
+    online: bool,
 }
 
 /// One entry per DM, newest activity first.
-#[utoipa::path(get, path = "/messages/chats", tag = "messages", security(("bearer" = [])),
-    responses((status = 200, body = [ChatEntry])))]
+#[utoipa::path(get, path = "/messages/chats", tag = "Messages", security(("HTTPBearer" = [])),
+    responses(
+        (status = 200, body = [ChatEntry]),
+        (status = 401, body = Detail),
+        (status = 403, description = "`Not authenticated`", body = Detail),
+    ))]
 async fn chats(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Vec<ChatEntry>>> {
     let rooms = chat::rooms(&state, &auth.user).await?;
     Ok(Json(
@@ -123,11 +173,11 @@ async fn chats(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Vec
             .into_iter()
             .filter(|r| r.room_type == "direct")
             .map(|r| ChatEntry {
-                room_id: r.room_id,
-                user_id: r.other_user.as_ref().map(|u| u.id),
-                full_name: r.other_user.as_ref().and_then(|u| u.full_name.clone()),
+                chat_room_id: r.room_id,
+                other_user_id: r.other_user.as_ref().map(|u| u.id),
+                other_user_full_name: r.other_user.as_ref().and_then(|u| u.full_name.clone()),
                 online: r.other_user.as_ref().is_some_and(|u| u.online),
-                username: r.name,
+                other_user_username: r.name,
                 last_message: r.last_message.map(|m| m.content),
                 last_message_time: r.last_message_time,
                 unread_count: r.unread_count,

@@ -2,6 +2,7 @@
 //! description, middleware (request ids, tracing, CORS, limits) and JSON 404/405 answers.
 
 pub mod auth;
+mod cors;
 mod groups;
 pub mod json;
 mod messages;
@@ -14,13 +15,12 @@ use std::time::Duration;
 
 use axum::{
     extract::{DefaultBodyLimit, MatchedPath, Request},
-    http::{header, HeaderName, HeaderValue, Method, StatusCode},
+    http::{header, HeaderName, HeaderValue, StatusCode},
     Router,
 };
 use serde::Serialize;
 use tower_http::{
     catch_panic::CatchPanicLayer,
-    cors::{AllowOrigin, CorsLayer},
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     set_header::SetResponseHeaderLayer,
     trace::{DefaultOnResponse, TraceLayer},
@@ -31,7 +31,7 @@ use utoipa::{
 };
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::{config::CorsOrigins, error::Error, state::AppState};
+use crate::{error::Error, state::AppState};
 
 /// The largest request body accepted, in bytes. The largest legitimate body is a message of
 /// 5,000 characters (at most 20 KB of UTF-8) with its JSON around it.
@@ -39,16 +39,17 @@ pub const MAX_BODY: usize = 64 * 1024;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Banter", description = "A self-hosted real-time chat server. \
-        Authenticate with `POST /auth/login`, then send `Authorization: Bearer <access_token>`."),
+    info(title = "Banter", description = "Real-time Chat Application API: the seed's API, plus Banter's additions. \
+        Authenticate with `POST /auth/login`, then send `Authorization: Bearer <access_token>`. \
+        Times are UTC without an offset, as the seed writes them."),
     modifiers(&BearerAuth),
     tags(
-        (name = "auth", description = "Accounts and sessions"),
-        (name = "messages", description = "Direct messages (the seed's endpoints)"),
-        (name = "groups", description = "Group chats (the seed's endpoints)"),
+        (name = "Authentication", description = "Accounts and sessions"),
+        (name = "Messages", description = "Direct messages (the seed's endpoints)"),
+        (name = "Groups", description = "Group chats (the seed's endpoints)"),
+        (name = "WebSocket", description = "The WebSocket endpoint `/ws/{access_token}` and presence: see docs/PROTOCOL.md"),
         (name = "rooms", description = "Every conversation by room id: lists, history, read positions, catch-up"),
         (name = "users", description = "Finding people"),
-        (name = "realtime", description = "WebSocket endpoint and presence: see docs/PROTOCOL.md"),
         (name = "meta", description = "Health and readiness"),
     )
 )]
@@ -59,7 +60,8 @@ struct BearerAuth;
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        // The seed's (FastAPI's) name for the scheme.
+        components.add_security_scheme("HTTPBearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
     }
 }
 
@@ -101,13 +103,17 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 pub fn router(state: AppState) -> Router {
     let (api, mut spec) = api();
     spec.info.title.clone_from(&state.config.app_name);
+    let redirects = std::sync::Arc::new(SlashRedirects::new(&spec));
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(api)
         .merge(meta::docs(spec))
         .merge(crate::realtime::router())
         .merge(web::router())
-        .fallback(|| async { Error::NotFound("Not Found".into()) })
+        .fallback(move |req: Request| {
+            let redirects = redirects.clone();
+            async move { redirects.answer(&req) }
+        })
         .method_not_allowed_fallback(|| async {
             (StatusCode::METHOD_NOT_ALLOWED, axum::Json(serde_json::json!({"detail": "Method Not Allowed"})))
         })
@@ -118,7 +124,7 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
-        .layer(cors(&state.config.cors_origins))
+        .layer(axum::middleware::from_fn_with_state(state.config.cors_origins.clone(), cors::cors))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -142,6 +148,36 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The seed (Starlette) answers a path that matches a route only once its trailing slash is
+/// removed (`/auth/me/`) with a 307 to the route; anything else is `{"detail": "Not Found"}`.
+struct SlashRedirects(matchit::Router<()>);
+
+impl SlashRedirects {
+    fn new(spec: &utoipa::openapi::OpenApi) -> Self {
+        let mut routes = matchit::Router::new();
+        for path in spec.paths.paths.keys().map(String::as_str).chain(["/docs", "/redoc", "/openapi.json"]) {
+            if let Err(e) = routes.insert(path, ()) {
+                tracing::warn!(path, error = %e, "route not added to the slash redirects");
+            }
+        }
+        Self(routes)
+    }
+
+    fn answer(&self, req: &Request) -> axum::response::Response {
+        use axum::response::IntoResponse as _;
+        let path = req.uri().path();
+        let trimmed = path.trim_end_matches('/');
+        if path.len() > 1 && trimmed.len() < path.len() && !trimmed.is_empty() && self.0.at(trimmed).is_ok() {
+            let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+            let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
+            if let Ok(location) = HeaderValue::from_str(&format!("http://{host}{trimmed}{query}")) {
+                return (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, location)]).into_response();
+            }
+        }
+        Error::NotFound("Not Found".into()).into_response()
+    }
+}
+
 /// The path to log: the route's template where there is one (so `/ws/{token}` never logs a
 /// token), else the path without its query string.
 fn log_path(req: &Request) -> String {
@@ -153,18 +189,5 @@ fn log_path(req: &Request) -> String {
         "/ws/{token}".into()
     } else {
         path.chars().take(200).collect()
-    }
-}
-
-fn cors(origins: &CorsOrigins) -> CorsLayer {
-    let layer = CorsLayer::new()
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-        .max_age(Duration::from_secs(600));
-    match origins {
-        CorsOrigins::Any => layer.allow_origin(AllowOrigin::any()),
-        CorsOrigins::List(list) => {
-            layer.allow_origin(AllowOrigin::list(list.iter().filter_map(|o| HeaderValue::from_str(o).ok())))
-        }
     }
 }

@@ -3,12 +3,12 @@
 
 use axum::extract::State;
 use banter_protocol::{Message, Positions, RoomSummary};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
-    json::{Json, Path, Query},
+    json::{Fields, FromFields, Id, Json, Query},
     messages::HistoryQuery,
     Detail, ValidationDetail,
 };
@@ -17,57 +17,79 @@ use crate::{
     chat::{self, ReadState, Target},
     error::Result,
     state::AppState,
+    validate::Problem,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list)).routes(routes!(history)).routes(routes!(read)).routes(routes!(sync))
+    OpenApiRouter::new()
+        .routes(routes!(read))
+        .routes(routes!(sync))
+        .route_layer(axum::middleware::from_fn(super::json::read_body))
+        .routes(routes!(list))
+        .routes(routes!(history))
 }
 
 /// Every conversation (DMs and groups), newest activity first: what a sidebar needs.
-#[utoipa::path(get, path = "/rooms", tag = "rooms", security(("bearer" = [])),
+#[utoipa::path(get, path = "/rooms", tag = "rooms", security(("HTTPBearer" = [])),
     responses((status = 200, body = [RoomSummary])))]
 async fn list(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Vec<RoomSummary>>> {
     Ok(Json(chat::rooms(&state, &auth.user).await?))
 }
 
 /// Any room's history by id, oldest → newest. Reading marks it read.
-#[utoipa::path(get, path = "/rooms/{room_id}/messages", tag = "rooms", security(("bearer" = [])),
+#[utoipa::path(get, path = "/rooms/{room_id}/messages", tag = "rooms", security(("HTTPBearer" = [])),
     params(("room_id" = i64, Path), HistoryQuery),
     responses((status = 200, body = [Message]), (status = 404, body = Detail), (status = 422, body = ValidationDetail)))]
 async fn history(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(room_id): Path<i64>,
+    Id(room_id): Id,
     Query(q): Query<HistoryQuery>,
 ) -> Result<Json<Vec<Message>>> {
     Ok(Json(chat::history(&state, &auth.user, Target::Room(room_id), q.page()?).await?))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 pub struct ReadRequest {
     /// Mark every message with `seq <= up_to` as read (never moves backwards).
+    #[schema(minimum = 0)]
     up_to: i64,
 }
 
+impl FromFields for ReadRequest {
+    fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
+        Some(Self { up_to: f.int("up_to")? })
+    }
+}
+
 /// Move your read position in a room.
-#[utoipa::path(post, path = "/rooms/{room_id}/read", tag = "rooms", security(("bearer" = [])),
+#[utoipa::path(post, path = "/rooms/{room_id}/read", tag = "rooms", security(("HTTPBearer" = [])),
     params(("room_id" = i64, Path)), request_body = ReadRequest,
     responses((status = 200, body = ReadState), (status = 404, body = Detail)))]
 async fn read(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(room_id): Path<i64>,
+    Id(room_id): Id,
     Json(req): Json<ReadRequest>,
 ) -> Result<Json<ReadState>> {
     Ok(Json(chat::mark_read(&state, &auth.user, room_id, req.up_to).await?))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 pub struct SyncRequest {
     /// The last `seq` seen per room id, e.g. `{"7": 13}`; rooms left out count from 0.
-    #[serde(default, deserialize_with = "banter_protocol::deserialize_positions")]
     #[schema(value_type = Object)]
     rooms: Positions,
+}
+
+impl FromFields for SyncRequest {
+    fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
+        let rooms = f.optional("rooms", |v| {
+            banter_protocol::deserialize_positions(v)
+                .map_err(|e| Problem::value(&format!("rooms must map room ids to seq numbers: {e}")))
+        })?;
+        Some(Self { rooms: rooms.unwrap_or_default() })
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -82,7 +104,7 @@ pub struct SyncResponse {
 }
 
 /// Catch up after a disconnect: everything missed, exactly once, in order per room.
-#[utoipa::path(post, path = "/sync", tag = "rooms", security(("bearer" = [])), request_body = SyncRequest,
+#[utoipa::path(post, path = "/sync", tag = "rooms", security(("HTTPBearer" = [])), request_body = SyncRequest,
     responses((status = 200, body = SyncResponse)))]
 async fn sync(
     State(state): State<AppState>,

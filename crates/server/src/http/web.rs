@@ -22,13 +22,38 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(|headers: HeaderMap| async move { asset("index.html", &headers) }))
+        .route("/", get(root))
         .route("/app.css", get(|headers: HeaderMap| async move { asset("app.css", &headers) }))
         .route("/favicon.svg", get(|headers: HeaderMap| async move { asset("favicon.svg", &headers) }))
         .route(
             "/js/{*path}",
             get(|Path(path): Path<String>, headers: HeaderMap| async move { asset(&format!("js/{path}"), &headers) }),
         )
+}
+
+/// The seed's answer at `/`, in its key order.
+#[derive(serde::Serialize)]
+struct Banner {
+    message: &'static str,
+    status: &'static str,
+    docs: &'static str,
+}
+
+/// `/` is two things: for a browser (which asks for HTML) the web client; for anything else the
+/// seed's API banner, `{"message": "Real-time Chat API", "status": "running", "docs": "/docs"}`.
+async fn root(headers: HeaderMap) -> Response {
+    let wants_html = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|t| t.trim().starts_with("text/html")));
+    let mut response = if wants_html {
+        asset("index.html", &headers)
+    } else {
+        axum::Json(Banner { message: "Real-time Chat API", status: "running", docs: "/docs" }).into_response()
+    };
+    response.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept"));
+    response
 }
 
 fn asset(path: &str, headers: &HeaderMap) -> Response {

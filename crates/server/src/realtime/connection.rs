@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
-use banter_protocol::{close, ClientFrame, ServerFrame};
+use banter_protocol::{close, python_repr, ClientFrame, RoomRef, ServerFrame};
 use futures_util::{stream::SplitSink, SinkExt as _, StreamExt as _};
 use tokio::{
     sync::{mpsc, watch},
@@ -20,7 +20,7 @@ use tokio::{
 
 use super::{
     hub::{Announcement, Outbound, Stop, SyncBatch},
-    Event,
+    Credentials, Event, MAX_FRAME,
 };
 use crate::{
     accounts,
@@ -29,6 +29,10 @@ use crate::{
     state::AppState,
     store::User,
 };
+
+/// The seed's `error` texts.
+const NO_ACCESS: &str = "You don't have access to this room";
+const NOT_IN_ROOM: &str = "You are not in this room";
 
 /// How long a connection opened without a token has to send its `auth` frame.
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -43,21 +47,25 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const FRAMES_PER_SECOND: f64 = 100.0;
 const FRAME_BURST: f64 = 200.0;
 
-/// Serves one upgraded socket until it closes. `token` is the token from the URL or
-/// subprotocol, if there was one.
-pub async fn serve(state: AppState, mut socket: WebSocket, token: Option<String>) {
-    let token = match token {
-        Some(t) => Some(t),
-        None => first_frame_token(&mut socket).await,
-    };
-    let authed = match token {
-        Some(t) => accounts::authenticate(&state, &t).await,
-        None => Err(Error::Unauthorized("no token".into())),
+/// Serves one upgraded socket until it closes.
+pub async fn serve(state: AppState, mut socket: WebSocket, credentials: Credentials) {
+    let authed = match credentials {
+        Credentials::Checked(user, session) => Ok((user, session)),
+        Credentials::Later(token) => {
+            let token = match token {
+                Some(t) => Some(t),
+                None => first_frame_token(&mut socket).await,
+            };
+            match token {
+                Some(t) => accounts::authenticate(&state, &t).await,
+                None => Err(Error::Unauthorized("no token".into())),
+            }
+        }
     };
     let (user, session_id) = match authed {
         Ok(found) => found,
         Err(Error::Unauthorized(_)) => {
-            let _ = socket.send(close_frame(close::INVALID_TOKEN, "Invalid or expired token")).await;
+            let _ = socket.send(close_frame(close::INVALID_TOKEN, "Invalid token")).await;
             return;
         }
         // Not the client's fault (e.g. the database is down): 1011, so it retries rather than
@@ -198,10 +206,13 @@ impl Conn {
         Ok(())
     }
 
-    async fn require_member(&self, room_id: i64) -> Result<(), Error> {
+    /// Membership, for the seed's frames; a non-member is told `error_text`.
+    async fn require_member(&self, room: &RoomRef, error_text: &'static str) -> Result<i64, Error> {
+        let refused = || Error::Forbidden(error_text.into());
+        let room_id = room.id().ok_or_else(refused)?;
         match self.state.store.membership(room_id, self.user.id).await? {
-            Some(_) => Ok(()),
-            None => Err(Error::NotFound("Room not found".into())),
+            Some(_) => Ok(room_id),
+            None => Err(refused()),
         }
     }
 
@@ -210,8 +221,8 @@ impl Conn {
         match frame {
             ClientFrame::Ping => self.reply(&ServerFrame::Pong).await,
             ClientFrame::Auth { .. } => return Err(Error::BadRequest("Already authenticated".into())),
-            ClientFrame::JoinRoom { room_id } => {
-                self.require_member(room_id).await?;
+            ClientFrame::JoinRoom { room_id: room } => {
+                let room_id = self.require_member(&room, NO_ACCESS).await?;
                 let new = self.state.hub.join(self.id, room_id);
                 // Announce before answering: once the joiner hears `room_joined`, everyone
                 // subscribed at that moment has been told.
@@ -219,32 +230,43 @@ impl Conn {
                     let username = self.user.username.clone();
                     self.room_event(room_id, ServerFrame::UserJoined { room_id, user_id, username }).await?;
                 }
-                self.reply(&ServerFrame::RoomJoined { room_id }).await;
+                self.reply(&ServerFrame::room_joined(&room)).await;
             }
-            ClientFrame::LeaveRoom { room_id } => {
-                let member = self.state.store.membership(room_id, user_id).await?.is_some();
-                let was = self.state.hub.leave(self.id, room_id, member);
-                if was && member && self.state.hub.throttle(Announcement::Left, user_id, room_id) {
-                    let username = self.user.username.clone();
-                    self.room_event(room_id, ServerFrame::UserLeft { room_id, user_id, username }).await?;
+            ClientFrame::LeaveRoom { room_id: room } => {
+                // As in the seed, leaving always succeeds, joined or not.
+                if let Some(room_id) = room.id() {
+                    let member = self.state.store.membership(room_id, user_id).await?.is_some();
+                    let was = self.state.hub.leave(self.id, room_id, member);
+                    if was && member && self.state.hub.throttle(Announcement::Left, user_id, room_id) {
+                        let username = self.user.username.clone();
+                        self.room_event(room_id, ServerFrame::UserLeft { room_id, user_id, username }).await?;
+                    }
                 }
-                self.reply(&ServerFrame::RoomLeft { room_id }).await;
+                self.reply(&ServerFrame::room_left(&room)).await;
             }
             ClientFrame::SubscribeAll => {
                 self.state.hub.subscribe_all(self.id);
                 let room_ids = self.state.store.room_ids_of(user_id).await?;
                 self.reply(&ServerFrame::Subscribed { room_ids }).await;
             }
-            ClientFrame::Message { room_id, content, client_id } => {
-                let result =
-                    chat::send(&self.state, &self.user, Target::Room(room_id), &content, client_id.as_deref()).await;
+            ClientFrame::Message { room_id: room, content, client_id } => {
+                let result = match room.id() {
+                    Some(room_id) => {
+                        chat::send(&self.state, &self.user, Target::Room(room_id), &content, client_id.as_deref()).await
+                    }
+                    None => Err(Error::NotFound(chat::ROOM_NOT_FOUND.into())),
+                };
                 match result {
                     Ok((message, _)) => self.reply(&ServerFrame::Ack { client_id, message }).await,
+                    // The seed's words for "not a member of that room".
+                    Err(Error::NotFound(_)) => self.error(&Error::Forbidden(NOT_IN_ROOM.into()), client_id).await,
                     Err(e) => self.error(&e, client_id).await,
                 }
-                self.stop_typing(room_id).await;
+                if let Some(room_id) = room.id() {
+                    self.stop_typing(room_id).await;
+                }
             }
-            ClientFrame::Typing { room_id, is_typing } => self.typing(room_id, is_typing).await?,
+            ClientFrame::Typing { room_id: room, is_typing } => self.typing(&room, is_typing).await?,
             ClientFrame::Sync { rooms } => {
                 // Wait for the previous catch-up to be written: one batch in memory at a time.
                 let Ok(permit) = self.sync_slot.clone().acquire_owned().await else { return Ok(()) };
@@ -272,9 +294,17 @@ impl Conn {
         Ok(())
     }
 
-    async fn typing(&mut self, room_id: i64, is_typing: bool) -> Result<(), Error> {
+    /// `typing`: relayed to the room's other subscribers. Unlike the seed (⚠BUG B9), only a
+    /// member may send it.
+    async fn typing(&mut self, room: &RoomRef, is_typing: bool) -> Result<(), Error> {
+        let Some(room_id) = room.id() else { return Err(Error::Forbidden(NOT_IN_ROOM.into())) };
         if !is_typing {
-            self.stop_typing(room_id).await;
+            if self.typing.iter().any(|(r, _)| *r == room_id) {
+                self.stop_typing(room_id).await;
+            } else {
+                // Nothing to stop; still, a room one is not in gets the same answer as a start.
+                self.require_member(room, NOT_IN_ROOM).await?;
+            }
             return Ok(());
         }
         if let Some(entry) = self.typing.iter_mut().find(|(r, _)| *r == room_id) {
@@ -283,7 +313,7 @@ impl Conn {
             return Ok(());
         }
         // Members only, checked before anything is recorded or relayed.
-        self.require_member(room_id).await?;
+        self.require_member(room, NOT_IN_ROOM).await?;
         if self.state.hub.throttle(Announcement::Typing, self.user.id, room_id) {
             self.typing.push((room_id, Instant::now() + TYPING_EXPIRES));
             self.typing_event(room_id, true).await?;
@@ -355,10 +385,20 @@ async fn read_loop(
             incoming = stream.next() => {
                 last_heard = Instant::now();
                 match incoming {
-                    Some(Ok(WsMessage::Text(_))) if !conn.admit() => {
+                    Some(Ok(WsMessage::Text(text))) if text.len() > MAX_FRAME => {
+                        conn.queue(Outbound::Close(1009, TOO_BIG)).await;
+                        linger(&mut stream, &writer_done, true).await;
+                        break;
+                    }
+                    Some(Ok(WsMessage::Binary(data))) if data.len() > MAX_FRAME => {
+                        conn.queue(Outbound::Close(1009, TOO_BIG)).await;
+                        linger(&mut stream, &writer_done, true).await;
+                        break;
+                    }
+                    Some(Ok(WsMessage::Text(_) | WsMessage::Binary(_))) if !conn.admit() => {
                         conn.reply(&ServerFrame::error("rate_limited", "Too many frames; slow down")).await;
                     }
-                    Some(Ok(WsMessage::Text(text))) => match serde_json::from_str::<ClientFrame>(&text) {
+                    Some(Ok(WsMessage::Text(text))) => match parse_frame(&text) {
                         Ok(frame) => {
                             // Boxed: the handler's state (a whole send or sync) is large, and an
                             // idle connection should not carry room for it.
@@ -366,17 +406,19 @@ async fn read_loop(
                                 conn.error(&e, None).await;
                             }
                         }
-                        Err(e) => conn.reply(&ServerFrame::error("bad_frame", bad_frame(&text, &e))).await,
+                        Err(why) => conn.reply(&ServerFrame::error("bad_frame", why)).await,
                     },
+                    // The seed stopped answering after one of these (⚠BUG B11); Banter says why.
                     Some(Ok(WsMessage::Binary(_))) => {
                         conn.reply(&ServerFrame::error("bad_frame", "Frames must be JSON text")).await;
                     }
                     Some(Ok(WsMessage::Close(_))) | None => break,
                     Some(Ok(_)) => {} // ping/pong: axum answers pings itself
                     Some(Err(e)) => {
-                        let too_big = e.to_string().contains("too long") || e.to_string().contains("too big");
-                        if too_big {
-                            conn.queue(Outbound::Close(1009, "frame too large")).await;
+                        let text = e.to_string();
+                        if text.contains("too long") || text.contains("too big") {
+                            conn.queue(Outbound::Close(1009, TOO_BIG)).await;
+                            linger(&mut stream, &writer_done, false).await;
                         }
                         break;
                     }
@@ -387,19 +429,48 @@ async fn read_loop(
     conn
 }
 
-/// Says what is wrong with an unparseable frame, naming the type or field.
-fn bad_frame(text: &str, error: &serde_json::Error) -> String {
-    let kind = serde_json::from_str::<serde_json::Value>(text)
-        .ok()
-        .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned));
-    let msg = error.to_string();
-    let msg = msg.split(" at line ").next().unwrap_or(&msg);
-    match kind {
-        None if error.is_syntax() || error.is_eof() => format!("Invalid JSON: {msg}"),
-        None => "Missing field: type".into(),
-        Some(kind) if msg.starts_with("unknown variant") => format!("Unknown frame type: {kind}"),
-        Some(kind) => format!("Invalid {kind} frame: {msg}"),
+const TOO_BIG: &str = "Message too big: frames are limited to 65536 bytes";
+
+/// After closing with 1009, keeps the socket open until the close frame is written and the
+/// client has answered it, so that the client sees the close code rather than a reset
+/// connection. `read`: the rest of the client's input can still be read as frames (and is
+/// discarded); otherwise it cannot (a frame past the read limit) and the socket is only held a
+/// moment.
+async fn linger(
+    stream: &mut futures_util::stream::SplitStream<WebSocket>,
+    writer_done: &tokio_util::sync::CancellationToken,
+    read: bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let _ = tokio::time::timeout_at(deadline, writer_done.cancelled()).await;
+    if read {
+        let drain = async {
+            while let Some(Ok(frame)) = stream.next().await {
+                if matches!(frame, WsMessage::Close(_)) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout_at(deadline + Duration::from_secs(1), drain).await;
+    } else {
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// Reads a client frame; on failure, the text of the `error` frame that answers it: the seed's
+/// `Unknown message type: …` for a `type` it does not know, else what is wrong.
+fn parse_frame(text: &str) -> Result<ClientFrame, String> {
+    let short = |e: &serde_json::Error| {
+        let msg = e.to_string();
+        msg.split(" at line ").next().unwrap_or(&msg).to_owned()
+    };
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("Invalid JSON: {}", short(&e)))?;
+    let Some(object) = value.as_object() else { return Err("Frames must be JSON objects".into()) };
+    let kind = object.get("type").cloned().unwrap_or(serde_json::Value::Null);
+    if !kind.as_str().is_some_and(|k| ClientFrame::TYPES.contains(&k)) {
+        return Err(format!("Unknown message type: {}", python_repr(&kind)));
+    }
+    serde_json::from_value(value).map_err(|e| format!("Invalid {} frame: {}", python_repr(&kind), short(&e)))
 }
 
 /// Sends queued items in order; closes on a stop signal even mid-send.

@@ -6,19 +6,27 @@ mod connection;
 pub mod hub;
 
 use axum::{
-    extract::{ws::WebSocketUpgrade, Path, State},
-    http::{header, HeaderMap},
-    response::Response,
+    extract::{
+        ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade},
+        Path, State,
+    },
+    http::{header, HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
     routing::get,
     Router,
 };
 pub use broker::{Broker, Event, LocalBroker};
 pub use hub::Hub;
 
-use crate::{error::Error, state::AppState};
+use crate::{accounts, error::Error, state::AppState, store::User};
 
 /// The largest client frame accepted, in bytes (a 5,000-character message is at most 20 KB).
+/// A larger frame is answered with close code 1009.
 pub const MAX_FRAME: usize = 64 * 1024;
+/// The largest frame the socket reads in whole. Between [`MAX_FRAME`] and this, a frame is read
+/// and refused with a clean close (1009); past it, the socket stops reading at the frame's header
+/// and is closed (still with 1009) without reading the rest.
+const MAX_FRAME_READ: usize = 1024 * 1024;
 /// Per-connection socket buffers: small, because an idle connection should cost little
 /// (axum's default read buffer alone is 128 KiB).
 const BUFFER: usize = 4 * 1024;
@@ -27,25 +35,48 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/ws", get(upgrade)).route("/ws/{token}", get(upgrade_with_token))
 }
 
-/// `ws://HOST/ws/{token}`: the seed's form.
+/// How a connection proves who it is.
+enum Credentials {
+    /// Checked before the upgrade (`/ws/{token}`, the seed's form).
+    Checked(User, String),
+    /// To check once upgraded: from the subprotocol, or (`None`) from a first `auth` frame.
+    Later(Option<String>),
+}
+
+/// `ws://HOST/ws/{token}`: the seed's form. A bad token is refused before the upgrade, as the
+/// seed refuses it: HTTP 403, no body.
 async fn upgrade_with_token(
     state: State<AppState>,
     Path(token): Path<String>,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, Error> {
-    accept(state, Some(token), &headers, ws)
+    // A plain GET here is the seed's 404.
+    let Ok(ws) = ws else { return Err(Error::NotFound("Not Found".into())) };
+    match accounts::authenticate(&state, &token).await {
+        Ok((user, session)) => accept(state, Credentials::Checked(user, session), &headers, ws),
+        Err(Error::Unauthorized(_)) => {
+            Ok((StatusCode::FORBIDDEN, [(header::CONNECTION, "close")], axum::body::Body::empty()).into_response())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// `ws://HOST/ws`: the token comes as the subprotocol `bearer.<token>` or in a first
-/// `{"type": "auth"}` frame, so it never appears in a URL (or a proxy's access log).
-async fn upgrade(state: State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Result<Response, Error> {
-    accept(state, None, &headers, ws)
+/// `{"type": "auth"}` frame, so it never appears in a URL (or a proxy's access log). A bad token
+/// is answered after the upgrade, with close code 4001, which a browser can see.
+async fn upgrade(
+    state: State<AppState>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, Error> {
+    let Ok(ws) = ws else { return Err(Error::NotFound("Not Found".into())) };
+    accept(state, Credentials::Later(None), &headers, ws)
 }
 
 fn accept(
     State(state): State<AppState>,
-    token: Option<String>,
+    credentials: Credentials,
     headers: &HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, Error> {
@@ -63,19 +94,21 @@ fn accept(
         .map(str::trim)
         .find(|p| p.starts_with("bearer."))
         .map(str::to_owned);
-    let mut ws =
-        ws.read_buffer_size(BUFFER).write_buffer_size(BUFFER).max_message_size(MAX_FRAME).max_frame_size(MAX_FRAME);
-    let token = match (token, offered) {
-        (Some(t), _) => Some(t),
-        (None, Some(protocol)) => {
+    let mut ws = ws
+        .read_buffer_size(BUFFER)
+        .write_buffer_size(BUFFER)
+        .max_message_size(MAX_FRAME_READ)
+        .max_frame_size(MAX_FRAME_READ);
+    let credentials = match (credentials, offered) {
+        (Credentials::Later(None), Some(protocol)) => {
             ws = ws.protocols([protocol.clone()]);
-            protocol.strip_prefix("bearer.").map(str::to_owned)
+            Credentials::Later(protocol.strip_prefix("bearer.").map(str::to_owned))
         }
-        (None, None) => None,
+        (other, _) => other,
     };
     Ok(ws.on_upgrade(move |socket| async move {
         let _slot = slot;
-        connection::serve(state, socket, token).await;
+        connection::serve(state, socket, credentials).await;
     }))
 }
 

@@ -55,6 +55,8 @@ pub struct MessageRow {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RoomRow {
     pub room_id: i64,
+    /// The caller's membership row: its order is the order they joined their rooms in.
+    pub membership_id: i64,
     pub room_type: String,
     pub name: Option<String>,
     pub created_by: Option<i64>,
@@ -123,8 +125,8 @@ pub trait ChatStore: Send + Sync + 'static {
     /// Adds users to a room; returns those who were not members before, or `None` (and adds
     /// nobody) if the room would then have more than `max` members.
     async fn add_members(&self, room_id: i64, user_ids: &[i64], max: i64) -> StoreResult<Option<Vec<i64>>>;
-    /// Removes a member from a group. A creator who leaves hands the group to the
-    /// longest-standing member; a group left empty is deleted.
+    /// Removes a member from a group. The creator keeps managing the group after leaving it (as
+    /// in the seed); a group is deleted only when it has neither members nor a creator.
     async fn leave_group(&self, room_id: i64, user_id: i64) -> StoreResult<Leave>;
 
     /// The member's read position, or `None` if not a member.
@@ -161,7 +163,7 @@ const ROOM_SELECT: &str = "SELECT r.id, r.name, r.room_type, r.created_by, r.las
      (SELECT COUNT(*) FROM chat_room_members c WHERE c.chat_room_id = r.id) AS member_count \
      FROM chat_rooms r";
 
-const ROOM_ROWS: &str = "SELECT r.id AS room_id, r.room_type, r.name, r.created_by, r.last_seq, r.last_message_at, \
+const ROOM_ROWS: &str = "SELECT r.id AS room_id, me.id AS membership_id, r.room_type, r.name, r.created_by, r.last_seq, r.last_message_at, \
      r.created_at, me.last_read_seq, \
      (SELECT COUNT(*) FROM chat_room_members c WHERE c.chat_room_id = r.id) AS member_count, \
      ou.id AS other_id, ou.username AS other_username, ou.full_name AS other_full_name, \
@@ -197,11 +199,16 @@ fn like_prefix(prefix: &str) -> String {
 macro_rules! sql_chat_store {
     ($store:ty, $db:ty) => {
         impl $store {
-            /// Removes a member inside `tx` and applies the leave rule to the group.
+            /// Removes a member inside `tx` and applies the leave rule to the group. As in the
+            /// seed, a creator who leaves keeps the right to manage the group, and a group whose
+            /// last member left stays for its creator to add people back. Only when the creator's
+            /// account goes (`account_deleted`) does the group pass to its longest-standing
+            /// member — or, with nobody left who could use it, get deleted.
             pub(super) async fn remove_member_tx(
                 tx: &mut Transaction<'static, $db>,
                 room_id: i64,
                 user_id: i64,
+                account_deleted: bool,
             ) -> StoreResult<LeaveOutcome> {
                 // Room row first, member rows second: the order `insert_message` takes them in,
                 // so a member leaving while sending cannot deadlock.
@@ -222,19 +229,18 @@ macro_rules! sql_chat_store {
                     .bind(room_id)
                     .fetch_optional(&mut **tx)
                     .await?;
+                let creator = creator.and_then(|(c,)| c);
+                // Whoever can still manage the group once this member is gone.
+                let creator = creator.filter(|&c| !(account_deleted && c == user_id));
                 let successor: Option<(i64,)> = sqlx::query_as(
                     "SELECT user_id FROM chat_room_members WHERE chat_room_id = $1 ORDER BY joined_at, id LIMIT 1",
                 )
                 .bind(room_id)
                 .fetch_optional(&mut **tx)
                 .await?;
-                let Some((successor,)) = successor else {
-                    sqlx::query("DELETE FROM chat_rooms WHERE id = $1").bind(room_id).execute(&mut **tx).await?;
-                    return Ok(LeaveOutcome::Deleted);
-                };
-                match creator {
-                    Some((Some(c),)) if c != user_id => Ok(LeaveOutcome::Left),
-                    _ => {
+                match (creator, successor) {
+                    (Some(_), _) => Ok(LeaveOutcome::Left),
+                    (None, Some((successor,))) => {
                         sqlx::query("UPDATE chat_rooms SET created_by = $1, updated_at = $2 WHERE id = $3")
                             .bind(successor)
                             .bind(now())
@@ -242,6 +248,10 @@ macro_rules! sql_chat_store {
                             .execute(&mut **tx)
                             .await?;
                         Ok(LeaveOutcome::HandedOver(successor))
+                    }
+                    (None, None) => {
+                        sqlx::query("DELETE FROM chat_rooms WHERE id = $1").bind(room_id).execute(&mut **tx).await?;
+                        Ok(LeaveOutcome::Deleted)
                     }
                 }
             }
@@ -300,9 +310,9 @@ macro_rules! sql_chat_store {
                 let word = format!("% {pattern}");
                 Ok(sqlx::query_as(
                     "SELECT id, username, full_name FROM users WHERE id <> $1 AND is_active AND ( \
-                       lower(username) LIKE $2 ESCAPE '\\' OR name_key LIKE $2 ESCAPE '\\' \
+                       username_key LIKE $2 ESCAPE '\\' OR name_key LIKE $2 ESCAPE '\\' \
                        OR name_key LIKE $3 ESCAPE '\\') \
-                     ORDER BY lower(username), id LIMIT $4 OFFSET $5",
+                     ORDER BY username_key, id LIMIT $4 OFFSET $5",
                 )
                 .bind(exclude)
                 .bind(&pattern)
@@ -408,7 +418,7 @@ macro_rules! sql_chat_store {
 
             async fn leave_group(&self, room_id: i64, user_id: i64) -> StoreResult<Leave> {
                 let mut tx = self.writer().begin().await?;
-                let outcome = Self::remove_member_tx(&mut tx, room_id, user_id).await?;
+                let outcome = Self::remove_member_tx(&mut tx, room_id, user_id, false).await?;
                 tx.commit().await?;
                 Ok(outcome)
             }

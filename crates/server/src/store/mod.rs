@@ -6,6 +6,8 @@
 mod chat;
 mod sql;
 
+pub use sql::fold;
+
 pub use chat::{ChatStore, Inserted, Member, MessageRow, Page, Room, RoomRow};
 
 use std::{str::FromStr, sync::Arc, time::Duration};
@@ -65,6 +67,10 @@ pub struct User {
     pub is_verified: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// The username and email lower-cased (by Rust, so both backends agree): for finding an
+    /// account by a name typed in another case. Not unique.
+    pub username_key: String,
+    pub email_key: String,
 }
 
 #[derive(Debug, Clone)]
@@ -82,7 +88,11 @@ pub enum Rotation {
     Rotated { user_id: i64, session_id: String },
     /// The token had already been rotated: someone replayed it. The whole session is now revoked.
     Reused { user_id: i64, session_id: String },
-    /// Unknown, expired, or from a session that was logged out.
+    /// The token was rotated away or its session ended (logout, password change, replay).
+    Ended,
+    /// The token outlived its lifetime.
+    Expired,
+    /// Not a token this server issued.
     Invalid,
 }
 
@@ -107,8 +117,9 @@ pub trait AccountStore: Send + Sync + 'static {
 
     async fn create_user(&self, user: NewUser) -> StoreResult<User>;
     async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>>;
-    /// Looks a user up by username or email, case-insensitively.
-    async fn user_by_login(&self, login: &str) -> StoreResult<Option<User>>;
+    /// The accounts whose username is `username` or whose email is `email` exactly, or whose
+    /// username or email key is `key` (a few at most; the caller picks).
+    async fn users_by_login(&self, username: &str, email: &str, key: &str) -> StoreResult<Vec<User>>;
     async fn username_taken(&self, username: &str) -> StoreResult<bool>;
     async fn email_taken(&self, email: &str) -> StoreResult<bool>;
     async fn set_password(&self, user_id: i64, hashed_password: &str) -> StoreResult<()>;
@@ -135,10 +146,11 @@ pub trait AccountStore: Send + Sync + 'static {
         new_hash: &str,
         expires_at: Timestamp,
     ) -> StoreResult<Rotation>;
-    /// Revokes the session `token_hash` belongs to; returns its owner and session id, if the
-    /// token was known.
+    /// Revokes the session `token_hash` belongs to; returns its owner and session id if the
+    /// token was known and its session still live.
     async fn revoke_session_of(&self, token_hash: &str) -> StoreResult<Option<(i64, String)>>;
-    async fn revoke_all_sessions(&self, user_id: i64) -> StoreResult<()>;
+    /// Revokes every session of the user; returns how many were live.
+    async fn revoke_all_sessions(&self, user_id: i64) -> StoreResult<u64>;
     /// The user, if they are active and `session_id` is one of their live sessions.
     async fn user_in_session(&self, user_id: i64, session_id: &str) -> StoreResult<Option<User>>;
 }
@@ -227,9 +239,10 @@ pub enum Leave {
     /// The user was not a member.
     NotMember,
     Left,
-    /// The creator left; the group now belongs to this longest-standing member.
+    /// The creator's account was deleted; the group now belongs to this longest-standing member.
     HandedOver(i64),
-    /// The last member left; the group and its messages are gone.
+    /// Nobody is left who could ever use the group (no member, no creator): it and its
+    /// messages are gone.
     Deleted,
 }
 

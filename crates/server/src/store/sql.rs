@@ -12,12 +12,12 @@ use super::{now, AccountStore, Leave, NewUser, PgStore, Rotation, SqliteStore, S
 
 /// The case-insensitive key of an email or name: Unicode lowercase, computed here so that both
 /// backends compare the same thing.
-pub(super) fn fold(s: &str) -> String {
+pub fn fold(s: &str) -> String {
     s.to_lowercase()
 }
 
-const USER_COLUMNS: &str =
-    "id, username, email, hashed_password, full_name, is_active, is_verified, created_at, updated_at";
+const USER_COLUMNS: &str = "id, username, email, hashed_password, full_name, is_active, is_verified, \
+     created_at, updated_at, username_key, email_key";
 
 macro_rules! sql_store {
     ($store:ty, $db:ty, $backend:literal, $migrations:literal) => {
@@ -55,8 +55,8 @@ macro_rules! sql_store {
                 let now = now();
                 let sql = format!(
                     "INSERT INTO users (username, email, hashed_password, full_name, is_active, \
-                     is_verified, created_at, updated_at, email_key, name_key) \
-                     VALUES ($1, $2, $3, $4, TRUE, FALSE, $5, $5, $6, $7) RETURNING {USER_COLUMNS}"
+                     is_verified, created_at, updated_at, email_key, name_key, username_key) \
+                     VALUES ($1, $2, $3, $4, TRUE, FALSE, $5, $5, $6, $7, $8) RETURNING {USER_COLUMNS}"
                 );
                 Ok(sqlx::query_as::<$db, User>(&sql)
                     .bind(&user.username)
@@ -66,6 +66,7 @@ macro_rules! sql_store {
                     .bind(now)
                     .bind(fold(&user.email))
                     .bind(user.full_name.as_deref().map(fold).unwrap_or_default())
+                    .bind(fold(&user.username))
                     .fetch_one(self.writer())
                     .await?)
             }
@@ -75,20 +76,21 @@ macro_rules! sql_store {
                 Ok(sqlx::query_as::<$db, User>(&sql).bind(id).fetch_optional(self.reader()).await?)
             }
 
-            async fn user_by_login(&self, login: &str) -> StoreResult<Option<User>> {
+            async fn users_by_login(&self, username: &str, email: &str, key: &str) -> StoreResult<Vec<User>> {
                 let sql = format!(
                     "SELECT {USER_COLUMNS} FROM users \
-                     WHERE lower(username) = lower($1) OR email_key = $2 LIMIT 1"
+                     WHERE username = $1 OR email = $2 OR username_key = $3 OR email_key = $3 ORDER BY id LIMIT 8"
                 );
                 Ok(sqlx::query_as::<$db, User>(&sql)
-                    .bind(login)
-                    .bind(fold(login))
-                    .fetch_optional(self.reader())
+                    .bind(username)
+                    .bind(email)
+                    .bind(key)
+                    .fetch_all(self.reader())
                     .await?)
             }
 
             async fn username_taken(&self, username: &str) -> StoreResult<bool> {
-                let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE lower(username) = lower($1)")
+                let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE username = $1")
                     .bind(username)
                     .fetch_optional(self.reader())
                     .await?;
@@ -96,8 +98,8 @@ macro_rules! sql_store {
             }
 
             async fn email_taken(&self, email: &str) -> StoreResult<bool> {
-                let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE email_key = $1")
-                    .bind(fold(email))
+                let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE email = $1")
+                    .bind(email)
                     .fetch_optional(self.reader())
                     .await?;
                 Ok(row.is_some())
@@ -124,7 +126,39 @@ macro_rules! sql_store {
                 .await?;
                 let mut outcomes = Vec::with_capacity(groups.len());
                 for (room_id,) in groups {
-                    outcomes.push((room_id, Self::remove_member_tx(&mut tx, room_id, user_id).await?));
+                    outcomes.push((room_id, Self::remove_member_tx(&mut tx, room_id, user_id, true).await?));
+                }
+                // Groups the user created but had already left: hand them on too (or delete them
+                // if empty), so that no group is left without anyone who may manage it.
+                let orphans: Vec<(i64,)> = sqlx::query_as(
+                    "SELECT id FROM chat_rooms WHERE created_by = $1 AND room_type = 'group' ORDER BY id",
+                )
+                .bind(user_id)
+                .fetch_all(&mut *tx)
+                .await?;
+                for (room_id,) in orphans {
+                    let successor: Option<(i64,)> = sqlx::query_as(
+                        "SELECT user_id FROM chat_room_members WHERE chat_room_id = $1 ORDER BY joined_at, id LIMIT 1",
+                    )
+                    .bind(room_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let outcome = match successor {
+                        Some((successor,)) => {
+                            sqlx::query("UPDATE chat_rooms SET created_by = $1, updated_at = $2 WHERE id = $3")
+                                .bind(successor)
+                                .bind(now())
+                                .bind(room_id)
+                                .execute(&mut *tx)
+                                .await?;
+                            Leave::HandedOver(successor)
+                        }
+                        None => {
+                            sqlx::query("DELETE FROM chat_rooms WHERE id = $1").bind(room_id).execute(&mut *tx).await?;
+                            Leave::Deleted
+                        }
+                    };
+                    outcomes.push((room_id, outcome));
                 }
                 sqlx::query("DELETE FROM users WHERE id = $1").bind(user_id).execute(&mut *tx).await?;
                 tx.commit().await?;
@@ -224,10 +258,12 @@ macro_rules! sql_store {
                                 if revoked.rows_affected() > 0 {
                                     Rotation::Reused { user_id, session_id }
                                 } else {
-                                    Rotation::Invalid
+                                    Rotation::Ended
                                 }
                             }
-                            _ => Rotation::Invalid,
+                            // Not revoked, yet not claimable: it has expired.
+                            Some((_, _, None)) => Rotation::Expired,
+                            None => Rotation::Invalid,
                         }
                     }
                 };
@@ -242,29 +278,31 @@ macro_rules! sql_store {
                         .bind(token_hash)
                         .fetch_optional(&mut *tx)
                         .await?;
-                if let Some((_, session_id)) = &found {
-                    sqlx::query(
-                        "UPDATE refresh_tokens SET revoked_at = $1 WHERE session_id = $2 AND revoked_at IS NULL",
-                    )
-                    .bind(now())
-                    .bind(session_id)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                let Some((user_id, session_id)) = found else { return Ok(None) };
+                Self::lock_user(&mut tx, user_id).await?;
+                let revoked = sqlx::query(
+                    "UPDATE refresh_tokens SET revoked_at = $1 WHERE session_id = $2 AND revoked_at IS NULL",
+                )
+                .bind(now())
+                .bind(&session_id)
+                .execute(&mut *tx)
+                .await?;
                 tx.commit().await?;
-                Ok(found)
+                Ok((revoked.rows_affected() > 0).then_some((user_id, session_id)))
             }
 
-            async fn revoke_all_sessions(&self, user_id: i64) -> StoreResult<()> {
+            async fn revoke_all_sessions(&self, user_id: i64) -> StoreResult<u64> {
                 let mut tx = self.writer().begin().await?;
                 Self::lock_user(&mut tx, user_id).await?;
-                sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
-                    .bind(now())
-                    .bind(user_id)
-                    .execute(&mut *tx)
-                    .await?;
+                // A live session has exactly one unrevoked token (rotation revokes the old one).
+                let revoked =
+                    sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+                        .bind(now())
+                        .bind(user_id)
+                        .execute(&mut *tx)
+                        .await?;
                 tx.commit().await?;
-                Ok(())
+                Ok(revoked.rows_affected())
             }
 
             async fn user_in_session(&self, user_id: i64, session_id: &str) -> StoreResult<Option<User>> {

@@ -1,5 +1,6 @@
 //! Configuration as the binary sees it: bad settings end the process with one line and a
-//! non-zero exit; a generated key survives restarts.
+//! non-zero exit; a generated key survives restarts; `CORS_ORIGINS` narrows the seed's
+//! any-origin CORS policy to a list.
 
 use std::process::Command;
 
@@ -27,6 +28,7 @@ fn bad_settings_exit_with_one_clear_line() {
         ("PORT", "99999"),
         ("DATABASE_URL", "mysql://db/banter"),
         ("DEBUG", "perhaps"),
+        ("CORS_ORIGINS", "ftp://files.example"),
     ] {
         let out = banter(&[(name, value)]);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -73,4 +75,38 @@ async fn a_generated_key_is_private_and_survives_restarts() {
     let (status, me) = app.get("/auth/me", &user.access).await;
     assert_eq!(status, StatusCode::OK, "tokens survive a restart: {me}");
     assert_eq!(me["id"], user.id);
+}
+
+#[tokio::test]
+async fn cors_origins_limits_cross_origin_access_to_the_list() {
+    let storage = Storage::new(Backend::Sqlite).expect("sqlite");
+    let app = TestApp::start(storage, &[("CORS_ORIGINS", "https://good.example, https://also.example/")]).await;
+    let header =
+        |resp: &reqwest::Response, name: &str| resp.headers().get(name).map(|v| v.to_str().expect("ascii").to_owned());
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/auth/login"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .send()
+    };
+
+    for origin in ["https://good.example", "https://also.example"] {
+        let resp = preflight(origin).await.expect("sent");
+        assert_eq!(resp.status(), StatusCode::OK, "{origin}");
+        assert_eq!(header(&resp, "access-control-allow-origin").as_deref(), Some(origin));
+        assert_eq!(resp.text().await.expect("body"), "OK");
+        let resp = app.client.get(app.url("/health")).header("origin", origin).send().await.expect("sent");
+        assert_eq!(header(&resp, "access-control-allow-origin").as_deref(), Some(origin), "echoed, not *");
+        assert_eq!(header(&resp, "access-control-allow-credentials").as_deref(), Some("true"));
+        assert!(header(&resp, "vary").is_some_and(|v| v.contains("Origin")));
+    }
+
+    let resp = preflight("https://evil.example").await.expect("sent");
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(header(&resp, "access-control-allow-origin"), None);
+    assert_eq!(resp.text().await.expect("body"), "Disallowed CORS origin");
+    let resp = app.client.get(app.url("/health")).header("origin", "https://evil.example").send().await.expect("sent");
+    assert_eq!(resp.status(), StatusCode::OK, "the request itself is answered; the browser withholds it");
+    assert_eq!(header(&resp, "access-control-allow-origin"), None);
 }

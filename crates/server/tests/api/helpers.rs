@@ -232,8 +232,8 @@ impl TestApp {
         TestUser {
             id: user.id,
             username: user.username.clone(),
-            access: body["access_token"].as_str().expect("access").into(),
-            refresh: body["refresh_token"].as_str().expect("refresh").into(),
+            access: body["tokens"]["access_token"].as_str().expect("access").into(),
+            refresh: body["tokens"]["refresh_token"].as_str().expect("refresh").into(),
         }
     }
 }

@@ -11,4 +11,5 @@ mod chat;
 mod config;
 mod meta;
 mod realtime;
+mod seed;
 mod ws;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{json, Value};
 use tokio_tungstenite::{
-    tungstenite::{client::IntoClientRequest as _, protocol::CloseFrame, Message},
+    tungstenite::{self, client::IntoClientRequest as _, protocol::CloseFrame, Message},
     MaybeTlsStream, WebSocketStream,
 };
 
@@ -48,18 +48,30 @@ impl Ws {
     }
 
     pub async fn open(app: &TestApp, path: &str) -> Self {
-        let url = format!("ws://{}{path}", app.addr);
-        let (stream, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connects");
-        Self { stream }
+        Self::try_open(app, path, &[]).await.expect("websocket connects")
     }
 
     pub async fn open_request(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> Result<Self, String> {
+        Self::try_open(app, path, headers).await.map_err(|e| e.to_string())
+    }
+
+    /// Opens a socket, keeping the handshake's error (e.g. the refusing HTTP response).
+    pub async fn try_open(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> Result<Self, tungstenite::Error> {
         let mut req = format!("ws://{}{path}", app.addr).into_client_request().expect("request");
         for (k, v) in headers {
             let name: reqwest::header::HeaderName = k.parse().expect("header name");
             req.headers_mut().insert(name, v.parse().expect("header"));
         }
-        tokio_tungstenite::connect_async(req).await.map(|(stream, _)| Self { stream }).map_err(|e| e.to_string())
+        tokio_tungstenite::connect_async(req).await.map(|(stream, _)| Self { stream })
+    }
+
+    /// The HTTP response that refused an upgrade to `path`: its status and body.
+    pub async fn refused(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<u8>) {
+        match Self::try_open(app, path, headers).await {
+            Ok(_) => panic!("{path}: the upgrade was accepted"),
+            Err(tungstenite::Error::Http(resp)) => (resp.status().as_u16(), resp.body().clone().unwrap_or_default()),
+            Err(e) => panic!("{path}: expected an HTTP refusal, got {e}"),
+        }
     }
 
     /// Sends a frame built from the protocol crate's types.
@@ -75,8 +87,29 @@ impl Ws {
         self.stream.send(Message::text(text)).await.expect("frame sent");
     }
 
+    /// Sends a text frame, reporting (not panicking on) a connection the server already ended.
+    pub async fn try_send_raw(&mut self, text: String) -> Result<(), tungstenite::Error> {
+        self.stream.send(Message::text(text)).await
+    }
+
+    pub async fn send_binary(&mut self, data: Vec<u8>) {
+        self.stream.send(Message::binary(data)).await.expect("frame sent");
+    }
+
+    /// The next message of any kind, exactly as the client library reports it.
+    pub async fn next_message(&mut self) -> Option<Result<Message, tungstenite::Error>> {
+        tokio::time::timeout(WAIT, self.stream.next()).await.expect("a message within the wait")
+    }
+
     /// The next JSON frame, or how the connection ended.
     pub async fn next(&mut self) -> Result<Value, Ended> {
+        let text = self.next_text().await?;
+        Ok(serde_json::from_str(&text).expect("JSON frame"))
+    }
+
+    /// The next text frame exactly as the server wrote it (checked against the protocol crate),
+    /// or how the connection ended.
+    pub async fn next_text(&mut self) -> Result<String, Ended> {
         loop {
             let msg = tokio::time::timeout(WAIT, self.stream.next()).await.expect("a frame within the wait");
             match msg {
@@ -85,7 +118,7 @@ impl Ws {
                     if let Err(e) = serde_json::from_str::<banter_protocol::ServerFrame>(&t) {
                         panic!("frame does not match banter_protocol::ServerFrame ({e}): {t}");
                     }
-                    return Ok(serde_json::from_str(&t).expect("JSON frame"));
+                    return Ok(t.to_string());
                 }
                 Some(Ok(Message::Close(Some(CloseFrame { code, reason })))) => {
                     return Err(Ended::Closed(code.into(), reason.to_string()))

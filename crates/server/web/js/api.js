@@ -13,6 +13,7 @@ const FIELD_LABELS = {
   password: 'Password',
   full_name: 'Full name',
   current_password: 'Current password',
+  old_password: 'Current password',
   new_password: 'New password',
   content: 'Message',
   name: 'Group name',
@@ -221,7 +222,7 @@ export class Api {
 
   async login(username, password) {
     const data = await this.request('POST', '/auth/login', { body: { username, password }, auth: false });
-    session.setTokens(data);
+    session.setTokens(data.tokens);
     let user = data.user;
     if (!user) user = await this.me();
     session.setUser(user);
@@ -252,8 +253,8 @@ export class Api {
     session.clear();
   }
 
-  async changePassword(current_password, new_password) {
-    const p = this.request('POST', '/auth/change-password', { body: { current_password, new_password } }).then(
+  async changePassword(old_password, new_password) {
+    const p = this.request('POST', '/auth/change-password', { body: { old_password, new_password } }).then(
       (data) => {
         if (data?.tokens) session.setTokens(data.tokens);
         return data;

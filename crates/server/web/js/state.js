@@ -3,6 +3,8 @@
 // waiting for the server (pending / failed), unread counts, who is online and typing, the
 // connection status. Views subscribe to topics and re-render; changes are batched per task.
 
+import { parseTime } from './util.js';
+
 export class Store {
   constructor() {
     this.listeners = new Set();
@@ -129,7 +131,7 @@ export class Store {
   /** Rooms newest activity first (a pending message counts as activity). */
   sortedRooms() {
     const when = (r) => {
-      let t = Date.parse(r.last_message_time || r.last_message?.created_at || r.created_at || 0) || 0;
+      let t = parseTime(r.last_message_time || r.last_message?.created_at || r.created_at)?.getTime() || 0;
       for (const p of this.pending.values()) if (p.room_id === r.room_id) t = Math.max(t, p.created_at);
       return t;
     };

@@ -36,9 +36,16 @@ export function hueFor(name) {
   return h;
 }
 
+/**
+ * A server time as a Date. The server writes UTC without an offset, as the seed did
+ * (`2026-11-30T16:34:18.951466`); JavaScript would read that as local time, so say it is UTC.
+ */
 export function parseTime(iso) {
-  const d = iso ? new Date(iso) : null;
-  return d && !Number.isNaN(d.getTime()) ? d : null;
+  if (!iso) return null;
+  let s = String(iso).replace(' ', 'T');
+  if (!/(Z|[+-]\d\d:?\d\d)$/.test(s)) s += 'Z';
+  const d = new Date(s);
+  return Number.isNaN(d.getTime()) ? null : d;
 }
 
 function sameDay(a, b) {

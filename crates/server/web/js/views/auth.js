@@ -44,7 +44,7 @@ export function renderAuth(root, { api, onLoggedIn, notice }) {
       name: 'username',
       autocomplete: 'username',
       required: true,
-      hint: '3–50 letters, digits, “_”, “.” or “-”.',
+      hint: '3–50 characters, no spaces at either end.',
     }),
     field({ label: 'Email', name: 'email', type: 'email', autocomplete: 'email', required: true }),
     field({ label: 'Full name (optional)', name: 'full_name', autocomplete: 'name' }),

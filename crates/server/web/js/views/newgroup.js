@@ -80,6 +80,11 @@ export function openNewGroup({ api, store, chat }) {
           name.input.focus();
           return;
         }
+        if (selected.size === 0) {
+          memberNote.textContent = 'Add at least one member.';
+          memberNote.hidden = false;
+          return;
+        }
         try {
           await busy(create, 'Creating…', () => chat.createGroup(name.input.value.trim(), [...selected.keys()]));
           close();
