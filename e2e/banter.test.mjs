@@ -59,7 +59,7 @@ describe('Banter web client', { timeout: 10 * 60 * 1000 }, () => {
     await alice.page.getByTestId('tab-register').click();
     const form = alice.page.getByTestId('register-form');
     await form.getByTestId('input-username').fill('a!');
-    await form.getByTestId('input-email').fill('alice@example.test');
+    await form.getByTestId('input-email').fill('alice@example.com');
     await form.getByTestId('input-password').fill('correct-horse-9');
     await form.getByTestId('register-submit').click();
     await form.getByTestId('error-username').waitFor();
@@ -73,7 +73,7 @@ describe('Banter web client', { timeout: 10 * 60 * 1000 }, () => {
     await carol.page.getByTestId('tab-register').click();
     const cform = carol.page.getByTestId('register-form');
     await cform.getByTestId('input-username').fill('alice');
-    await cform.getByTestId('input-email').fill('other-alice@example.test');
+    await cform.getByTestId('input-email').fill('other-alice@example.com');
     await cform.getByTestId('input-password').fill('correct-horse-9');
     await cform.getByTestId('register-submit').click();
     await cform.getByTestId('error-username').getByText(/already/i).waitFor();
@@ -141,7 +141,7 @@ describe('Banter web client', { timeout: 10 * 60 * 1000 }, () => {
 
     await registerViaUi(carol.page, { username: 'carol', fullName: 'Carol Danvers' });
     await registerViaUi(dave.page, { username: 'dave', fullName: 'Dave Lister' });
-    await loginViaUi(erin.page, 'erin@example.test'); // by email
+    await loginViaUi(erin.page, 'erin@example.com'); // by email
     await loginViaUi(frank.page, 'FRANK'); // by username, any case
 
     // Carol makes a group by picking names.
@@ -435,7 +435,7 @@ describe('Banter web client', { timeout: 10 * 60 * 1000 }, () => {
     await mia.page.getByTestId('open-settings').click();
     await mia.page.getByTestId('logout').click();
     await mia.page.getByTestId('login-form').waitFor();
-    await loginViaUi(mia.page, 'mia@example.test', 'new-password-42');
+    await loginViaUi(mia.page, 'mia@example.com', 'new-password-42');
     await loginViaUi(other.page, 'mia', 'new-password-42');
 
     // Log out everywhere.

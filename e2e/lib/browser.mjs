@@ -86,7 +86,7 @@ export async function registerViaUi(page, { username, fullName, email }) {
   await page.getByTestId('tab-register').click();
   const form = page.getByTestId('register-form');
   await form.getByTestId('input-username').fill(username);
-  await form.getByTestId('input-email').fill(email || `${username}@example.test`);
+  await form.getByTestId('input-email').fill(email || `${username}@example.com`);
   if (fullName) await form.getByTestId('input-full_name').fill(fullName);
   await form.getByTestId('input-password').fill(PASSWORD);
   await form.getByTestId('input-password').press('Enter');

@@ -26,7 +26,7 @@ export class RestClient {
   }
 
   async register(username, { password = 'correct-horse-9', full_name } = {}) {
-    const data = await this.call('POST', '/auth/register', { username, email: `${username}@example.test`, password, full_name }, { auth: false });
+    const data = await this.call('POST', '/auth/register', { username, email: `${username}@example.com`, password, full_name }, { auth: false });
     this.access = data.tokens.access_token;
     this.refresh = data.tokens.refresh_token;
     this.user = data.user;

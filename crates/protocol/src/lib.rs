@@ -278,8 +278,8 @@ pub enum ServerFrame {
     /// `message` is the seed's text where the seed has one (`You don't have access to this
     /// room`, `You are not in this room`, `Unknown message type: …`); `code` is Banter's.
     Error {
-        code: String,
         message: String,
+        code: String,
         /// The `client_id` of the `message` frame that failed, so the client can mark it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_id: Option<String>,
@@ -311,7 +311,7 @@ impl ServerFrame {
     }
 
     pub fn error(code: &str, message: impl Into<String>) -> Self {
-        Self::Error { code: code.into(), message: message.into(), client_id: None }
+        Self::Error { message: message.into(), code: code.into(), client_id: None }
     }
 }
 

@@ -90,22 +90,23 @@ const EMAIL_TAKEN: &str = "Email already registered";
 
 /// The accounts a login name may mean. The seed matches the username or the stored email
 /// exactly; when neither matches, Banter also accepts a name that differs only in case, if it
-/// names exactly one account. An exact username and an exact email of two different accounts
-/// are both returned (username first), so one account's username cannot lock the other out.
+/// names exactly one account (so registering case variants of a name can never hide the exact
+/// account from its owner). An exact username and an exact email of two different accounts are
+/// both returned (username first), so one account's username cannot lock the other out; the
+/// price is a second password check for that rare login string.
 async fn login_candidates(state: &AppState, login: &str) -> Result<Vec<User>> {
     // No stored username or email contains NUL (PostgreSQL could not even compare one).
     if login.is_empty() || login.contains('\0') || login.chars().count() > 254 {
         return Ok(Vec::new());
     }
     let email = validate::email(login).unwrap_or_else(|_| login.to_owned());
-    let key = crate::store::fold(login);
-    let rows = state.store.users_by_login(login, &email, &key).await?;
-    let mut exact: Vec<User> = rows.iter().filter(|u| u.username == login || u.email == email).cloned().collect();
+    let mut exact = state.store.users_by_login(login, &email).await?;
     if !exact.is_empty() {
         exact.sort_by_key(|u| u.username != login);
         return Ok(exact);
     }
-    let folded: Vec<User> = rows.into_iter().filter(|u| u.username_key == key || u.email_key == key).collect();
+    // Two rows are enough to know the name is ambiguous.
+    let folded = state.store.users_by_key(&crate::store::fold(login), 2).await?;
     Ok(if folded.len() == 1 { folded } else { Vec::new() })
 }
 

@@ -99,7 +99,7 @@ pub enum Error {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
-    #[error("request body too large")]
+    #[error("Request body too large")]
     PayloadTooLarge,
     /// A dependency (the database) is not answering (503).
     #[error("{0}")]

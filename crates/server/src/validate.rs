@@ -179,6 +179,34 @@ pub fn displayable(s: &str, what: &str) -> Rule<()> {
 pub fn username(s: &str) -> Rule<String> {
     length(s, USERNAME_MIN, USERNAME_MAX)?;
     displayable(s, "Username")?;
+    // Shown in place of a deleted account's name: nobody may pose as one.
+    if s.to_lowercase() == crate::store::DELETED_USER.to_lowercase() {
+        return Err(Problem::value("This username is reserved"));
+    }
+    Ok(s.to_owned())
+}
+
+pub const CONTENT_MAX: usize = 5000;
+pub const GROUP_NAME_MAX: usize = 100;
+
+/// Message content: 1–5,000 characters (the seed's limits and messages), not only whitespace,
+/// no NUL. Stored byte-exact.
+pub fn content(s: &str) -> Rule<()> {
+    length(s, 1, CONTENT_MAX)?;
+    if s.contains('\0') {
+        return Err(Problem::value("Message content must not contain NUL characters"));
+    }
+    if s.trim().is_empty() {
+        return Err(Problem::value("Message content must not be only whitespace"));
+    }
+    Ok(())
+}
+
+/// A group's name: 1–100 characters, as the seed allows, kept as written (spaces around it
+/// too); refused if it cannot be shown safely or shows nothing.
+pub fn group_name(s: &str) -> Rule<String> {
+    length(s, 1, GROUP_NAME_MAX)?;
+    visible(s, "Group name")?;
     Ok(s.to_owned())
 }
 
@@ -202,6 +230,9 @@ pub fn full_name(s: Option<&str>) -> Rule<Option<String>> {
         }
     }
 }
+
+/// Top-level domains no mail can be delivered to.
+const SPECIAL_USE: [&str; 6] = ["arpa", "invalid", "local", "localhost", "onion", "test"];
 
 fn bad_email(why: &str) -> Problem {
     let mut p =
@@ -251,6 +282,12 @@ pub fn email(s: &str) -> Rule<String> {
     if !labels.iter().all(label_ok) || labels.last().is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit())) {
         return Err(bad_email("The part after the @-sign is not valid."));
     }
+    // email-validator (the seed's) refuses the special-use names of RFC 6761 and friends.
+    if labels.last().is_some_and(|tld| SPECIAL_USE.contains(&tld.to_lowercase().as_str())) {
+        return Err(bad_email(
+            "The part after the @-sign is a special-use or reserved name that cannot be used with email.",
+        ));
+    }
     Ok(format!("{local}@{}", domain.to_lowercase()))
 }
 
@@ -266,6 +303,8 @@ mod tests {
         }
         for bad in [
             "ab",
+            "Deleted User",
+            "deleted user",
             &"x".repeat(51),
             "",
             " lead",
@@ -319,6 +358,9 @@ mod tests {
             "a..b@example.com",
             "a@example.123",
             "a@@example.com",
+            "a@example.test",
+            "a@printer.local",
+            "a@foo.localhost",
         ] {
             let p = email(bad).expect_err("refused");
             assert!(p.msg.starts_with("value is not a valid email address: "), "{bad}: {}", p.msg);

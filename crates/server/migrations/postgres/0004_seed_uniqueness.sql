@@ -13,3 +13,6 @@ ALTER TABLE users ALTER COLUMN name_key TYPE TEXT;
 UPDATE users SET username_key = lower(username);
 CREATE INDEX users_username_key ON users (username_key);
 CREATE INDEX users_email_key ON users (email_key);
+
+-- Account deletion hands on the groups a user created (store::delete_user).
+CREATE INDEX chat_rooms_created_by ON chat_rooms (created_by);

@@ -28,9 +28,10 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
-/// The caller if the request carries credentials, `None` if it carries none. Credentials that
-/// are present but wrong are refused exactly as for [`AuthUser`]: a bad token never quietly
-/// becomes "anonymous".
+/// The caller if the request carries valid credentials, else `None` — for the one route whose
+/// seed answer ignores credentials (`/ws/online-users`), where "nobody" is the safe answer to
+/// anyone not proven to be someone. Other routes take [`AuthUser`]: a bad token must never
+/// quietly become "anonymous" where that would mean more than nothing.
 #[derive(Debug, Clone)]
 pub struct MaybeAuthUser(pub Option<AuthUser>);
 
@@ -38,10 +39,11 @@ impl FromRequestParts<AppState> for MaybeAuthUser {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        if parts.headers.contains_key(axum::http::header::AUTHORIZATION) {
-            AuthUser::from_request_parts(parts, state).await.map(|user| Self(Some(user)))
-        } else {
-            Ok(Self(None))
+        match AuthUser::from_request_parts(parts, state).await {
+            Ok(user) => Ok(Self(Some(user))),
+            Err(Error::Forbidden(_) | Error::Unauthorized(_)) => Ok(Self(None)),
+            // The database did not answer: say so rather than "nobody".
+            Err(e) => Err(e),
         }
     }
 }

@@ -20,18 +20,12 @@ use crate::{
     validate,
 };
 
-pub const GROUP_NAME_MAX: usize = 100;
 /// Ids one request may name; also the most members a group can have.
 pub const IDS_MAX: usize = 256;
 pub const GROUP_MAX: i64 = 1000;
 
-/// 1–100 characters, as the seed allows, kept as written; Banter also refuses names that cannot
-/// be shown safely or show nothing (as for usernames, though spaces around a name are fine).
 fn check_name(name: &str) -> Result<String> {
-    validate::length(name, 1, GROUP_NAME_MAX)
-        .and_then(|()| validate::visible(name, "Group name"))
-        .map_err(|p| Error::validation(p.field("name", name)))?;
-    Ok(name.to_owned())
+    validate::group_name(name).map_err(|p| Error::validation(p.field("name", name)))
 }
 
 /// Checks that every id names a user: the first that does not is the seed's
@@ -79,23 +73,29 @@ pub async fn create_group(state: &AppState, creator: &User, name: &str, member_i
     Ok(room)
 }
 
-/// The group a membership change names, checked as the seed checks it (all 403): it exists and
-/// is a group (Banter refuses direct rooms here: ⚠BUG B4).
-async fn group_to_manage(state: &AppState, group_id: i64) -> Result<Room> {
-    let room = state.store.room(group_id).await?.ok_or_else(|| Error::Forbidden("Group not found".into()))?;
-    if !room.is_group() {
-        return Err(Error::Forbidden("This is not a group chat".into()));
+/// The room a membership change names, as the seed looks it up first (all 403).
+async fn room_to_manage(state: &AppState, group_id: i64) -> Result<Room> {
+    state.store.room(group_id).await?.ok_or_else(|| Error::Forbidden("Group not found".into()))
+}
+
+/// Banter refuses membership changes of direct rooms (⚠BUG B4). Checked after the seed's
+/// authorization, so only a DM's own participants learn that its id is a DM.
+fn must_be_group(room: &Room) -> Result<()> {
+    if room.is_group() {
+        Ok(())
+    } else {
+        Err(Error::Forbidden("This is not a group chat".into()))
     }
-    Ok(room)
 }
 
 /// Adds users (the creator only, even one who has left the group, as in the seed). Returns how
 /// many were not members before.
 pub async fn add_members(state: &AppState, actor: &User, group_id: i64, user_ids: &[i64]) -> Result<usize> {
-    let room = group_to_manage(state, group_id).await?;
+    let room = room_to_manage(state, group_id).await?;
     if room.created_by != Some(actor.id) {
         return Err(Error::Forbidden("Only group creator can add members".into()));
     }
+    must_be_group(&room)?;
     let ids = existing_users(state, "user_ids", user_ids, Error::Forbidden).await?;
     let Some(added) = state.store.add_members(group_id, &ids, GROUP_MAX).await? else {
         return Err(Error::BadRequest(format!("A group can have at most {GROUP_MAX} members")));
@@ -107,9 +107,16 @@ pub async fn add_members(state: &AppState, actor: &User, group_id: i64, user_ids
 /// Removes `target` from the group: the creator may remove anyone (themself included), a member
 /// only themself (leaving).
 pub async fn remove_member(state: &AppState, actor: &User, group_id: i64, target: i64) -> Result<()> {
-    let room = group_to_manage(state, group_id).await?;
+    let room = room_to_manage(state, group_id).await?;
     if target != actor.id && room.created_by != Some(actor.id) {
         return Err(Error::Forbidden("Not authorized to remove this member".into()));
+    }
+    if !room.is_group() {
+        // A non-participant "leaving" a DM learns no more than for any room they are not in.
+        if state.store.membership(group_id, actor.id).await?.is_none() {
+            return Err(Error::Forbidden("Member not found in group".into()));
+        }
+        must_be_group(&room)?;
     }
     let outcome = state.store.leave_group(group_id, target).await?;
     if outcome == Leave::NotMember {

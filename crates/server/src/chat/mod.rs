@@ -23,7 +23,7 @@ use crate::{
     validate::{self, Problem},
 };
 
-pub const CONTENT_MAX: usize = 5000;
+pub use validate::CONTENT_MAX;
 pub const CLIENT_ID_MAX: usize = 64;
 pub const PAGE_MAX: i64 = 100;
 /// Messages one sync answer carries at most per room; `complete: false` says ask again.
@@ -43,23 +43,10 @@ pub enum Target {
     Room(i64),
 }
 
-/// Checks message content: 1–5,000 characters (the seed's limits and messages), not only
-/// whitespace, no NUL. Stored byte-exact. A problem is reported at `["body", "content"]`; the
-/// WebSocket turns it into an `error` frame.
+/// Checks message content ([`validate::content`]); a problem is reported at
+/// `["body", "content"]` (the WebSocket turns it into an `error` frame).
 pub fn check_content(content: &str) -> Result<()> {
-    let problem = if let Err(p) = validate::length(content, 1, CONTENT_MAX) {
-        Some(p)
-    } else if content.contains('\0') {
-        Some(Problem::value("Message content must not contain NUL characters"))
-    } else if content.trim().is_empty() {
-        Some(Problem::value("Message content must not be only whitespace"))
-    } else {
-        None
-    };
-    match problem {
-        Some(p) => Err(Error::validation(p.field("content", content))),
-        None => Ok(()),
-    }
+    validate::content(content).map_err(|p| Error::validation(p.field("content", content)))
 }
 
 fn check_client_id(client_id: Option<&str>) -> Result<()> {

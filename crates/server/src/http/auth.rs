@@ -6,10 +6,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use serde_json::Value;
-
 use super::{
-    json::{string, Fields, FromFields, Json},
+    json::{checked, string, Fields, FromFields, Json},
     Detail, MessageResponse, ValidationDetail,
 };
 use crate::{
@@ -18,7 +16,7 @@ use crate::{
     error::Result,
     state::AppState,
     store::User,
-    validate::{self, Problem},
+    validate,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -63,22 +61,11 @@ impl From<User> for UserOut {
     }
 }
 
-/// Reads a string field and checks it with `rule` at once, so that one request's 422 lists every
-/// bad field, type errors and rule errors alike, as Pydantic does. (`accounts` checks the same
-/// rules again: it is the one place they are enforced, whoever calls it.)
-fn checked(rule: fn(&str) -> validate::Rule<String>) -> impl Fn(&Value) -> Result<String, Problem> {
-    move |v| rule(&string(v)?)
-}
-
 impl FromFields for RegisterRequest {
     fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
         let username = f.required("username", checked(validate::username));
         // Checked for its problems only; `accounts` stores it normalised.
-        let email = f.required("email", |v| {
-            let raw = string(v)?;
-            validate::email(&raw)?;
-            Ok(raw)
-        });
+        let email = f.required("email", checked(validate::email));
         let password = f.required("password", checked(validate::password));
         let full_name = f.optional("full_name", |v| {
             let name = string(v)?;

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
-    json::{Fields, FromFields, Id, Json, Query},
+    json::{checked, Fields, FromFields, Id, Json, Query},
     messages::{HistoryQuery, Sent},
     Detail, MessageResponse, ValidationDetail,
 };
@@ -17,6 +17,7 @@ use crate::{
     error::Result,
     state::AppState,
     store::Room,
+    validate,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -69,7 +70,7 @@ pub struct CreateGroup {
 
 impl FromFields for CreateGroup {
     fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
-        let name = f.string("name");
+        let name = f.required("name", checked(validate::group_name));
         let member_ids = f.int_list("member_ids", 1);
         Some(Self { name: name?, member_ids: member_ids? })
     }
@@ -113,7 +114,7 @@ pub struct SendGroup {
 impl FromFields for SendGroup {
     fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
         let group_id = f.int("group_id");
-        let content = f.string("content");
+        let content = f.required("content", checked(validate::content));
         let client_id = f.opt_string("client_id");
         Some(Self { group_id: group_id?, content: content?, client_id: client_id? })
     }

@@ -52,8 +52,18 @@ pub async fn read_body(req: Request, next: Next) -> Response {
         return next.run(req).await;
     }
     let (mut parts, body) = req.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, super::MAX_BODY).await else {
-        return Error::PayloadTooLarge.into_response();
+    let bytes = match axum::body::to_bytes(body, super::MAX_BODY).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            // The length limit, or the client went away mid-body (nobody to answer, then).
+            let too_large = std::error::Error::source(&e).is_some_and(|s| s.to_string().contains("length limit"))
+                || e.to_string().contains("length limit");
+            return if too_large {
+                Error::PayloadTooLarge.into_response()
+            } else {
+                Error::BadRequest("Could not read the request body".into()).into_response()
+            };
+        }
     };
     let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let raw = if bytes.is_empty() {
@@ -72,10 +82,11 @@ pub async fn read_body(req: Request, next: Next) -> Response {
 
 /// FastAPI's answer to a body that is not JSON: `loc: ["body", <character offset>]`.
 fn json_invalid(bytes: &[u8], e: &serde_json::Error) -> FieldError {
-    let text = String::from_utf8_lossy(bytes);
-    // serde counts lines from 1 and columns in characters from 1.
-    let offset: usize = text.split('\n').take(e.line().saturating_sub(1)).map(|l| l.chars().count() + 1).sum::<usize>()
+    // serde_json counts lines from 1 and bytes within the line from 1; Python counts characters
+    // from the start of the text.
+    let byte: usize = bytes.split(|b| *b == b'\n').take(e.line().saturating_sub(1)).map(|l| l.len() + 1).sum::<usize>()
         + e.column().saturating_sub(1);
+    let offset = String::from_utf8_lossy(&bytes[..byte.min(bytes.len())]).chars().count();
     let why = e.to_string();
     let why = why.split(" at line ").next().unwrap_or(&why).to_owned();
     FieldError::new("json_invalid", vec!["body".into(), offset.into()], "JSON decode error", json!({}))
@@ -203,6 +214,17 @@ impl<'a> Fields<'a> {
             }
             _ => Err(Error::Validation(self.errors)),
         }
+    }
+}
+
+/// A string field checked at once by `rule`, so that one 422 lists every bad field, type errors
+/// and rule errors alike, as Pydantic does. (The domain checks the same rule again: it is the
+/// one place a rule is enforced, whoever calls it.)
+pub fn checked<T>(rule: fn(&str) -> crate::validate::Rule<T>) -> impl Fn(&Value) -> Result<String, Problem> {
+    move |v| {
+        let s = string(v)?;
+        rule(&s)?;
+        Ok(s)
     }
 }
 
@@ -402,6 +424,14 @@ mod tests {
             errors(json!({"name": "n", "ids": []})),
             vec![("too_short".into(), vec![json!("body"), json!("ids")])]
         );
+    }
+
+    #[test]
+    fn json_error_offsets_count_characters() {
+        let bytes = "{\"a\": \"éé\",}".as_bytes();
+        let e = serde_json::from_slice::<Value>(bytes).expect_err("refused");
+        // Python: "Expecting property name enclosed in double quotes: line 1 column 12 (char 11)".
+        assert_eq!(json_invalid(bytes, &e).loc, vec![json!("body"), json!(11)]);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
-    json::{Fields, FromFields, Id, Json, Query},
+    json::{checked, Fields, FromFields, Id, Json, Query},
     Detail, ValidationDetail,
 };
 use crate::{
@@ -15,6 +15,7 @@ use crate::{
     chat::{self, Target},
     error::Result,
     state::AppState,
+    validate,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -40,7 +41,7 @@ pub struct SendDirect {
 impl FromFields for SendDirect {
     fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
         let recipient_id = f.int("recipient_id");
-        let content = f.string("content");
+        let content = f.required("content", checked(validate::content));
         let client_id = f.opt_string("client_id");
         Some(Self { recipient_id: recipient_id?, content: content?, client_id: client_id? })
     }

@@ -81,11 +81,11 @@ pub struct OnlineUsers {
     count: usize,
 }
 
-/// Who is online among the people you share a room with. The seed needs no credentials here
-/// and lists everyone online (⚠BUG B14); Banter answers a request without credentials with an
-/// empty list, so the seed's clients keep working and nobody learns who is online.
+/// Who is online among the people you share a room with. The seed ignores credentials here and
+/// lists everyone online (⚠BUG B14); Banter answers a request without valid credentials with an
+/// empty list — the seed's clients keep working, and nobody learns who is online.
 #[utoipa::path(get, path = "/ws/online-users", tag = "WebSocket", security((), ("HTTPBearer" = [])),
-    responses((status = 200, body = OnlineUsers), (status = 401, body = Detail)))]
+    responses((status = 200, body = OnlineUsers)))]
 async fn online_users(State(state): State<AppState>, auth: MaybeAuthUser) -> Result<Json<OnlineUsers>> {
     let Some(auth) = auth.0 else { return Ok(Json(OnlineUsers { online_users: Vec::new(), count: 0 })) };
     let mut ids = state.store.co_member_ids(auth.user.id).await?;

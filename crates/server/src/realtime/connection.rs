@@ -20,7 +20,7 @@ use tokio::{
 
 use super::{
     hub::{Announcement, Outbound, Stop, SyncBatch},
-    Credentials, Event, MAX_FRAME,
+    Credentials, Event,
 };
 use crate::{
     accounts,
@@ -385,16 +385,6 @@ async fn read_loop(
             incoming = stream.next() => {
                 last_heard = Instant::now();
                 match incoming {
-                    Some(Ok(WsMessage::Text(text))) if text.len() > MAX_FRAME => {
-                        conn.queue(Outbound::Close(1009, TOO_BIG)).await;
-                        linger(&mut stream, &writer_done, true).await;
-                        break;
-                    }
-                    Some(Ok(WsMessage::Binary(data))) if data.len() > MAX_FRAME => {
-                        conn.queue(Outbound::Close(1009, TOO_BIG)).await;
-                        linger(&mut stream, &writer_done, true).await;
-                        break;
-                    }
                     Some(Ok(WsMessage::Text(_) | WsMessage::Binary(_))) if !conn.admit() => {
                         conn.reply(&ServerFrame::error("rate_limited", "Too many frames; slow down")).await;
                     }
@@ -415,10 +405,12 @@ async fn read_loop(
                     Some(Ok(WsMessage::Close(_))) | None => break,
                     Some(Ok(_)) => {} // ping/pong: axum answers pings itself
                     Some(Err(e)) => {
+                        // tungstenite's `Error::Capacity` ("Space limit exceeded: Message too
+                        // long: …"); the type itself is not reachable through axum.
                         let text = e.to_string();
-                        if text.contains("too long") || text.contains("too big") {
+                        if text.contains("Space limit exceeded") || text.contains("too long") {
                             conn.queue(Outbound::Close(1009, TOO_BIG)).await;
-                            linger(&mut stream, &writer_done, false).await;
+                            linger(&writer_done).await;
                         }
                         break;
                     }
@@ -429,32 +421,16 @@ async fn read_loop(
     conn
 }
 
+/// The reason of a 1009 close (the limit is `super::MAX_FRAME`).
 const TOO_BIG: &str = "Message too big: frames are limited to 65536 bytes";
 
-/// After closing with 1009, keeps the socket open until the close frame is written and the
-/// client has answered it, so that the client sees the close code rather than a reset
-/// connection. `read`: the rest of the client's input can still be read as frames (and is
-/// discarded); otherwise it cannot (a frame past the read limit) and the socket is only held a
-/// moment.
-async fn linger(
-    stream: &mut futures_util::stream::SplitStream<WebSocket>,
-    writer_done: &tokio_util::sync::CancellationToken,
-    read: bool,
-) {
-    let deadline = Instant::now() + Duration::from_secs(2);
-    let _ = tokio::time::timeout_at(deadline, writer_done.cancelled()).await;
-    if read {
-        let drain = async {
-            while let Some(Ok(frame)) = stream.next().await {
-                if matches!(frame, WsMessage::Close(_)) {
-                    break;
-                }
-            }
-        };
-        let _ = tokio::time::timeout_at(deadline + Duration::from_secs(1), drain).await;
-    } else {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+/// After closing with 1009, keeps the socket open until the close frame is written and a
+/// moment longer, so that the client reads the close code before the socket goes (the rest of
+/// its oversized frame cannot be read as frames, and closing a socket with unread input resets
+/// it). Bounded: at most 2.5 s in all.
+async fn linger(writer_done: &tokio_util::sync::CancellationToken) {
+    let _ = tokio::time::timeout(Duration::from_secs(2), writer_done.cancelled()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
 }
 
 /// Reads a client frame; on failure, the text of the `error` frame that answers it: the seed's

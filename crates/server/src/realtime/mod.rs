@@ -21,12 +21,9 @@ pub use hub::Hub;
 use crate::{accounts, error::Error, state::AppState, store::User};
 
 /// The largest client frame accepted, in bytes (a 5,000-character message is at most 20 KB).
-/// A larger frame is answered with close code 1009.
+/// The socket stops reading a larger frame at its header — so an idle or unauthenticated
+/// connection can never make the server hold more than this — and closes with 1009.
 pub const MAX_FRAME: usize = 64 * 1024;
-/// The largest frame the socket reads in whole. Between [`MAX_FRAME`] and this, a frame is read
-/// and refused with a clean close (1009); past it, the socket stops reading at the frame's header
-/// and is closed (still with 1009) without reading the rest.
-const MAX_FRAME_READ: usize = 1024 * 1024;
 /// Per-connection socket buffers: small, because an idle connection should cost little
 /// (axum's default read buffer alone is 128 KiB).
 const BUFFER: usize = 4 * 1024;
@@ -94,11 +91,8 @@ fn accept(
         .map(str::trim)
         .find(|p| p.starts_with("bearer."))
         .map(str::to_owned);
-    let mut ws = ws
-        .read_buffer_size(BUFFER)
-        .write_buffer_size(BUFFER)
-        .max_message_size(MAX_FRAME_READ)
-        .max_frame_size(MAX_FRAME_READ);
+    let mut ws =
+        ws.read_buffer_size(BUFFER).write_buffer_size(BUFFER).max_message_size(MAX_FRAME).max_frame_size(MAX_FRAME);
     let credentials = match (credentials, offered) {
         (Credentials::Later(None), Some(protocol)) => {
             ws = ws.protocols([protocol.clone()]);
@@ -131,8 +125,11 @@ impl Drop for SocketSlot {
     }
 }
 
-/// Browsers send `Origin`; only the server's own origin and the configured CORS origins may
-/// open sockets (a page elsewhere must not ride a user's token). Non-browser clients send none.
+/// Browsers send `Origin`; the server's own origin and the `CORS_ORIGINS` may open sockets
+/// (by default any, as in the seed). That is safe only because a socket is authenticated by a
+/// token the page must hold and send itself, never by a cookie the browser would attach on its
+/// own: if cookie authentication is ever added, sockets must check the origin regardless.
+/// Non-browser clients send no `Origin`.
 fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), Error> {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else { return Ok(()) };
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();

@@ -232,15 +232,26 @@ macro_rules! sql_chat_store {
                 let creator = creator.and_then(|(c,)| c);
                 // Whoever can still manage the group once this member is gone.
                 let creator = creator.filter(|&c| !(account_deleted && c == user_id));
+                match creator {
+                    Some(_) => Ok(LeaveOutcome::Left),
+                    None => Self::hand_over_tx(tx, room_id).await,
+                }
+            }
+
+            /// Gives a group without a creator to its longest-standing member, or deletes it if
+            /// it has none. The caller holds the room row's lock.
+            pub(super) async fn hand_over_tx(
+                tx: &mut Transaction<'static, $db>,
+                room_id: i64,
+            ) -> StoreResult<LeaveOutcome> {
                 let successor: Option<(i64,)> = sqlx::query_as(
                     "SELECT user_id FROM chat_room_members WHERE chat_room_id = $1 ORDER BY joined_at, id LIMIT 1",
                 )
                 .bind(room_id)
                 .fetch_optional(&mut **tx)
                 .await?;
-                match (creator, successor) {
-                    (Some(_), _) => Ok(LeaveOutcome::Left),
-                    (None, Some((successor,))) => {
+                match successor {
+                    Some((successor,)) => {
                         sqlx::query("UPDATE chat_rooms SET created_by = $1, updated_at = $2 WHERE id = $3")
                             .bind(successor)
                             .bind(now())
@@ -249,7 +260,7 @@ macro_rules! sql_chat_store {
                             .await?;
                         Ok(LeaveOutcome::HandedOver(successor))
                     }
-                    (None, None) => {
+                    None => {
                         sqlx::query("DELETE FROM chat_rooms WHERE id = $1").bind(room_id).execute(&mut **tx).await?;
                         Ok(LeaveOutcome::Deleted)
                     }

@@ -117,9 +117,11 @@ pub trait AccountStore: Send + Sync + 'static {
 
     async fn create_user(&self, user: NewUser) -> StoreResult<User>;
     async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>>;
-    /// The accounts whose username is `username` or whose email is `email` exactly, or whose
-    /// username or email key is `key` (a few at most; the caller picks).
-    async fn users_by_login(&self, username: &str, email: &str, key: &str) -> StoreResult<Vec<User>>;
+    /// The accounts whose username is `username` or whose email is `email`, exactly (two at
+    /// most: the columns are unique).
+    async fn users_by_login(&self, username: &str, email: &str) -> StoreResult<Vec<User>>;
+    /// The accounts whose username key or email key is `key` (at most `limit`).
+    async fn users_by_key(&self, key: &str, limit: i64) -> StoreResult<Vec<User>>;
     async fn username_taken(&self, username: &str) -> StoreResult<bool>;
     async fn email_taken(&self, email: &str) -> StoreResult<bool>;
     async fn set_password(&self, user_id: i64, hashed_password: &str) -> StoreResult<()>;

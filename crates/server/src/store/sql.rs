@@ -76,17 +76,16 @@ macro_rules! sql_store {
                 Ok(sqlx::query_as::<$db, User>(&sql).bind(id).fetch_optional(self.reader()).await?)
             }
 
-            async fn users_by_login(&self, username: &str, email: &str, key: &str) -> StoreResult<Vec<User>> {
+            async fn users_by_login(&self, username: &str, email: &str) -> StoreResult<Vec<User>> {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1 OR email = $2");
+                Ok(sqlx::query_as::<$db, User>(&sql).bind(username).bind(email).fetch_all(self.reader()).await?)
+            }
+
+            async fn users_by_key(&self, key: &str, limit: i64) -> StoreResult<Vec<User>> {
                 let sql = format!(
-                    "SELECT {USER_COLUMNS} FROM users \
-                     WHERE username = $1 OR email = $2 OR username_key = $3 OR email_key = $3 ORDER BY id LIMIT 8"
+                    "SELECT {USER_COLUMNS} FROM users WHERE username_key = $1 OR email_key = $1 ORDER BY id LIMIT $2"
                 );
-                Ok(sqlx::query_as::<$db, User>(&sql)
-                    .bind(username)
-                    .bind(email)
-                    .bind(key)
-                    .fetch_all(self.reader())
-                    .await?)
+                Ok(sqlx::query_as::<$db, User>(&sql).bind(key).bind(limit).fetch_all(self.reader()).await?)
             }
 
             async fn username_taken(&self, username: &str) -> StoreResult<bool> {
@@ -137,28 +136,13 @@ macro_rules! sql_store {
                 .fetch_all(&mut *tx)
                 .await?;
                 for (room_id,) in orphans {
-                    let successor: Option<(i64,)> = sqlx::query_as(
-                        "SELECT user_id FROM chat_room_members WHERE chat_room_id = $1 ORDER BY joined_at, id LIMIT 1",
-                    )
-                    .bind(room_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    let outcome = match successor {
-                        Some((successor,)) => {
-                            sqlx::query("UPDATE chat_rooms SET created_by = $1, updated_at = $2 WHERE id = $3")
-                                .bind(successor)
-                                .bind(now())
-                                .bind(room_id)
-                                .execute(&mut *tx)
-                                .await?;
-                            Leave::HandedOver(successor)
-                        }
-                        None => {
-                            sqlx::query("DELETE FROM chat_rooms WHERE id = $1").bind(room_id).execute(&mut *tx).await?;
-                            Leave::Deleted
-                        }
-                    };
-                    outcomes.push((room_id, outcome));
+                    // The room row's lock first, as every membership change takes it.
+                    sqlx::query("UPDATE chat_rooms SET updated_at = $1 WHERE id = $2")
+                        .bind(now())
+                        .bind(room_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    outcomes.push((room_id, Self::hand_over_tx(&mut tx, room_id).await?));
                 }
                 sqlx::query("DELETE FROM users WHERE id = $1").bind(user_id).execute(&mut *tx).await?;
                 tx.commit().await?;
@@ -292,17 +276,21 @@ macro_rules! sql_store {
             }
 
             async fn revoke_all_sessions(&self, user_id: i64) -> StoreResult<u64> {
+                let now = now();
                 let mut tx = self.writer().begin().await?;
                 Self::lock_user(&mut tx, user_id).await?;
-                // A live session has exactly one unrevoked token (rotation revokes the old one).
-                let revoked =
-                    sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
-                        .bind(now())
-                        .bind(user_id)
-                        .execute(&mut *tx)
-                        .await?;
+                // A live session has exactly one unrevoked, unexpired token (rotation revokes the
+                // old one); expired ones are revoked too but not counted.
+                let revoked: Vec<(Timestamp,)> = sqlx::query_as(
+                    "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL \
+                     RETURNING expires_at",
+                )
+                .bind(now)
+                .bind(user_id)
+                .fetch_all(&mut *tx)
+                .await?;
                 tx.commit().await?;
-                Ok(revoked.rows_affected())
+                Ok(revoked.iter().filter(|(expires,)| *expires > now).count() as u64)
             }
 
             async fn user_in_session(&self, user_id: i64, session_id: &str) -> StoreResult<Option<User>> {

@@ -16,6 +16,8 @@ backend_tests!(
     case_variant_usernames_are_separate_accounts,
     emails_keep_their_local_part_and_lower_case_their_domain,
     a_username_equal_to_another_users_email_cannot_lock_them_out,
+    case_variants_registered_in_advance_cannot_lock_anyone_out,
+    reserved_and_special_use_names_are_refused,
     full_name_is_kept_exactly_as_given,
     login_matches_exactly_or_by_a_case_variant_naming_one_account,
     login_failures_are_indistinguishable,
@@ -442,6 +444,53 @@ async fn a_username_equal_to_another_users_email_cannot_lock_them_out(app: TestA
     let (status, _, body) = login(&app, &victim_email, "squatter-password").await;
     assert_eq!((status, body["user"]["id"].as_i64()), (StatusCode::OK, Some(squatter)), "{body}");
     assert_eq!(login(&app, &victim_email, "neither-password").await, failed_login());
+}
+
+/// Someone registers many case variants of a name (and of an address) before its owner does:
+/// the owner's exact name and address still log in, and the variants each log in to their own
+/// account.
+async fn case_variants_registered_in_advance_cannot_lock_anyone_out(app: TestApp) {
+    let base = unique("bobby").to_lowercase();
+    let domain = format!("{}.example.com", unique("corp").to_lowercase().replace('_', "-"));
+    let variants: Vec<String> = (0..10)
+        .map(|i| {
+            base.chars()
+                .enumerate()
+                .map(|(j, c)| if (i >> (j % 4)) & 1 == 1 { c.to_ascii_uppercase() } else { c })
+                .collect()
+        })
+        .filter(|v: &String| *v != base)
+        .collect();
+    for (i, v) in variants.iter().enumerate() {
+        let (status, body) = register(&app, v, &format!("{}@{domain}", v), &format!("squatter-{i}-pw")).await;
+        assert_eq!(status, StatusCode::CREATED, "{v}: {body}");
+    }
+    let (status, body) = register(&app, &base, &format!("{base}@{domain}"), PASSWORD).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let owner = body["user"]["id"].as_i64().expect("id");
+    for login_name in [base.clone(), format!("{base}@{domain}")] {
+        let (status, _, body) = login(&app, &login_name, PASSWORD).await;
+        assert_eq!((status, body["user"]["id"].as_i64()), (StatusCode::OK, Some(owner)), "{login_name}: {body}");
+    }
+    let (status, _, body) = login(&app, &variants[0], "squatter-0-pw").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // A case variant nobody registered is ambiguous now: no account is guessed.
+    assert_eq!(login(&app, &base.to_uppercase(), PASSWORD).await, failed_login());
+}
+
+async fn reserved_and_special_use_names_are_refused(app: TestApp) {
+    for name in ["Deleted User", "deleted user", "DELETED USER"] {
+        let (status, body) = register(&app, name, &format!("{}@example.com", unique("del")), PASSWORD).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {body}");
+        assert_eq!(body["detail"][0], value_error("username", "This username is reserved", name), "{body}");
+    }
+    for domain in ["example.test", "printer.local", "box.localhost", "x.invalid"] {
+        let email = format!("{}@{domain}", unique("sp"));
+        let (status, body) = register(&app, &unique("sp"), &email, PASSWORD).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{email}: {body}");
+        assert_eq!(body["detail"][0]["loc"], json!(["body", "email"]));
+        assert!(body["detail"][0]["msg"].as_str().is_some_and(|m| m.contains("special-use")), "{body}");
+    }
 }
 
 async fn full_name_is_kept_exactly_as_given(app: TestApp) {

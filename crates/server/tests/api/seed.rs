@@ -1045,6 +1045,12 @@ async fn conventions_and_meta_routes() {
         Some(format!("http://{}/auth/me", app.addr).as_str())
     );
 
+    // A body past Banter's limit (the seed has none) is refused as a whole, in JSON.
+    let big = json!({"username": "x".repeat(70_000), "password": "y"}).to_string();
+    let resp = raw(&app, Method::POST, "/auth/login", &[("content-type", "application/json")], Some(&big)).await;
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(json_of(resp).await, json!({"detail": "Request body too large"}));
+
     // CORS, as Starlette answers it.
     let resp = raw(&app, Method::GET, "/health", &[("origin", "http://elsewhere.example")], None).await;
     assert_eq!(resp.headers().get("access-control-allow-origin").map(|v| v.as_bytes()), Some(&b"*"[..]));
