@@ -12,7 +12,7 @@ use crate::{
         tokens::{new_refresh_token, new_session_id, refresh_token_hash},
     },
     error::{Error, Result},
-    realtime::Event,
+    events::Event,
     state::AppState,
     store::{self, NewUser, Rotation, StoreError, User},
     validate::{self, Checker},

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod chat;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod realtime;
 pub mod state;
@@ -39,14 +40,15 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let keys = TokenKeys::new(&key, config.algorithm, config.access_token_ttl, config.refresh_token_ttl);
     let max_connections = max_connections(&config);
     let hub = Arc::new(realtime::Hub::default());
-    let broker = Arc::new(realtime::LocalBroker::new(hub.clone()));
+    let broker: Arc<dyn events::Broker> = Arc::new(realtime::LocalBroker::new(hub.clone()));
+    let pipeline = chat::Pipeline::start(store.clone(), broker.clone());
     Ok(AppState {
         config: Arc::new(config),
         store,
         keys: Arc::new(keys),
         hub,
         broker,
-        room_locks: Arc::default(),
+        pipeline,
         shutdown: tokio_util::sync::CancellationToken::new(),
         connections: tokio_util::task::TaskTracker::new(),
         max_connections,

@@ -14,7 +14,7 @@ use serde_json::json;
 use super::{public, room_summary};
 use crate::{
     error::{Error, FieldError, Result},
-    realtime::Event,
+    events::Event,
     state::AppState,
     store::{Leave, Room, User},
     validate,

@@ -6,20 +6,22 @@
 
 mod groups;
 mod people;
+pub mod pipeline;
 
 use std::collections::BTreeMap;
 
 use banter_protocol::{Message, Positions, ServerFrame, UserPublic};
 pub use groups::{add_members, create_group, members, remove_member, MemberOut};
 pub use people::{groups_in_join_order, room_summary, rooms, search_users, user_public};
+pub use pipeline::{Pipeline, Sent};
 
 use serde_json::{json, Value};
 
 use crate::{
     error::{Error, FieldError, Result},
-    realtime::Event,
+    events::Event,
     state::AppState,
-    store::{Inserted, MessageRow, Page, Room, User, DELETED_USER},
+    store::{Append, EventKind, MessageRow, Page, Room, User, DELETED_USER},
     validate::{self, Problem},
 };
 
@@ -77,19 +79,6 @@ pub const ROOM_NOT_FOUND: &str = "Room not found";
 const NOT_A_GROUP: &str = "This is not a group chat";
 const NOT_A_GROUP_MEMBER: &str = "You are not a member of this group";
 
-/// A group as the seed's `/groups/send` checks it, all 400s in its order: the room exists, is
-/// a group, and the caller is a member.
-async fn group_to_send(state: &AppState, user_id: i64, group_id: i64) -> Result<Room> {
-    let room = state.store.room(group_id).await?.ok_or_else(|| Error::BadRequest("Group not found".into()))?;
-    if !room.is_group() {
-        return Err(Error::BadRequest(NOT_A_GROUP.into()));
-    }
-    if state.store.membership(group_id, user_id).await?.is_none() {
-        return Err(Error::BadRequest(NOT_A_GROUP_MEMBER.into()));
-    }
-    Ok(room)
-}
-
 /// A group as the seed's `GET /groups/{id}/messages` checks it: a non-member gets 403, whether
 /// or not the group exists; a participant of a *direct* room is told it is not a group (the
 /// seed would have shown it: ⚠BUG B4).
@@ -103,8 +92,9 @@ async fn group_to_read(state: &AppState, user_id: i64, group_id: i64) -> Result<
     Ok((room, read))
 }
 
-/// The one send path, for REST and WebSocket alike: validate, persist (idempotently by
-/// `client_id`), then publish `new_message` to every subscribed connection of every member.
+/// The one send path, for REST and WebSocket alike: validate, then hand the message to this
+/// node's [`Pipeline`], which persists it (idempotently by `client_id`) in the next batch and
+/// publishes `new_message` to every subscribed connection of every member after the commit.
 /// Returns the stored message and whether it is new.
 pub async fn send(
     state: &AppState,
@@ -115,86 +105,58 @@ pub async fn send(
 ) -> Result<(Message, bool)> {
     check_content(content)?;
     check_client_id(client_id)?;
-    let room_id = match target {
-        Target::Direct(recipient) => {
-            // The seed checks that the recipient exists before anything else.
-            if state.store.user_by_id(recipient).await?.is_none_or(|u| !u.is_active) {
-                return Err(Error::BadRequest("Recipient user not found".into()));
-            }
-            if recipient == sender.id {
-                return Err(Error::BadRequest("Cannot send message to yourself".into()));
-            }
-            state.store.get_or_create_direct_room(sender.id, recipient).await?
-        }
-        Target::Group(id) => group_to_send(state, sender.id, id).await?.id,
-        Target::Room(id) => member_room(state, sender.id, id).await?.0.id,
+    let (room_id, group_only) = match target {
+        Target::Direct(recipient) => (direct_room_for(state, sender, recipient).await?, false),
+        Target::Group(id) => (id, true),
+        Target::Room(id) => (id, false),
     };
-
-    // Held until published: this node's frames for one room leave in seq order.
-    let order = state.room_locks.lock(room_id).await;
-    let (row, members) = match state.store.insert_message(room_id, sender.id, content, client_id).await? {
-        Inserted::New { row, members } => (row, members),
-        // Removed between the check above and the insert.
-        Inserted::NotMember => {
-            return Err(match target {
-                Target::Group(_) => Error::BadRequest(NOT_A_GROUP_MEMBER.into()),
-                _ => Error::NotFound(ROOM_NOT_FOUND.into()),
-            })
-        }
-        // A resend: nothing new is stored, but the original is published again (delivery is
-        // at-least-once and clients deduplicate by id), in case the first publish never happened.
-        Inserted::Existing(row) if row.room_id == room_id => {
-            let members = state.store.member_ids(room_id).await?;
-            let message = to_message(row, false);
-            publish(state.clone(), order, members, message.clone(), false).await;
-            return Ok((message, false));
-        }
-        Inserted::Existing(_) => {
-            return Err(Error::Conflict("client_id was already used for a message to another room".into()))
-        }
+    let append = Append {
+        room_id,
+        sender_id: sender.id,
+        content: content.to_owned(),
+        client_id: client_id.map(str::to_owned),
+        group_only,
     };
-    let message = to_message(row, false);
-    // A DM exists for its members from its first message on: announce it before that message
-    // (groups are announced when created).
-    let new_dm = matches!(target, Target::Direct(_)) && message.seq == 1;
-    publish(state.clone(), order, members, message.clone(), new_dm).await;
-    Ok((message, true))
+    // The room, its type and the sender's membership are checked inside the batch, under the
+    // room's lock: no round trip before, and no window between a check and the insert.
+    let refused = |seed_text: &str| match target {
+        Target::Group(_) => Error::BadRequest(seed_text.into()),
+        Target::Direct(_) => Error::BadRequest("Recipient user not found".into()),
+        Target::Room(_) => Error::NotFound(ROOM_NOT_FOUND.into()),
+    };
+    match state.pipeline.send(append, &sender.username, sender.full_name.as_deref()).await? {
+        Sent::New(message) => Ok((message, true)),
+        Sent::Existing(message) if message.room_id == room_id => Ok((message, false)),
+        Sent::Existing(_) => Err(Error::Conflict("client_id was already used for a message to another room".into())),
+        Sent::NoRoom => Err(refused("Group not found")),
+        Sent::NotGroup => Err(refused(NOT_A_GROUP)),
+        Sent::NotMember => Err(refused(NOT_A_GROUP_MEMBER)),
+    }
 }
 
-/// Publishes a committed message. Runs as its own task: once the message is durable, its
-/// delivery must not depend on the request that stored it still being around (a client that
-/// disconnects cancels its handler).
-async fn publish(
-    state: AppState,
-    order: tokio::sync::OwnedMutexGuard<()>,
-    members: Vec<i64>,
-    message: Message,
-    announce_room: bool,
-) {
-    let room_id = message.room_id;
-    let task = tokio::spawn(async move {
-        let _order = order;
-        if announce_room {
-            for &user in &members {
-                match room_summary(&state, user, room_id).await {
-                    Ok(Some(room)) => state
-                        .broker
-                        .publish(Event::Users { user_ids: vec![user], frame: ServerFrame::RoomAdded { room } }),
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!(room_id, error = %e, "could not announce a new room"),
-                }
+/// The DM room between the sender and `recipient`, created (and announced to both) by the
+/// first message. The seed checks that the recipient exists before anything else.
+async fn direct_room_for(state: &AppState, sender: &User, recipient: i64) -> Result<i64> {
+    if state.store.user_by_id(recipient).await?.is_none_or(|u| !u.is_active) {
+        return Err(Error::BadRequest("Recipient user not found".into()));
+    }
+    if recipient == sender.id {
+        return Err(Error::BadRequest("Cannot send message to yourself".into()));
+    }
+    if let Some(room_id) = state.store.direct_room(sender.id, recipient).await? {
+        return Ok(room_id);
+    }
+    let (room_id, created) = state.store.get_or_create_direct_room(sender.id, recipient).await?;
+    if created {
+        // Announced before its first message is even queued, so both members know the room
+        // when that message arrives (groups are announced when created).
+        for user in [sender.id, recipient] {
+            if let Some(room) = room_summary(state, user, room_id).await? {
+                state.broker.publish(Event::Users { user_ids: vec![user], frame: ServerFrame::RoomAdded { room } });
             }
         }
-        state.broker.publish(Event::Room {
-            room_id,
-            members,
-            skip_user: None,
-            frame: ServerFrame::new_message(message),
-        });
-    });
-    if let Err(e) = task.await {
-        tracing::error!(room_id, error = %e, "publishing task failed");
     }
+    Ok(room_id)
 }
 
 /// Validates the history query: the seed's `limit` (1–100, default 50) and `offset` (≥ 0), or
@@ -370,8 +332,16 @@ pub async fn sync(state: &AppState, user: &User, positions: &Positions) -> Resul
         let from = positions.get(&room.room_id).copied().unwrap_or(0).max(0);
         let mut at = from.min(room.last_seq);
         if room.last_seq > from && bytes < SYNC_BYTES {
-            let rows = state.store.messages(room.room_id, Page::After { seq: from, limit: SYNC_PER_ROOM }).await?;
-            at = rows.last().map_or(at, |r| r.seq);
+            // The room's event log after the client's position: today every event is a new
+            // message; later kinds (edits, deletions, reactions) replay from the same log.
+            let events = state.store.events_after(room.room_id, from, SYNC_PER_ROOM).await?;
+            at = events.last().map_or(at, |e| e.seq);
+            let rows: Vec<MessageRow> = events
+                .into_iter()
+                .filter_map(|e| match e.kind {
+                    EventKind::Message => e.message,
+                })
+                .collect();
             bytes += rows.iter().map(|r| r.content.len()).sum::<usize>();
             messages.extend(with_read_flags(state, room.room_id, rows).await?);
         }

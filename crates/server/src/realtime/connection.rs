@@ -20,12 +20,13 @@ use tokio::{
 
 use super::{
     hub::{Announcement, Outbound, Stop, SyncBatch},
-    Credentials, Event,
+    Credentials,
 };
 use crate::{
     accounts,
     chat::{self, Target},
     error::Error,
+    events::Event,
     state::AppState,
     store::User,
 };

@@ -80,10 +80,9 @@ impl Conn {
 #[derive(Default)]
 struct Index {
     conns: HashMap<ConnId, Conn>,
-    /// Connections per user (presence, per-user frames, subscribe_all delivery).
+    /// Connections per user (presence, per-user frames, room delivery: a room's frames go to
+    /// its members' connections, so no per-room index is needed).
     users: HashMap<i64, HashSet<ConnId>>,
-    /// Connections that joined a room explicitly. Pruned when the last one leaves.
-    rooms: HashMap<i64, HashSet<ConnId>>,
 }
 
 /// The shortest interval between two relayed typing signals of one user in one room.
@@ -153,14 +152,6 @@ impl Hub {
     pub fn disconnect(&self, id: ConnId) -> Option<(i64, Vec<i64>)> {
         let mut index = self.lock();
         let conn = index.conns.remove(&id)?;
-        for room in &conn.rooms {
-            if let Some(set) = index.rooms.get_mut(room) {
-                set.remove(&id);
-                if set.is_empty() {
-                    index.rooms.remove(room);
-                }
-            }
-        }
         let last = match index.users.get_mut(&conn.user_id) {
             Some(set) => {
                 set.remove(&id);
@@ -178,9 +169,7 @@ impl Hub {
         let mut index = self.lock();
         let Some(conn) = index.conns.get_mut(&id) else { return false };
         conn.left.remove(&room_id);
-        let new = conn.rooms.insert(room_id);
-        index.rooms.entry(room_id).or_default().insert(id);
-        new
+        conn.rooms.insert(room_id)
     }
 
     /// Unsubscribes a connection from a room. For a member's room this also overrides
@@ -188,14 +177,7 @@ impl Hub {
     pub fn leave(&self, id: ConnId, room_id: i64, member: bool) -> bool {
         let mut index = self.lock();
         let Some(conn) = index.conns.get_mut(&id) else { return false };
-        let was = conn.rooms.remove(&room_id) | (member && conn.all_rooms && conn.left.insert(room_id));
-        if let Some(set) = index.rooms.get_mut(&room_id) {
-            set.remove(&id);
-            if set.is_empty() {
-                index.rooms.remove(&room_id);
-            }
-        }
-        was
+        conn.rooms.remove(&room_id) | (member && conn.all_rooms && conn.left.insert(room_id))
     }
 
     pub fn subscribe_all(&self, id: ConnId) {
@@ -265,12 +247,6 @@ impl Hub {
         for id in conns {
             if let Some(conn) = index.conns.get_mut(&id) {
                 conn.rooms.remove(&room_id);
-            }
-            if let Some(set) = index.rooms.get_mut(&room_id) {
-                set.remove(&id);
-                if set.is_empty() {
-                    index.rooms.remove(&room_id);
-                }
             }
         }
     }

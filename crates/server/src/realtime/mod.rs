@@ -15,7 +15,7 @@ use axum::{
     routing::get,
     Router,
 };
-pub use broker::{Broker, Event, LocalBroker};
+pub use broker::LocalBroker;
 pub use hub::Hub;
 
 use crate::{accounts, error::Error, state::AppState, store::User};

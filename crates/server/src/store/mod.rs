@@ -3,12 +3,14 @@
 //!
 //! Every query is written once in [`sql`]; the conformance suite in `tests/` runs against both.
 
-mod chat;
+mod messages;
+mod rooms;
 mod sql;
 
 pub use sql::fold;
 
-pub use chat::{ChatStore, Inserted, Member, MessageRow, Page, Room, RoomRow};
+pub use messages::{Append, AppendBatch, Appended, EventKind, MessageRow, MessageStore, Page, RoomEvent};
+pub use rooms::{Member, Room, RoomRow, RoomStore};
 
 use std::{str::FromStr, sync::Arc, time::Duration};
 
@@ -96,10 +98,11 @@ pub enum Rotation {
     Invalid,
 }
 
-/// Everything Banter keeps: accounts and sessions here, rooms and messages in [`ChatStore`].
-pub trait Store: AccountStore + ChatStore {}
+/// Everything Banter keeps: accounts and sessions here, rooms in [`RoomStore`], messages and
+/// the room event log in [`MessageStore`].
+pub trait Store: AccountStore + RoomStore + MessageStore {}
 
-impl<T: AccountStore + ChatStore> Store for T {}
+impl<T: AccountStore + RoomStore + MessageStore> Store for T {}
 
 /// Accounts and sessions. Implementations must be safe to share across tasks.
 #[async_trait]
@@ -126,7 +129,7 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn email_taken(&self, email: &str) -> StoreResult<bool>;
     async fn set_password(&self, user_id: i64, hashed_password: &str) -> StoreResult<()>;
     /// Deletes the account: memberships and sessions go with it, messages stay with a NULL
-    /// sender, and each group it was in follows the leave rule ([`ChatStore::leave_group`]).
+    /// sender, and each group it was in follows the leave rule ([`RoomStore::leave_group`]).
     /// Returns what happened to each group.
     async fn delete_user(&self, user_id: i64) -> StoreResult<Vec<(i64, Leave)>>;
 

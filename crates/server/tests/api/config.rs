@@ -58,7 +58,7 @@ fn migrate_subcommand_creates_the_database() {
 
 #[tokio::test]
 async fn a_generated_key_is_private_and_survives_restarts() {
-    let storage = Storage::new(Backend::Sqlite).expect("sqlite");
+    let storage = Storage::new(Backend::Sqlite).await.expect("sqlite");
     let dir = storage.dir.clone().expect("dir");
     let app = TestApp::start(storage, &[("SECRET_KEY", "")]).await;
     let key_file = dir.path().join("banter.secret");
@@ -79,7 +79,7 @@ async fn a_generated_key_is_private_and_survives_restarts() {
 
 #[tokio::test]
 async fn cors_origins_limits_cross_origin_access_to_the_list() {
-    let storage = Storage::new(Backend::Sqlite).expect("sqlite");
+    let storage = Storage::new(Backend::Sqlite).await.expect("sqlite");
     let app = TestApp::start(storage, &[("CORS_ORIGINS", "https://good.example, https://also.example/")]).await;
     let header =
         |resp: &reqwest::Response, name: &str| resp.headers().get(name).map(|v| v.to_str().expect("ascii").to_owned());

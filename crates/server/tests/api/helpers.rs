@@ -67,20 +67,26 @@ pub struct Storage {
     /// The SQLite file's directory, removed when the last clone of this `Storage` is dropped
     /// (a test that restarts its server keeps one).
     pub dir: Option<Arc<tempfile::TempDir>>,
+    /// The test's own PostgreSQL database, dropped when the last clone goes.
+    pub pg: Option<Arc<crate::pg::TestDb>>,
 }
 
 impl Storage {
     /// `None` (and a loud message) if the backend is not configured. With
     /// `BANTER_REQUIRE_POSTGRES=1` (set by CI) a missing PostgreSQL fails the test instead.
-    pub fn new(backend: Backend) -> Option<Self> {
+    /// On PostgreSQL every `Storage` is a new database of its own.
+    pub async fn new(backend: Backend) -> Option<Self> {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::Builder::new().prefix("banter-test").tempdir().expect("temp dir");
                 let url = format!("sqlite://{}", dir.path().join("banter.db").display());
-                Some(Self { backend, database_url: url, dir: Some(Arc::new(dir)) })
+                Some(Self { backend, database_url: url, dir: Some(Arc::new(dir)), pg: None })
             }
             Backend::Postgres => match std::env::var("BANTER_TEST_DATABASE_URL") {
-                Ok(url) if !url.is_empty() => Some(Self { backend, database_url: url, dir: None }),
+                Ok(url) if !url.is_empty() => {
+                    let db = crate::pg::TestDb::create(&url).await;
+                    Some(Self { backend, database_url: db.url.clone(), dir: None, pg: Some(Arc::new(db)) })
+                }
                 _ => {
                     assert!(
                         std::env::var("BANTER_REQUIRE_POSTGRES").as_deref() != Ok("1"),
@@ -116,7 +122,7 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Option<Self> {
-        let storage = Storage::new(backend)?;
+        let storage = Storage::new(backend).await?;
         Some(Self::start(storage, &[]).await)
     }
 

@@ -10,6 +10,7 @@ mod accounts;
 mod chat;
 mod config;
 mod meta;
+mod pg;
 mod realtime;
 mod seed;
 mod ws;

@@ -555,7 +555,7 @@ async fn read_frames_move_the_position_on_every_device(app: TestApp) {
 
 #[tokio::test]
 async fn connections_past_the_limit_are_refused_with_503() {
-    let storage = crate::helpers::Storage::new(crate::helpers::Backend::Sqlite).expect("sqlite");
+    let storage = crate::helpers::Storage::new(crate::helpers::Backend::Sqlite).await.expect("sqlite");
     let app = TestApp::start(storage, &[("MAX_CONNECTIONS", "2")]).await;
     let user = app.user("cap").await;
     let _one = Ws::connect(&app, &user.access).await;
@@ -572,7 +572,7 @@ async fn connections_past_the_limit_are_refused_with_503() {
 #[tokio::test]
 async fn a_peer_that_stops_answering_pings_is_dropped() {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let storage = crate::helpers::Storage::new(crate::helpers::Backend::Sqlite).expect("sqlite");
+    let storage = crate::helpers::Storage::new(crate::helpers::Backend::Sqlite).await.expect("sqlite");
     let app = TestApp::start(storage, &[("WS_PING_SECONDS", "1")]).await;
     let user = app.user("dead").await;
     // A raw client: it completes the handshake, then never writes again (no pongs), only reads

@@ -1,10 +1,8 @@
-//! Rooms, memberships, messages and read positions: the [`ChatStore`] half of the storage
-//! interface, with its SQL written once for both backends (see `sql.rs` for how).
+//! Rooms and memberships: the [`RoomStore`] part of the storage interface, with its SQL written
+//! once for both backends (see `sql.rs` for how).
 //!
-//! Ordering: `chat_rooms.last_seq` is bumped in the same transaction that inserts the message.
-//! On PostgreSQL the bump takes the room row's lock, so concurrent senders to one room commit
-//! one after another in `seq` order; SQLite has a single writer. Either way a reader never sees
-//! seq N+1 before seq N.
+//! Lock order: every membership change takes the room row's lock first and member rows second,
+//! as the message batch does (`messages.rs`), so they serialise and cannot deadlock.
 
 use async_trait::async_trait;
 use sqlx::{Postgres, Sqlite, Transaction};
@@ -37,20 +35,6 @@ pub struct Member {
     pub last_read_seq: i64,
 }
 
-/// A message with its sender's current name (`None` once the sender deleted their account).
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct MessageRow {
-    pub id: i64,
-    pub room_id: i64,
-    pub seq: i64,
-    pub sender_id: Option<i64>,
-    pub sender_username: Option<String>,
-    pub sender_full_name: Option<String>,
-    pub content: String,
-    pub client_id: Option<String>,
-    pub created_at: Timestamp,
-}
-
 /// One row of a user's conversation list, with the last message flattened in.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RoomRow {
@@ -77,32 +61,10 @@ pub struct RoomRow {
     pub lm_created_at: Option<Timestamp>,
 }
 
-/// Which slice of a room's history to read. Every form returns messages oldest → newest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Page {
-    /// The seed's form: skip the newest `offset`, then the newest `limit` of the rest.
-    Latest { limit: i64, offset: i64 },
-    /// The newest `limit` messages with seq < `seq`.
-    Before { seq: i64, limit: i64 },
-    /// The oldest `limit` messages with seq > `seq`.
-    After { seq: i64, limit: i64 },
-}
-
-/// What [`ChatStore::insert_message`] did.
-#[derive(Debug, Clone)]
-pub enum Inserted {
-    /// Stored; `members` are the room's members at that moment (who must receive it).
-    New { row: MessageRow, members: Vec<i64> },
-    /// The sender is not (or no longer) a member; nothing was written.
-    NotMember,
-    /// The sender already sent a message with this client id; nothing was written.
-    Existing(MessageRow),
-}
-
 use super::Leave;
 
 #[async_trait]
-pub trait ChatStore: Send + Sync + 'static {
+pub trait RoomStore: Send + Sync + 'static {
     /// Which of `ids` name existing users.
     async fn existing_user_ids(&self, ids: &[i64]) -> StoreResult<Vec<i64>>;
     /// Users whose username or full name starts with `prefix` (case-insensitive; a word of the
@@ -119,7 +81,8 @@ pub trait ChatStore: Send + Sync + 'static {
     /// The DM room of two users, if they have one.
     async fn direct_room(&self, a: i64, b: i64) -> StoreResult<Option<i64>>;
     /// The DM room of two users, created (with both as members) if missing.
-    async fn get_or_create_direct_room(&self, a: i64, b: i64) -> StoreResult<i64>;
+    /// Returns the room and whether this call created it.
+    async fn get_or_create_direct_room(&self, a: i64, b: i64) -> StoreResult<(i64, bool)>;
     /// A group with `creator` and `members` (deduplicated, creator first).
     async fn create_group(&self, name: &str, creator: i64, members: &[i64]) -> StoreResult<Room>;
     /// Adds users to a room; returns those who were not members before, or `None` (and adds
@@ -139,25 +102,7 @@ pub trait ChatStore: Send + Sync + 'static {
     async fn co_member_ids(&self, user_id: i64) -> StoreResult<Vec<i64>>;
     /// The user's conversations, newest activity first (or just `only_room`).
     async fn room_rows(&self, user_id: i64, only_room: Option<i64>) -> StoreResult<Vec<RoomRow>>;
-
-    /// Appends a message: allocates the room's next seq, stores the message and moves the
-    /// sender's read position to it, in one transaction. With a `client_id` the sender already
-    /// used, returns that message instead and writes nothing.
-    async fn insert_message(
-        &self,
-        room_id: i64,
-        sender_id: i64,
-        content: &str,
-        client_id: Option<&str>,
-    ) -> StoreResult<Inserted>;
-    async fn messages(&self, room_id: i64, page: Page) -> StoreResult<Vec<MessageRow>>;
-    /// Moves the read position forward to `up_to` (never back). `true` if it moved.
-    async fn mark_read(&self, room_id: i64, user_id: i64, up_to: i64) -> StoreResult<bool>;
 }
-
-const MESSAGE_SELECT: &str = "SELECT m.id, m.chat_room_id AS room_id, m.seq, m.sender_id, \
-     u.username AS sender_username, u.full_name AS sender_full_name, m.content, m.client_id, m.created_at \
-     FROM messages m LEFT JOIN users u ON u.id = m.sender_id";
 
 const ROOM_SELECT: &str = "SELECT r.id, r.name, r.room_type, r.created_by, r.last_seq, r.created_at, \
      (SELECT COUNT(*) FROM chat_room_members c WHERE c.chat_room_id = r.id) AS member_count \
@@ -210,7 +155,7 @@ macro_rules! sql_chat_store {
                 user_id: i64,
                 account_deleted: bool,
             ) -> StoreResult<LeaveOutcome> {
-                // Room row first, member rows second: the order `insert_message` takes them in,
+                // Room row first, member rows second: the order a message batch takes them in,
                 // so a member leaving while sending cannot deadlock.
                 sqlx::query("UPDATE chat_rooms SET updated_at = $1 WHERE id = $2")
                     .bind(now())
@@ -286,18 +231,10 @@ macro_rules! sql_chat_store {
                 Ok(r.rows_affected() == 1)
             }
 
-            async fn message_by_client_id(&self, sender_id: i64, client_id: &str) -> StoreResult<Option<MessageRow>> {
-                let sql = format!("{MESSAGE_SELECT} WHERE m.sender_id = $1 AND m.client_id = $2");
-                Ok(sqlx::query_as::<$db, MessageRow>(&sql)
-                    .bind(sender_id)
-                    .bind(client_id)
-                    .fetch_optional(self.writer())
-                    .await?)
-            }
         }
 
         #[async_trait]
-        impl ChatStore for $store {
+        impl RoomStore for $store {
             async fn existing_user_ids(&self, ids: &[i64]) -> StoreResult<Vec<i64>> {
                 if ids.is_empty() {
                     return Ok(Vec::new());
@@ -347,7 +284,7 @@ macro_rules! sql_chat_store {
                 Ok(row.map(|(id,)| id))
             }
 
-            async fn get_or_create_direct_room(&self, a: i64, b: i64) -> StoreResult<i64> {
+            async fn get_or_create_direct_room(&self, a: i64, b: i64) -> StoreResult<(i64, bool)> {
                 let key = direct_key(a, b);
                 let now = now();
                 let mut tx = self.writer().begin().await?;
@@ -362,23 +299,23 @@ macro_rules! sql_chat_store {
                 .bind(now)
                 .fetch_optional(&mut *tx)
                 .await?;
-                let id = match created {
+                let found = match created {
                     Some((id,)) => {
                         for user in [a, b] {
                             Self::add_member_tx(&mut tx, id, user, now).await?;
                         }
-                        id
+                        (id, true)
                     }
                     None => {
                         let (id,): (i64,) = sqlx::query_as("SELECT id FROM chat_rooms WHERE direct_key = $1")
                             .bind(&key)
                             .fetch_one(&mut *tx)
                             .await?;
-                        id
+                        (id, false)
                     }
                 };
                 tx.commit().await?;
-                Ok(id)
+                Ok(found)
             }
 
             async fn create_group(&self, name: &str, creator: i64, members: &[i64]) -> StoreResult<Room> {
@@ -497,121 +434,6 @@ macro_rules! sql_chat_store {
                 Ok(q.fetch_all(self.reader()).await?)
             }
 
-            async fn insert_message(
-                &self,
-                room_id: i64,
-                sender_id: i64,
-                content: &str,
-                client_id: Option<&str>,
-            ) -> StoreResult<Inserted> {
-                if let Some(client_id) = client_id {
-                    if let Some(existing) = self.message_by_client_id(sender_id, client_id).await? {
-                        return Ok(Inserted::Existing(existing));
-                    }
-                }
-                let now = now();
-                let attempt: StoreResult<Option<(MessageRow, Vec<i64>)>> = async {
-                    let mut tx = self.writer().begin().await?;
-                    let (seq,): (i64,) = sqlx::query_as(
-                        "UPDATE chat_rooms SET last_seq = last_seq + 1, last_message_at = $1, updated_at = $1 \
-                         WHERE id = $2 RETURNING last_seq",
-                    )
-                    .bind(now)
-                    .bind(room_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    // Checked again under the room's lock: a member removed after the caller's
-                    // check cannot post (the removal takes the same lock first).
-                    let members: Vec<(i64,)> =
-                        sqlx::query_as("SELECT user_id FROM chat_room_members WHERE chat_room_id = $1")
-                            .bind(room_id)
-                            .fetch_all(&mut *tx)
-                            .await?;
-                    let members: Vec<i64> = members.into_iter().map(|(id,)| id).collect();
-                    if !members.contains(&sender_id) {
-                        return Ok(None);
-                    }
-                    let (id,): (i64,) = sqlx::query_as(
-                        "INSERT INTO messages (chat_room_id, sender_id, content, seq, client_id, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-                    )
-                    .bind(room_id)
-                    .bind(sender_id)
-                    .bind(content)
-                    .bind(seq)
-                    .bind(client_id)
-                    .bind(now)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    sqlx::query(
-                        "UPDATE chat_room_members SET last_read_seq = $1 \
-                         WHERE chat_room_id = $2 AND user_id = $3 AND last_read_seq < $1",
-                    )
-                    .bind(seq)
-                    .bind(room_id)
-                    .bind(sender_id)
-                    .execute(&mut *tx)
-                    .await?;
-                    let sql = format!("{MESSAGE_SELECT} WHERE m.id = $1");
-                    let row = sqlx::query_as::<$db, MessageRow>(&sql).bind(id).fetch_one(&mut *tx).await?;
-                    tx.commit().await?;
-                    Ok(Some((row, members)))
-                }
-                .await;
-                match (attempt, client_id) {
-                    (Ok(Some((row, members))), _) => Ok(Inserted::New { row, members }),
-                    (Ok(None), _) => Ok(Inserted::NotMember),
-                    // A concurrent send with the same client id won; return its message.
-                    (Err(StoreError::UniqueViolation(_)), Some(client_id)) => self
-                        .message_by_client_id(sender_id, client_id)
-                        .await?
-                        .map(Inserted::Existing)
-                        .ok_or_else(|| StoreError::UniqueViolation("client_id".into())),
-                    (Err(e), _) => Err(e),
-                }
-            }
-
-            async fn messages(&self, room_id: i64, page: Page) -> StoreResult<Vec<MessageRow>> {
-                let (sql, a, b, newest_first) = match page {
-                    Page::Latest { limit, offset } => (
-                        format!("{MESSAGE_SELECT} WHERE m.chat_room_id = $1 ORDER BY m.seq DESC LIMIT $2 OFFSET $3"),
-                        limit,
-                        offset,
-                        true,
-                    ),
-                    Page::Before { seq, limit } => (
-                        format!("{MESSAGE_SELECT} WHERE m.chat_room_id = $1 AND m.seq < $3 ORDER BY m.seq DESC LIMIT $2"),
-                        limit,
-                        seq,
-                        true,
-                    ),
-                    Page::After { seq, limit } => (
-                        format!("{MESSAGE_SELECT} WHERE m.chat_room_id = $1 AND m.seq > $3 ORDER BY m.seq ASC LIMIT $2"),
-                        limit,
-                        seq,
-                        false,
-                    ),
-                };
-                let mut rows =
-                    sqlx::query_as::<$db, MessageRow>(&sql).bind(room_id).bind(a).bind(b).fetch_all(self.reader()).await?;
-                if newest_first {
-                    rows.reverse();
-                }
-                Ok(rows)
-            }
-
-            async fn mark_read(&self, room_id: i64, user_id: i64, up_to: i64) -> StoreResult<bool> {
-                let r = sqlx::query(
-                    "UPDATE chat_room_members SET last_read_seq = $1 \
-                     WHERE chat_room_id = $2 AND user_id = $3 AND last_read_seq < $1",
-                )
-                .bind(up_to)
-                .bind(room_id)
-                .bind(user_id)
-                .execute(self.writer())
-                .await?;
-                Ok(r.rows_affected() > 0)
-            }
         }
     };
 }

@@ -1,0 +1,193 @@
+//! The send pipeline: every validated send, REST or WebSocket, waits in one bounded queue per
+//! node; a single writer takes everything waiting (up to [`BATCH_MAX`]), writes it in one
+//! transaction ([`MessageStore::append_messages`](crate::store::MessageStore)), and only after
+//! the commit answers each sender and publishes the new messages.
+//!
+//! Why one writer: a batch costs one commit whatever its size, so throughput grows with load
+//! instead of being capped by commit latency; and because batches commit and publish one after
+//! another, each room's `new_message` frames leave this node in `seq` order without any lock.
+//!
+//! Back-pressure: when the writer falls behind, the queue fills and a send waits at most
+//! [`SUBMIT_WAIT`] for room, then fails with "server busy" (503, or an `error` frame) — memory
+//! stays bounded, and a retry with the same `client_id` is safe.
+
+use std::{sync::Arc, time::Duration};
+
+use banter_protocol::{Message, ServerFrame};
+use tokio::sync::{mpsc, oneshot};
+
+use super::to_message;
+use crate::{
+    error::Error,
+    events::{Broker, Event},
+    store::{Append, Appended, DynStore, MessageRow, StoreError},
+};
+
+/// The most sends one transaction carries.
+pub const BATCH_MAX: usize = 256;
+/// Sends waiting for the writer, at most.
+pub const QUEUE: usize = 8192;
+/// How long a send waits for room in a full queue before the server says it is busy.
+pub const SUBMIT_WAIT: Duration = Duration::from_secs(5);
+
+/// What became of a send.
+#[derive(Debug)]
+pub enum Sent {
+    /// Stored now.
+    New(Message),
+    /// The sender had already sent this `client_id`: the original, nothing stored.
+    Existing(Message),
+    NoRoom,
+    NotGroup,
+    NotMember,
+}
+
+/// Why a batch failed; every send in it gets the same answer.
+#[derive(Debug, Clone)]
+enum Failure {
+    Unavailable,
+    Internal(Arc<str>),
+}
+
+struct Job {
+    append: Append,
+    sender_username: String,
+    sender_full_name: Option<String>,
+    reply: oneshot::Sender<Result<Sent, Failure>>,
+}
+
+/// The queue in front of this node's writer. Cheap to clone.
+#[derive(Clone)]
+pub struct Pipeline {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Pipeline {
+    /// Starts the writer; it runs until every `Pipeline` clone is gone and the queue is empty.
+    pub fn start(store: DynStore, broker: Arc<dyn Broker>) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(write_loop(rx, store, broker));
+        Self { tx }
+    }
+
+    /// Queues one send and waits for its outcome (after the commit).
+    pub async fn send(
+        &self,
+        append: Append,
+        sender_username: &str,
+        sender_full_name: Option<&str>,
+    ) -> Result<Sent, Error> {
+        let (reply, outcome) = oneshot::channel();
+        let job = Job {
+            append,
+            sender_username: sender_username.to_owned(),
+            sender_full_name: sender_full_name.map(str::to_owned),
+            reply,
+        };
+        match self.tx.send_timeout(job, SUBMIT_WAIT).await {
+            Ok(()) => {}
+            Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                tracing::warn!("send queue full; refusing a send");
+                return Err(busy());
+            }
+            Err(mpsc::error::SendTimeoutError::Closed(_)) => {
+                return Err(Error::Unavailable("The server is shutting down".into()))
+            }
+        }
+        match outcome.await {
+            Ok(Ok(sent)) => Ok(sent),
+            Ok(Err(Failure::Unavailable)) => Err(busy()),
+            Ok(Err(Failure::Internal(why))) => Err(Error::Internal(anyhow::anyhow!("send batch failed: {why}"))),
+            Err(_) => Err(Error::Internal(anyhow::anyhow!("the send pipeline stopped"))),
+        }
+    }
+}
+
+fn busy() -> Error {
+    Error::Unavailable("Server busy, please retry".into())
+}
+
+async fn write_loop(mut rx: mpsc::Receiver<Job>, store: DynStore, broker: Arc<dyn Broker>) {
+    let mut jobs: Vec<Job> = Vec::with_capacity(BATCH_MAX);
+    // `recv_many` takes whatever is waiting, up to the limit, after waiting for the first.
+    while rx.recv_many(&mut jobs, BATCH_MAX).await > 0 {
+        let batch: Vec<Append> = jobs.iter().map(|j| j.append.clone()).collect();
+        match store.append_messages(&batch).await {
+            Ok(done) => {
+                let messages = resolve(&jobs, done.outcomes, done.created_at);
+                // Published before anyone is answered, so a sender's own devices can never
+                // see the ack before the message it acknowledges.
+                for (job, sent) in jobs.iter().zip(&messages) {
+                    let (message, fresh) = match sent {
+                        Sent::New(m) => (m, true),
+                        Sent::Existing(m) if m.room_id == job.append.room_id => (m, false),
+                        _ => continue,
+                    };
+                    // A resend republishes the original (delivery is at-least-once; clients
+                    // deduplicate by id), in case its first publication was lost.
+                    if fresh || matches!(sent, Sent::Existing(_)) {
+                        let members = done.members.get(&message.room_id).cloned().unwrap_or_default();
+                        broker.publish(Event::Room {
+                            room_id: message.room_id,
+                            members,
+                            skip_user: None,
+                            frame: ServerFrame::new_message(message.clone()),
+                        });
+                    }
+                }
+                for (job, sent) in jobs.drain(..).zip(messages) {
+                    // The sender may have gone (a closed request): the message stays stored.
+                    let _ = job.reply.send(Ok(sent));
+                }
+            }
+            Err(e) => {
+                let failure = match e {
+                    StoreError::Unavailable(e) => {
+                        tracing::error!(error = %e, "database unavailable; a send batch failed");
+                        Failure::Unavailable
+                    }
+                    other => {
+                        tracing::error!(error = %other, batch = jobs.len(), "a send batch failed");
+                        Failure::Internal(other.to_string().into())
+                    }
+                };
+                for job in jobs.drain(..) {
+                    let _ = job.reply.send(Err(failure.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Turns a batch's outcomes into what each sender is told.
+fn resolve(jobs: &[Job], outcomes: Vec<Appended>, created_at: crate::store::Timestamp) -> Vec<Sent> {
+    let mut sent: Vec<Sent> = Vec::with_capacity(outcomes.len());
+    for (job, outcome) in jobs.iter().zip(outcomes) {
+        let a = &job.append;
+        sent.push(match outcome {
+            Appended::New { id, seq } => Sent::New(to_message(
+                MessageRow {
+                    id,
+                    room_id: a.room_id,
+                    seq,
+                    sender_id: Some(a.sender_id),
+                    sender_username: Some(job.sender_username.clone()),
+                    sender_full_name: job.sender_full_name.clone(),
+                    content: a.content.clone(),
+                    client_id: a.client_id.clone(),
+                    created_at,
+                },
+                false,
+            )),
+            Appended::Existing(row) => Sent::Existing(to_message(row, false)),
+            Appended::SameAs(first) => match sent.get(first) {
+                Some(Sent::New(m) | Sent::Existing(m)) => Sent::Existing(m.clone()),
+                _ => Sent::NotMember,
+            },
+            Appended::NoRoom => Sent::NoRoom,
+            Appended::NotGroup => Sent::NotGroup,
+            Appended::NotMember => Sent::NotMember,
+        });
+    }
+    sent
+}

@@ -1,0 +1,28 @@
+//! What happened, for the connections that must hear of it: the [`Event`]s the domain
+//! (`chat`, `accounts`) publishes, and the [`Broker`] that carries them to every node's hub.
+//!
+//! This module sits between the domain and the transport: `chat` and `accounts` publish here
+//! without knowing about WebSockets, and `realtime` implements the broker and applies events to
+//! its connections. Dependencies run one way: `realtime` → `events` ← `chat`.
+
+use banter_protocol::ServerFrame;
+use serde::{Deserialize, Serialize};
+
+/// Something that happened, addressed by room or user, for every node's hub to apply.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Event {
+    /// A room event for the subscribed connections of these members (except `skip_user`'s).
+    Room { room_id: i64, members: Vec<i64>, skip_user: Option<i64>, frame: ServerFrame },
+    /// A frame for every connection of these users.
+    Users { user_ids: Vec<i64>, frame: ServerFrame },
+    /// A user left a room (removed, left, or account deleted): stop delivering it to them.
+    MemberRemoved { room_id: i64, user_id: i64 },
+    /// Close the user's connections of one session, or of all sessions.
+    SessionsRevoked { user_id: i64, session_id: Option<String> },
+}
+
+/// Carries events to every node. Publishing never waits and never fails from the caller's point
+/// of view: delivery is the broker's job.
+pub trait Broker: Send + Sync + 'static {
+    fn publish(&self, event: Event);
+}
