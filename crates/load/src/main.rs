@@ -2,15 +2,16 @@
 //!
 //! ```text
 //! banter-load idle --url http://127.0.0.1:8000 --connections 10000 --server-pid PID
-//! banter-load chat --url http://127.0.0.1:8000 --users 50 --senders 10 --messages 2000
+//! banter-load chat --url http://127.0.0.1:8000 --groups 40 --members 10 --senders 200 \
+//!     --inflight 4 --messages 200000 [--rate 200]
 //! ```
 //!
 //! `idle` opens many idle, authenticated, subscribed WebSocket connections and reports the
-//! server's resident memory per connection. `chat` puts `--users` users in one group, each with a
-//! subscribed WebSocket; `--senders` of them send `--messages` in total over WebSocket, each
-//! waiting for its ack before the next (closed loop). It reports throughput, ack latency and
-//! delivery latency (send → every member's `new_message`), and checks that every member got
-//! every message exactly once, in `seq` order.
+//! server's resident memory per connection. `chat` (see `chat.rs`) makes `--groups` groups of
+//! `--members` users, each with a subscribed WebSocket; `--senders` of them send `--messages` in
+//! all over WebSocket, with `--inflight` unacknowledged each (or at `--rate` messages/s in all).
+//! It reports throughput, ack latency and delivery latency (send → every member's
+//! `new_message`), and checks that every member got every message exactly once, in `seq` order.
 //!
 //! Every loop is bounded in count and time; only loopback addresses are accepted.
 
@@ -40,18 +41,20 @@ async fn main() -> anyhow::Result<()> {
     match args.get(1).map(String::as_str) {
         Some("idle") => {}
         Some("chat") => {
-            return chat::run(
-                &url,
-                &host,
-                number("--users", 50)?,
-                number("--senders", 10)?,
-                number("--messages", 2000)?,
-            )
-            .await
+            let rate = arg("--rate").map(|r| r.parse::<f64>().context("--rate")).transpose()?;
+            let workload = chat::Workload {
+                groups: number("--groups", 1)?,
+                members: number("--members", number("--users", 50)?)?,
+                senders: number("--senders", 10)?,
+                inflight: number("--inflight", 1)?,
+                messages: number("--messages", 2000)?,
+                rate,
+            };
+            return chat::run(&url, &host, workload).await;
         }
         _ => bail!(
             "usage: banter-load idle --url URL --connections N --server-pid PID\n       \
-             banter-load chat --url URL --users N --senders N --messages N"
+             banter-load chat --url URL --groups N --members N --senders N --inflight N --messages N [--rate R]"
         ),
     }
     let n: usize = arg("--connections").unwrap_or_else(|| "1000".into()).parse().context("--connections")?;

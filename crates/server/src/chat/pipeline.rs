@@ -64,9 +64,20 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Starts the writer; it runs until every `Pipeline` clone is gone and the queue is empty.
+    /// (Should it fail to start, every send answers 503: `send` sees the queue closed.)
     pub fn start(store: DynStore, broker: Arc<dyn Broker>) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(write_loop(rx, store, broker));
+        // A thread of its own: the writer is one task that every send waits on, and on the
+        // shared runtime it would queue behind hundreds of connection tasks at every statement.
+        let thread = std::thread::Builder::new().name("banter-writer".into()).spawn(move || {
+            match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt.block_on(write_loop(rx, store, broker)),
+                Err(e) => tracing::error!(error = %e, "the send writer could not start"),
+            }
+        });
+        if let Err(e) = thread {
+            tracing::error!(error = %e, "the send writer thread could not start");
+        }
         Self { tx }
     }
 
@@ -112,7 +123,10 @@ async fn write_loop(mut rx: mpsc::Receiver<Job>, store: DynStore, broker: Arc<dy
     // `recv_many` takes whatever is waiting, up to the limit, after waiting for the first.
     while rx.recv_many(&mut jobs, BATCH_MAX).await > 0 {
         let batch: Vec<Append> = jobs.iter().map(|j| j.append.clone()).collect();
-        match store.append_messages(&batch).await {
+        let started = std::time::Instant::now();
+        let written = store.append_messages(&batch).await;
+        tracing::debug!(size = batch.len(), micros = started.elapsed().as_micros(), "send batch written");
+        match written {
             Ok(done) => {
                 let messages = resolve(&jobs, done.outcomes, done.created_at);
                 // Published before anyone is answered, so a sender's own devices can never

@@ -19,7 +19,7 @@ use tokio::{
 };
 
 use super::{
-    hub::{Announcement, Outbound, Stop, SyncBatch},
+    hub::{encode, Announcement, Outbound, Stop, SyncBatch},
     Credentials,
 };
 use crate::{
@@ -346,10 +346,6 @@ impl Conn {
     }
 }
 
-fn encode(frame: &ServerFrame) -> std::sync::Arc<str> {
-    serde_json::to_string(frame).unwrap_or_default().into()
-}
-
 async fn read_loop(
     mut conn: Conn,
     mut stream: futures_util::stream::SplitStream<WebSocket>,
@@ -450,20 +446,95 @@ fn parse_frame(text: &str) -> Result<ClientFrame, String> {
     serde_json::from_value(value).map_err(|e| format!("Invalid {} frame: {}", python_repr(&kind), short(&e)))
 }
 
+/// How the writer should go on after handling one queued item.
+enum Next {
+    More,
+    /// Send this close frame after what is already out, then stop.
+    Close(WsMessage),
+}
+
+/// The writer's state between items: the catch-up hold (see the module docs).
+#[derive(Default)]
+struct Writer {
+    held: Option<Vec<Outbound>>,
+    held_bytes: usize,
+    /// Per room, the highest seq a catch-up batch delivered.
+    synced: std::collections::HashMap<i64, i64>,
+    /// Catch-up slots of batches taken but not yet written: freed after the write, so one
+    /// catch-up at most is in memory per connection.
+    permits: Vec<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Writer {
+    /// Turns one queued item into frames to send (appended to `out`), or holds it.
+    fn take(&mut self, item: Outbound, out: &mut Vec<WsMessage>) -> Next {
+        let items = match item {
+            Outbound::SyncStart => {
+                self.held.get_or_insert_with(Vec::new);
+                return Next::More;
+            }
+            Outbound::SyncBatch(batch) => {
+                let SyncBatch { messages, done, permit } = *batch;
+                self.permits.push(permit);
+                self.held_bytes = 0;
+                for (room, seq, text) in messages {
+                    let high = self.synced.entry(room).or_insert(seq);
+                    *high = (*high).max(seq);
+                    out.push(WsMessage::Text(text));
+                }
+                out.push(WsMessage::Text(done));
+                self.held.take().unwrap_or_default()
+            }
+            other => match self.held.as_mut() {
+                Some(held) => {
+                    self.held_bytes += match &other {
+                        Outbound::Frame(t) | Outbound::Message { text: t, .. } => t.len(),
+                        _ => 0,
+                    };
+                    if self.held_bytes > HOLD_MAX_BYTES {
+                        return Next::Close(close_frame(close::TOO_SLOW, "too slow during catch-up"));
+                    }
+                    held.push(other);
+                    return Next::More;
+                }
+                None => vec![other],
+            },
+        };
+        for item in items {
+            match item {
+                Outbound::Ping => out.push(WsMessage::Ping(Default::default())),
+                Outbound::Frame(text) => out.push(WsMessage::Text(text)),
+                // Already delivered by a catch-up batch.
+                Outbound::Message { room_id, seq, .. } if self.synced.get(&room_id).is_some_and(|s| seq <= *s) => {}
+                Outbound::Message { text, .. } => out.push(WsMessage::Text(text)),
+                Outbound::Close(code, why) => return Next::Close(close_frame(code, why)),
+                Outbound::SyncStart | Outbound::SyncBatch(_) => {}
+            }
+        }
+        Next::More
+    }
+}
+
+/// The most queued items taken into one write.
+const WRITE_BATCH: usize = 256;
+
 /// Sends queued items in order; closes on a stop signal even mid-send.
+///
+/// Everything already queued when the writer wakes goes out in one write (frames are fed to the
+/// socket, then flushed once): under load, each socket's frames coalesce into fewer system
+/// calls, and an idle socket still gets each frame at once.
 async fn write_loop(
     mut sink: SplitSink<WebSocket, WsMessage>,
     mut rx: mpsc::Receiver<Outbound>,
     mut stop: watch::Receiver<Stop>,
 ) {
-    let mut held: Option<Vec<Outbound>> = None;
-    let mut held_bytes = 0usize;
+    let mut writer = Writer::default();
     // Once the hub forgets the connection its stop sender is dropped: from then on there is no
     // stop signal, only the queue to drain.
     let mut stop_open = true;
-    let mut synced: std::collections::HashMap<i64, i64> = std::collections::HashMap::new();
+    let mut out: Vec<WsMessage> = Vec::new();
     loop {
-        let item = tokio::select! {
+        let first = tokio::select! {
             biased;
             changed = stop.changed(), if stop_open => {
                 if changed.is_err() {
@@ -482,77 +553,50 @@ async fn write_loop(
                 None => return,
             },
         };
-        let batch = match item {
-            Outbound::SyncStart => {
-                held.get_or_insert_with(Vec::new);
-                continue;
-            }
-            Outbound::SyncBatch(batch) => {
-                let SyncBatch { messages, done, permit } = *batch;
-                // The slot frees once the batch is handed to the socket below.
-                let _permit = permit;
-                held_bytes = 0;
-                let mut out = Vec::with_capacity(messages.len() + 1);
-                for (room, seq, text) in messages {
-                    let high = synced.entry(room).or_insert(seq);
-                    *high = (*high).max(seq);
-                    out.push(Outbound::Frame(text));
-                }
-                out.push(Outbound::Frame(done));
-                out.extend(held.take().unwrap_or_default());
-                out
-            }
-            other => match held.as_mut() {
-                Some(h) => {
-                    held_bytes += match &other {
-                        Outbound::Frame(t) | Outbound::Message { text: t, .. } => t.len(),
-                        _ => 0,
-                    };
-                    if held_bytes > HOLD_MAX_BYTES {
-                        let close = close_frame(close::TOO_SLOW, "too slow during catch-up");
-                        let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.send(close)).await;
-                        return;
-                    }
-                    h.push(other);
-                    continue;
-                }
-                None => vec![other],
-            },
-        };
-        for item in batch {
-            let msg = match item {
-                Outbound::Ping => WsMessage::Ping(Default::default()),
-                Outbound::Frame(text) => WsMessage::Text(Utf8Bytes::from(&*text)),
-                // Already delivered by a catch-up batch.
-                Outbound::Message { room_id, seq, .. } if synced.get(&room_id).is_some_and(|s| seq <= *s) => continue,
-                Outbound::Message { text, .. } => WsMessage::Text(Utf8Bytes::from(&*text)),
-                Outbound::Close(code, why) => {
-                    let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.send(close_frame(code, why))).await;
-                    return;
-                }
-                Outbound::SyncStart | Outbound::SyncBatch(_) => continue,
-            };
-            // A send blocked on a client that stopped reading still yields to a stop signal; the
-            // socket is then dropped (a close frame could not get through it either).
-            let sent = {
-                let mut send = std::pin::pin!(sink.send(msg));
-                loop {
-                    tokio::select! {
-                        biased;
-                        changed = stop.changed(), if stop_open => match changed {
-                            Ok(()) if stop.borrow().is_some() => return,
-                            Ok(()) => {}
-                            Err(_) => stop_open = false,
-                        },
-                        sent = &mut send => break sent,
-                        // A peer that has not taken one frame in this long stopped reading.
-                        () = tokio::time::sleep(WRITE_TIMEOUT) => return,
-                    }
-                }
-            };
-            if sent.is_err() {
+        let mut next = writer.take(first, &mut out);
+        let mut taken = 1;
+        while matches!(next, Next::More) && taken < WRITE_BATCH {
+            let Ok(item) = rx.try_recv() else { break };
+            next = writer.take(item, &mut out);
+            taken += 1;
+        }
+        for msg in out.drain(..) {
+            if !guarded(sink.feed(msg), &mut stop, &mut stop_open).await {
                 return;
             }
+        }
+        if !guarded(sink.flush(), &mut stop, &mut stop_open).await {
+            return;
+        }
+        writer.permits.clear();
+        if let Next::Close(frame) = next {
+            let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.send(frame)).await;
+            return;
+        }
+    }
+}
+
+/// Runs one write to the socket; `false` if the connection must end instead: the write failed,
+/// the hub said stop (the socket is then dropped — a close frame could not get through a socket
+/// that is not being read either), or the peer took nothing for [`WRITE_TIMEOUT`].
+async fn guarded<E>(
+    write: impl std::future::Future<Output = Result<(), E>>,
+    stop: &mut watch::Receiver<Stop>,
+    stop_open: &mut bool,
+) -> bool {
+    let mut write = std::pin::pin!(write);
+    let deadline = tokio::time::sleep(WRITE_TIMEOUT);
+    let mut deadline = std::pin::pin!(deadline);
+    loop {
+        tokio::select! {
+            biased;
+            changed = stop.changed(), if *stop_open => match changed {
+                Ok(()) if stop.borrow().is_some() => return false,
+                Ok(()) => {}
+                Err(_) => *stop_open = false,
+            },
+            done = &mut write => return done.is_ok(),
+            () = &mut deadline => return false,
         }
     }
 }

@@ -20,18 +20,22 @@ use std::{
 use banter_protocol::{close, ServerFrame};
 use tokio::sync::{mpsc, watch};
 
+/// A frame's text, serialised once and shared by every recipient (cloning it is a reference
+/// count, not a copy).
+pub type Text = axum::extract::ws::Utf8Bytes;
+
 /// What a connection's writer receives, in order. Frames are serialised once for all their
 /// recipients.
 #[derive(Debug)]
 pub enum Outbound {
-    Frame(Arc<str>),
+    Frame(Text),
     /// A WebSocket ping (liveness check).
     Ping,
     /// A `new_message` frame, with what the writer needs to keep catch-up free of duplicates.
     Message {
         room_id: i64,
         seq: i64,
-        text: Arc<str>,
+        text: Text,
     },
     /// The connection asked for catch-up: hold live frames until the batch arrives.
     SyncStart,
@@ -46,8 +50,8 @@ pub enum Outbound {
 /// `permit` is the connection's one catch-up slot, freed once the batch is written.
 #[derive(Debug)]
 pub struct SyncBatch {
-    pub messages: Vec<(i64, i64, Arc<str>)>,
-    pub done: Arc<str>,
+    pub messages: Vec<(i64, i64, Text)>,
+    pub done: Text,
     pub permit: tokio::sync::OwnedSemaphorePermit,
 }
 
@@ -281,15 +285,15 @@ impl Hub {
     }
 }
 
-fn encode(frame: &ServerFrame) -> Arc<str> {
+pub fn encode(frame: &ServerFrame) -> Text {
     serde_json::to_string(frame)
-        .unwrap_or_else(|_| r#"{"type":"error","code":"internal_error","message":""}"#.into())
+        .unwrap_or_else(|_| r#"{"type":"error","message":"","code":"internal_error"}"#.into())
         .into()
 }
 
 /// Queues `text` for each target. A full queue means the reader is too slow: it is told to
 /// close (4008) rather than buffered without bound or waited for.
-fn send_all(index: &mut Index, targets: Vec<ConnId>, wrap: impl Fn(Arc<str>) -> Outbound, text: &Arc<str>) {
+fn send_all(index: &mut Index, targets: Vec<ConnId>, wrap: impl Fn(Text) -> Outbound, text: &Text) {
     for id in targets {
         let Some(conn) = index.conns.get(&id) else { continue };
         if let Err(mpsc::error::TrySendError::Full(_)) = conn.tx.try_send(wrap(text.clone())) {

@@ -127,22 +127,6 @@ pub(super) const MESSAGE_SELECT: &str = "SELECT m.id, m.chat_room_id AS room_id,
      u.username AS sender_username, u.full_name AS sender_full_name, m.content, m.client_id, m.created_at \
      FROM messages m LEFT JOIN users u ON u.id = m.sender_id";
 
-/// `($1, $2), ($3, $4), …`: `rows` tuples of `width` placeholders, numbered from `first`.
-fn tuples(rows: usize, width: usize, first: usize) -> String {
-    (0..rows)
-        .map(|r| {
-            let cols: Vec<String> = (0..width).map(|c| format!("${}", first + r * width + c)).collect();
-            format!("({})", cols.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// `$first, …` for an `IN (…)` list.
-fn list(n: usize, first: usize) -> String {
-    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
-}
-
 /// A room as a batch found it under its lock.
 #[derive(sqlx::FromRow)]
 struct LockedRoom {
@@ -202,145 +186,11 @@ fn plan(
 }
 
 macro_rules! sql_message_store {
-    ($store:ty, $db:ty, $lock_rows:literal) => {
+    ($store:ty, $db:ty) => {
         #[async_trait]
         impl MessageStore for $store {
             async fn append_messages(&self, batch: &[Append]) -> StoreResult<AppendBatch> {
-                let created_at = super::now();
-                let mut room_ids: Vec<i64> = batch.iter().map(|a| a.room_id).collect();
-                room_ids.sort_unstable();
-                room_ids.dedup();
-                let mut tx = self.writer().begin().await?;
-
-                // 1. The rooms, locked in id order.
-                let sql = format!(
-                    "SELECT id, room_type, last_seq FROM chat_rooms WHERE id IN ({}) ORDER BY id{}",
-                    list(room_ids.len(), 1),
-                    $lock_rows
-                );
-                let mut q = sqlx::query_as::<$db, LockedRoom>(&sql);
-                for id in &room_ids {
-                    q = q.bind(id);
-                }
-                let rooms: HashMap<i64, LockedRoom> =
-                    q.fetch_all(&mut *tx).await?.into_iter().map(|r| (r.id, r)).collect();
-
-                // 2. Their members, under the rooms' locks.
-                let mut members: HashMap<i64, Vec<i64>> = HashMap::new();
-                if !rooms.is_empty() {
-                    let ids: Vec<i64> = rooms.keys().copied().collect();
-                    let sql = format!(
-                        "SELECT chat_room_id, user_id FROM chat_room_members WHERE chat_room_id IN ({})",
-                        list(ids.len(), 1)
-                    );
-                    let mut q = sqlx::query_as::<$db, (i64, i64)>(&sql);
-                    for id in &ids {
-                        q = q.bind(id);
-                    }
-                    for (room, user) in q.fetch_all(&mut *tx).await? {
-                        members.entry(room).or_default().push(user);
-                    }
-                }
-
-                // 3. Client ids the senders used before.
-                let keyed: Vec<(i64, &str)> =
-                    batch.iter().filter_map(|a| a.client_id.as_deref().map(|c| (a.sender_id, c))).collect();
-                let mut existing: HashMap<(i64, String), MessageRow> = HashMap::new();
-                if !keyed.is_empty() {
-                    let sql = format!(
-                        "{MESSAGE_SELECT} WHERE (m.sender_id, m.client_id) IN (VALUES {})",
-                        tuples(keyed.len(), 2, 1)
-                    );
-                    let mut q = sqlx::query_as::<$db, MessageRow>(&sql);
-                    for (sender, client_id) in &keyed {
-                        q = q.bind(sender).bind(*client_id);
-                    }
-                    for row in q.fetch_all(&mut *tx).await? {
-                        if let (Some(sender), Some(client_id)) = (row.sender_id, row.client_id.clone()) {
-                            existing.insert((sender, client_id), row);
-                        }
-                    }
-                }
-
-                let (mut outcomes, planned, last_seqs) = plan(batch, &rooms, &members, &existing);
-                if planned.is_empty() {
-                    tx.commit().await?;
-                    return Ok(AppendBatch { outcomes, created_at, members });
-                }
-
-                // 4. Advance each room's sequence.
-                let cases: String = (0..last_seqs.len())
-                    .map(|i| format!("WHEN ${} THEN ${}", 2 * i + 2, 2 * i + 3))
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                let sql = format!(
-                    "UPDATE chat_rooms SET last_seq = CASE id {cases} END, last_message_at = $1, updated_at = $1 \
-                     WHERE id IN ({})",
-                    (0..last_seqs.len()).map(|i| format!("${}", 2 * i + 2)).collect::<Vec<_>>().join(", ")
-                );
-                let mut q = sqlx::query::<$db>(&sql).bind(created_at);
-                for (room, seq) in &last_seqs {
-                    q = q.bind(room).bind(seq);
-                }
-                q.execute(&mut *tx).await?;
-
-                // 5. The messages, in one statement.
-                let sql = format!(
-                    "INSERT INTO messages (chat_room_id, sender_id, content, seq, client_id, created_at) \
-                     VALUES {} RETURNING id, chat_room_id, seq",
-                    tuples(planned.len(), 6, 1)
-                );
-                let mut q = sqlx::query_as::<$db, (i64, i64, i64)>(&sql);
-                for p in &planned {
-                    let a = &batch[p.index];
-                    q = q.bind(a.room_id).bind(a.sender_id).bind(&a.content).bind(p.seq).bind(&a.client_id).bind(created_at);
-                }
-                let ids: HashMap<(i64, i64), i64> =
-                    q.fetch_all(&mut *tx).await?.into_iter().map(|(id, room, seq)| ((room, seq), id)).collect();
-                for p in &planned {
-                    let room = batch[p.index].room_id;
-                    let id = ids.get(&(room, p.seq)).copied().ok_or_else(|| {
-                        super::StoreError::Other(sqlx::Error::Protocol("inserted message not returned".into()))
-                    })?;
-                    outcomes[p.index] = Appended::New { id, seq: p.seq };
-                }
-
-                // 6. The room event log.
-                let sql = format!(
-                    "INSERT INTO room_events (room_id, seq, kind, message_id, actor_id, created_at) VALUES {}",
-                    tuples(planned.len(), 6, 1)
-                );
-                let mut q = sqlx::query::<$db>(&sql);
-                for p in &planned {
-                    let a = &batch[p.index];
-                    let id = match outcomes[p.index] {
-                        Appended::New { id, .. } => id,
-                        _ => 0,
-                    };
-                    q = q.bind(a.room_id).bind(p.seq).bind(EventKind::Message.as_str()).bind(id).bind(a.sender_id).bind(created_at);
-                }
-                q.execute(&mut *tx).await?;
-
-                // 7. Each sender has read up to their own newest message.
-                let mut read: BTreeMap<(i64, i64), i64> = BTreeMap::new();
-                for p in &planned {
-                    let a = &batch[p.index];
-                    let at = read.entry((a.room_id, a.sender_id)).or_insert(p.seq);
-                    *at = (*at).max(p.seq);
-                }
-                let sql = format!(
-                    "UPDATE chat_room_members SET last_read_seq = v.column3 FROM (VALUES {}) AS v \
-                     WHERE chat_room_id = v.column1 AND user_id = v.column2 AND last_read_seq < v.column3",
-                    tuples(read.len(), 3, 1)
-                );
-                let mut q = sqlx::query::<$db>(&sql);
-                for ((room, user), seq) in &read {
-                    q = q.bind(room).bind(user).bind(seq);
-                }
-                q.execute(&mut *tx).await?;
-
-                tx.commit().await?;
-                Ok(AppendBatch { outcomes, created_at, members })
+                self.append_batch(batch).await
             }
 
             async fn messages(&self, room_id: i64, page: Page) -> StoreResult<Vec<MessageRow>> {
@@ -447,8 +297,317 @@ macro_rules! sql_message_store {
     };
 }
 
-sql_message_store!(SqliteStore, Sqlite, "");
-sql_message_store!(PgStore, Postgres, " FOR UPDATE");
+sql_message_store!(SqliteStore, Sqlite);
+sql_message_store!(PgStore, Postgres);
+
+/// The rows a batch writes, as columns (PostgreSQL binds them as arrays for `UNNEST`) and as
+/// JSON rows (SQLite reads them with `json_each`): either way each statement is prepared once and
+/// takes a fixed number of parameters, whatever the batch's size.
+struct Writes {
+    /// Each room's new `last_seq`.
+    last_seqs: Vec<(i64, i64)>,
+    /// (room, sender, content, seq, client_id) per new message, in batch order.
+    messages: Vec<(i64, i64, String, i64, Option<String>)>,
+    /// (room, user, seq): each sender's newest own message per room.
+    reads: Vec<(i64, i64, i64)>,
+}
+
+impl Writes {
+    fn new(batch: &[Append], planned: &[Planned], last_seqs: &BTreeMap<i64, i64>) -> Self {
+        let mut reads: BTreeMap<(i64, i64), i64> = BTreeMap::new();
+        let messages = planned
+            .iter()
+            .map(|p| {
+                let a = &batch[p.index];
+                let at = reads.entry((a.room_id, a.sender_id)).or_insert(p.seq);
+                *at = (*at).max(p.seq);
+                (a.room_id, a.sender_id, a.content.clone(), p.seq, a.client_id.clone())
+            })
+            .collect();
+        Self {
+            last_seqs: last_seqs.iter().map(|(r, s)| (*r, *s)).collect(),
+            messages,
+            reads: reads.into_iter().map(|((r, u), s)| (r, u, s)).collect(),
+        }
+    }
+}
+
+/// Fills in the ids the insert returned; fails if one is missing (it cannot be, short of a
+/// driver bug, but a message must never be acknowledged without its id).
+fn assign_ids(
+    outcomes: &mut [Appended],
+    planned: &[Planned],
+    batch: &[Append],
+    ids: &HashMap<(i64, i64), i64>,
+) -> StoreResult<()> {
+    for p in planned {
+        let room = batch[p.index].room_id;
+        let id = ids
+            .get(&(room, p.seq))
+            .copied()
+            .ok_or_else(|| super::StoreError::Other(sqlx::Error::Protocol("inserted message not returned".into())))?;
+        outcomes[p.index] = Appended::New { id, seq: p.seq };
+    }
+    Ok(())
+}
+
+fn distinct_rooms(batch: &[Append]) -> Vec<i64> {
+    let mut ids: Vec<i64> = batch.iter().map(|a| a.room_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// A batch's new messages as columns, for PostgreSQL's `UNNEST`.
+#[derive(Default)]
+struct MessageColumns {
+    rooms: Vec<i64>,
+    senders: Vec<i64>,
+    contents: Vec<String>,
+    seqs: Vec<i64>,
+    client_ids: Vec<Option<String>>,
+}
+
+impl MessageColumns {
+    fn of(w: &Writes) -> Self {
+        let mut c = Self::default();
+        for (room, sender, content, seq, client_id) in &w.messages {
+            c.rooms.push(*room);
+            c.senders.push(*sender);
+            c.contents.push(content.clone());
+            c.seqs.push(*seq);
+            c.client_ids.push(client_id.clone());
+        }
+        c
+    }
+}
+
+impl PgStore {
+    async fn append_batch(&self, batch: &[Append]) -> StoreResult<AppendBatch> {
+        let created_at = super::now();
+        let room_ids = distinct_rooms(batch);
+        let mut tx = self.batch_writer().begin().await?;
+        // 1. The rooms, locked in id order (two batches never wait on each other in a cycle).
+        let rooms: HashMap<i64, LockedRoom> = sqlx::query_as::<Postgres, LockedRoom>(
+            "SELECT id, room_type, last_seq FROM chat_rooms WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        )
+        .bind(&room_ids)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r))
+        .collect();
+        // 2. Their members, under the rooms' locks.
+        let mut members: HashMap<i64, Vec<i64>> = HashMap::new();
+        let rows: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT chat_room_id, user_id FROM chat_room_members WHERE chat_room_id = ANY($1)")
+                .bind(&room_ids)
+                .fetch_all(&mut *tx)
+                .await?;
+        for (room, user) in rows {
+            members.entry(room).or_default().push(user);
+        }
+        // 3. Client ids the senders used before.
+        let (senders, client_ids): (Vec<i64>, Vec<String>) =
+            batch.iter().filter_map(|a| a.client_id.clone().map(|c| (a.sender_id, c))).unzip();
+        let mut existing: HashMap<(i64, String), MessageRow> = HashMap::new();
+        if !senders.is_empty() {
+            let sql = format!(
+                "{MESSAGE_SELECT} WHERE (m.sender_id, m.client_id) IN (SELECT * FROM UNNEST($1::int8[], $2::text[]))"
+            );
+            let rows = sqlx::query_as::<Postgres, MessageRow>(&sql)
+                .bind(&senders)
+                .bind(&client_ids)
+                .fetch_all(&mut *tx)
+                .await?;
+            for row in rows {
+                if let (Some(sender), Some(client_id)) = (row.sender_id, row.client_id.clone()) {
+                    existing.insert((sender, client_id), row);
+                }
+            }
+        }
+        let (mut outcomes, planned, last_seqs) = plan(batch, &rooms, &members, &existing);
+        if planned.is_empty() {
+            tx.commit().await?;
+            return Ok(AppendBatch { outcomes, created_at, members });
+        }
+        let w = Writes::new(batch, &planned, &last_seqs);
+        // 4. Each room's sequence.
+        let (rooms_col, seqs_col): (Vec<i64>, Vec<i64>) = w.last_seqs.iter().copied().unzip();
+        sqlx::query(
+            "UPDATE chat_rooms r SET last_seq = v.seq, last_message_at = $3, updated_at = $3 \
+             FROM UNNEST($1::int8[], $2::int8[]) AS v(id, seq) WHERE r.id = v.id",
+        )
+        .bind(&rooms_col)
+        .bind(&seqs_col)
+        .bind(created_at)
+        .execute(&mut *tx)
+        .await?;
+        // 5. The messages.
+        let cols = MessageColumns::of(&w);
+        let ids: HashMap<(i64, i64), i64> = sqlx::query_as::<Postgres, (i64, i64, i64)>(
+            "INSERT INTO messages (chat_room_id, sender_id, content, seq, client_id, created_at) \
+             SELECT r, s, c, q, k, $6 FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::int8[], $5::text[]) \
+             AS t(r, s, c, q, k) RETURNING id, chat_room_id, seq",
+        )
+        .bind(&cols.rooms)
+        .bind(&cols.senders)
+        .bind(&cols.contents)
+        .bind(&cols.seqs)
+        .bind(&cols.client_ids)
+        .bind(created_at)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|(id, room, seq)| ((room, seq), id))
+        .collect();
+        assign_ids(&mut outcomes, &planned, batch, &ids)?;
+        // 6. The event log.
+        let message_ids: Vec<i64> = planned
+            .iter()
+            .map(|p| match outcomes[p.index] {
+                Appended::New { id, .. } => id,
+                _ => 0,
+            })
+            .collect();
+        sqlx::query(
+            "INSERT INTO room_events (room_id, seq, kind, message_id, actor_id, created_at) \
+             SELECT r, q, $5, m, a, $6 FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::int8[]) AS t(r, q, m, a)",
+        )
+        .bind(&cols.rooms)
+        .bind(&cols.seqs)
+        .bind(&message_ids)
+        .bind(&cols.senders)
+        .bind(EventKind::Message.as_str())
+        .bind(created_at)
+        .execute(&mut *tx)
+        .await?;
+        // 7. Each sender has read up to their own newest message.
+        let mut reads: (Vec<i64>, Vec<i64>, Vec<i64>) = Default::default();
+        for (room, user, seq) in &w.reads {
+            reads.0.push(*room);
+            reads.1.push(*user);
+            reads.2.push(*seq);
+        }
+        sqlx::query(
+            "UPDATE chat_room_members SET last_read_seq = v.seq FROM UNNEST($1::int8[], $2::int8[], $3::int8[]) \
+             AS v(room, usr, seq) WHERE chat_room_id = v.room AND user_id = v.usr AND last_read_seq < v.seq",
+        )
+        .bind(&reads.0)
+        .bind(&reads.1)
+        .bind(&reads.2)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(AppendBatch { outcomes, created_at, members })
+    }
+}
+
+/// `[a, b, …]` as a JSON array, for SQLite's `json_each`.
+fn json_rows<T: serde::Serialize>(rows: &T) -> String {
+    serde_json::to_string(rows).unwrap_or_else(|_| "[]".into())
+}
+
+impl SqliteStore {
+    async fn append_batch(&self, batch: &[Append]) -> StoreResult<AppendBatch> {
+        let created_at = super::now();
+        let room_ids = json_rows(&distinct_rooms(batch));
+        // One writer connection: nothing else writes while this transaction runs.
+        let mut tx = self.writer().begin().await?;
+        let rooms: HashMap<i64, LockedRoom> = sqlx::query_as::<Sqlite, LockedRoom>(
+            "SELECT id, room_type, last_seq FROM chat_rooms WHERE id IN (SELECT value FROM json_each($1))",
+        )
+        .bind(&room_ids)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r))
+        .collect();
+        let mut members: HashMap<i64, Vec<i64>> = HashMap::new();
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT chat_room_id, user_id FROM chat_room_members \
+             WHERE chat_room_id IN (SELECT value FROM json_each($1))",
+        )
+        .bind(&room_ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (room, user) in rows {
+            members.entry(room).or_default().push(user);
+        }
+        let keyed: Vec<(i64, &str)> =
+            batch.iter().filter_map(|a| a.client_id.as_deref().map(|c| (a.sender_id, c))).collect();
+        let mut existing: HashMap<(i64, String), MessageRow> = HashMap::new();
+        if !keyed.is_empty() {
+            let sql = format!(
+                "{MESSAGE_SELECT} WHERE (m.sender_id, m.client_id) IN \
+                 (SELECT value ->> 0, value ->> 1 FROM json_each($1))"
+            );
+            let rows = sqlx::query_as::<Sqlite, MessageRow>(&sql).bind(json_rows(&keyed)).fetch_all(&mut *tx).await?;
+            for row in rows {
+                if let (Some(sender), Some(client_id)) = (row.sender_id, row.client_id.clone()) {
+                    existing.insert((sender, client_id), row);
+                }
+            }
+        }
+        let (mut outcomes, planned, last_seqs) = plan(batch, &rooms, &members, &existing);
+        if planned.is_empty() {
+            tx.commit().await?;
+            return Ok(AppendBatch { outcomes, created_at, members });
+        }
+        let w = Writes::new(batch, &planned, &last_seqs);
+        sqlx::query(
+            "UPDATE chat_rooms SET last_seq = v.seq, last_message_at = $2, updated_at = $2 \
+             FROM (SELECT value ->> 0 AS id, value ->> 1 AS seq FROM json_each($1)) AS v WHERE chat_rooms.id = v.id",
+        )
+        .bind(json_rows(&w.last_seqs))
+        .bind(created_at)
+        .execute(&mut *tx)
+        .await?;
+        let ids: HashMap<(i64, i64), i64> = sqlx::query_as::<Sqlite, (i64, i64, i64)>(
+            "INSERT INTO messages (chat_room_id, sender_id, content, seq, client_id, created_at) \
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, $2 FROM json_each($1) WHERE true \
+             RETURNING id, chat_room_id, seq",
+        )
+        .bind(json_rows(&w.messages))
+        .bind(created_at)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|(id, room, seq)| ((room, seq), id))
+        .collect();
+        assign_ids(&mut outcomes, &planned, batch, &ids)?;
+        let events: Vec<(i64, i64, i64, i64)> = planned
+            .iter()
+            .map(|p| {
+                let a = &batch[p.index];
+                let id = match outcomes[p.index] {
+                    Appended::New { id, .. } => id,
+                    _ => 0,
+                };
+                (a.room_id, p.seq, id, a.sender_id)
+            })
+            .collect();
+        sqlx::query(
+            "INSERT INTO room_events (room_id, seq, kind, message_id, actor_id, created_at) \
+             SELECT value ->> 0, value ->> 1, $2, value ->> 2, value ->> 3, $3 FROM json_each($1) WHERE true",
+        )
+        .bind(json_rows(&events))
+        .bind(EventKind::Message.as_str())
+        .bind(created_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE chat_room_members SET last_read_seq = v.seq \
+             FROM (SELECT value ->> 0 AS room, value ->> 1 AS usr, value ->> 2 AS seq FROM json_each($1)) AS v \
+             WHERE chat_room_id = v.room AND user_id = v.usr AND last_read_seq < v.seq",
+        )
+        .bind(json_rows(&w.reads))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(AppendBatch { outcomes, created_at, members })
+    }
+}
 
 #[cfg(test)]
 mod tests {

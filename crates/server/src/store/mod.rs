@@ -172,6 +172,10 @@ pub struct SqliteStore {
 
 pub struct PgStore {
     pool: PgPool,
+    /// The send pipeline's own connections (`MessageStore::append_messages`), apart from the
+    /// request pool: its writer runs on a thread of its own, which opens them there, and a burst
+    /// of requests never makes a batch wait for a connection.
+    batch_pool: PgPool,
 }
 
 impl SqliteStore {
@@ -189,6 +193,9 @@ impl PgStore {
     }
     fn reader(&self) -> &PgPool {
         &self.pool
+    }
+    fn batch_writer(&self) -> &PgPool {
+        &self.batch_pool
     }
 }
 
@@ -233,7 +240,13 @@ pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<DynStore> {
                 .connect(url)
                 .await
                 .context("connecting to PostgreSQL")?;
-            Ok(Arc::new(PgStore { pool }))
+            let batch_pool = PgPoolOptions::new()
+                .max_connections(2)
+                .min_connections(0)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_lazy(url)
+                .context("configuring the PostgreSQL batch pool")?;
+            Ok(Arc::new(PgStore { pool, batch_pool }))
         }
     }
 }
