@@ -63,15 +63,30 @@ pub async fn run(url: &str, host: &str, w: Workload) -> anyhow::Result<()> {
     for g in 0..w.groups {
         let members = &accounts[g * w.members..(g + 1) * w.members];
         let ids: Vec<i64> = members.iter().skip(1).map(|(_, id)| *id).collect();
+        // A request names at most 256 users: create with the first, add the rest in chunks.
+        let mut chunks = ids.chunks(200);
+        let first = chunks.next().unwrap_or_default();
         let created: serde_json::Value = client
             .post(format!("{url}/groups/create"))
             .bearer_auth(&members[0].0)
-            .json(&serde_json::json!({"name": format!("load {g}"), "member_ids": ids}))
+            .json(&serde_json::json!({"name": format!("load {g}"), "member_ids": first}))
             .send()
             .await?
             .json()
             .await?;
-        rooms.push(created["group"]["id"].as_i64().context("group not created")?);
+        let room = created["group"]["id"].as_i64().with_context(|| format!("group not created: {created}"))?;
+        for chunk in chunks {
+            let added = client
+                .post(format!("{url}/groups/{room}/members"))
+                .bearer_auth(&members[0].0)
+                .json(&serde_json::json!({"user_ids": chunk}))
+                .send()
+                .await?;
+            if !added.status().is_success() {
+                bail!("adding members failed: {}", added.text().await?);
+            }
+        }
+        rooms.push(room);
     }
     // Senders: spread over the groups, round robin (sender s is member s / G of group s % G).
     let sender_of = |s: usize| (s % w.groups) * w.members + s / w.groups;
@@ -84,14 +99,14 @@ pub async fn run(url: &str, host: &str, w: Workload) -> anyhow::Result<()> {
 
     let start = Instant::now();
     let mut receivers = Vec::with_capacity(users);
-    let mut sinks: HashMap<usize, (futures_util::stream::SplitSink<Socket, Message>, mpsc::Receiver<()>)> =
+    let mut sinks: HashMap<usize, (futures_util::stream::SplitSink<Socket, Message>, mpsc::Receiver<Instant>)> =
         HashMap::new();
     let senders: std::collections::HashSet<usize> = (0..w.senders).map(sender_of).collect();
     for (u, (token, _)) in accounts.iter().enumerate() {
         let ws = open(host, token).await?;
         let (sink, stream) = ws.split();
         let group = u / w.members;
-        let (ack_tx, ack_rx) = mpsc::channel(w.inflight.max(1) * 2);
+        let (ack_tx, ack_rx) = mpsc::channel(per_sender.max(1));
         let acks = senders.contains(&u).then_some((ack_tx, per_sender));
         receivers.push(tokio::spawn(receive(stream, start, expected_per_group[group], acks)));
         if senders.contains(&u) {
@@ -105,6 +120,7 @@ pub async fn run(url: &str, host: &str, w: Workload) -> anyhow::Result<()> {
     for s in 0..w.senders {
         let u = sender_of(s);
         let (mut sink, mut acks) = sinks.remove(&u).context("sender socket")?;
+        // Acks carry the time they arrived: latency is arrival − send, however late it is read.
         let room = rooms[s % w.groups];
         let (inflight, rate, senders_n) = (w.inflight, w.rate, w.senders);
         send_tasks.push(tokio::spawn(async move {
@@ -120,8 +136,9 @@ pub async fn run(url: &str, host: &str, w: Workload) -> anyhow::Result<()> {
                     next_send += i;
                 }
                 while sent_at.len() >= inflight {
-                    tokio::time::timeout(DEADLINE, acks.recv()).await?.context("connection ended before an ack")?;
-                    ack_latencies.push(sent_at.pop_front().context("ack without a send")?.elapsed());
+                    let at =
+                        tokio::time::timeout(DEADLINE, acks.recv()).await?.context("connection ended before an ack")?;
+                    ack_latencies.push(at - sent_at.pop_front().context("ack without a send")?);
                 }
                 let frame = ClientFrame::Message {
                     room_id: room.into(),
@@ -130,14 +147,15 @@ pub async fn run(url: &str, host: &str, w: Workload) -> anyhow::Result<()> {
                 };
                 sent_at.push_back(Instant::now());
                 sink.send(Message::text(serde_json::to_string(&frame)?)).await?;
-                // Drain acks that have already arrived (open loop: never block on them).
-                while let Ok(()) = acks.try_recv() {
-                    ack_latencies.push(sent_at.pop_front().context("ack without a send")?.elapsed());
+                // Take acks that have already arrived (open loop: never block on them).
+                while let Ok(at) = acks.try_recv() {
+                    ack_latencies.push(at - sent_at.pop_front().context("ack without a send")?);
                 }
             }
             while let Some(t) = sent_at.pop_front() {
-                tokio::time::timeout(DEADLINE, acks.recv()).await?.context("connection ended before an ack")?;
-                ack_latencies.push(t.elapsed());
+                let at =
+                    tokio::time::timeout(DEADLINE, acks.recv()).await?.context("connection ended before an ack")?;
+                ack_latencies.push(at - t);
             }
             anyhow::Ok(ack_latencies)
         }));
@@ -195,7 +213,7 @@ async fn receive(
     mut stream: futures_util::stream::SplitStream<Socket>,
     start: Instant,
     expected: usize,
-    acks: Option<(mpsc::Sender<()>, usize)>,
+    acks: Option<(mpsc::Sender<Instant>, usize)>,
 ) -> anyhow::Result<Vec<Duration>> {
     let mut latencies = Vec::with_capacity(expected);
     let mut last_seq = 0;
@@ -218,7 +236,7 @@ async fn receive(
             ServerFrame::Ack { .. } => {
                 acks_seen += 1;
                 if let Some((tx, _)) = &acks {
-                    tx.send(()).await.ok();
+                    tx.send(Instant::now()).await.ok();
                 }
             }
             ServerFrame::Error { message, .. } => bail!("server error: {message}"),

@@ -125,6 +125,10 @@ pub struct Config {
     pub max_connections: Option<usize>,
     /// How often the server pings each WebSocket; a peer silent for 2.4 times this is dropped.
     pub ws_ping_interval: Duration,
+    /// Sends waiting for this node's writer, at most (`SEND_QUEUE`).
+    pub send_queue: usize,
+    /// How long a send waits for room in a full queue before "server busy" (`SEND_QUEUE_WAIT`).
+    pub send_queue_wait: Duration,
 }
 
 /// A setting that cannot be used, and why.
@@ -218,6 +222,8 @@ impl Config {
         };
 
         let ws_ping = positive(&get, "WS_PING_SECONDS", 25, 3600)?;
+        let send_queue = positive(&get, "SEND_QUEUE", 8192, 1_000_000)?;
+        let send_queue_wait = positive(&get, "SEND_QUEUE_WAIT", 5, 300)?;
 
         Ok(Self {
             database_url,
@@ -233,6 +239,8 @@ impl Config {
             log_format,
             max_connections,
             ws_ping_interval: Duration::from_secs(ws_ping),
+            send_queue: usize::try_from(send_queue).unwrap_or(8192),
+            send_queue_wait: Duration::from_secs(send_queue_wait),
         })
     }
 }
@@ -323,6 +331,8 @@ mod tests {
             ("LOG_FORMAT", "xml"),
             ("MAX_CONNECTIONS", "0"),
             ("WS_PING_SECONDS", "0"),
+            ("SEND_QUEUE", "0"),
+            ("SEND_QUEUE_WAIT", "-1"),
         ] {
             let err = config(&[(name, value)]).expect_err(name);
             assert_eq!(err.setting, name);

@@ -13,6 +13,10 @@ use serde::{Deserialize, Serialize};
 pub enum Event {
     /// A room event for the subscribed connections of these members (except `skip_user`'s).
     Room { room_id: i64, members: Vec<i64>, skip_user: Option<i64>, frame: ServerFrame },
+    /// A room's new messages (`new_message` frames, in `seq` order), for the subscribed
+    /// connections of these members: one event per room per send batch, so each connection
+    /// takes a batch's messages in one go.
+    Messages { room_id: i64, members: Vec<i64>, frames: Vec<ServerFrame> },
     /// A frame for every connection of these users.
     Users { user_ids: Vec<i64>, frame: ServerFrame },
     /// A user left a room (removed, left, or account deleted): stop delivering it to them.

@@ -41,7 +41,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let max_connections = max_connections(&config);
     let hub = Arc::new(realtime::Hub::default());
     let broker: Arc<dyn events::Broker> = Arc::new(realtime::LocalBroker::new(hub.clone()));
-    let pipeline = chat::Pipeline::start(store.clone(), broker.clone());
+    let pipeline = chat::Pipeline::start(store.clone(), broker.clone(), config.send_queue, config.send_queue_wait);
     Ok(AppState {
         config: Arc::new(config),
         store,

@@ -25,10 +25,6 @@ use crate::{
 
 /// The most sends one transaction carries.
 pub const BATCH_MAX: usize = 256;
-/// Sends waiting for the writer, at most.
-pub const QUEUE: usize = 8192;
-/// How long a send waits for room in a full queue before the server says it is busy.
-pub const SUBMIT_WAIT: Duration = Duration::from_secs(5);
 
 /// What became of a send.
 #[derive(Debug)]
@@ -60,13 +56,15 @@ struct Job {
 #[derive(Clone)]
 pub struct Pipeline {
     tx: mpsc::Sender<Job>,
+    /// How long a send waits for room in a full queue.
+    wait: Duration,
 }
 
 impl Pipeline {
     /// Starts the writer; it runs until every `Pipeline` clone is gone and the queue is empty.
     /// (Should it fail to start, every send answers 503: `send` sees the queue closed.)
-    pub fn start(store: DynStore, broker: Arc<dyn Broker>) -> Self {
-        let (tx, rx) = mpsc::channel(QUEUE);
+    pub fn start(store: DynStore, broker: Arc<dyn Broker>, queue: usize, wait: Duration) -> Self {
+        let (tx, rx) = mpsc::channel(queue.max(1));
         // A thread of its own: the writer is one task that every send waits on, and on the
         // shared runtime it would queue behind hundreds of connection tasks at every statement.
         let thread = std::thread::Builder::new().name("banter-writer".into()).spawn(move || {
@@ -78,7 +76,7 @@ impl Pipeline {
         if let Err(e) = thread {
             tracing::error!(error = %e, "the send writer thread could not start");
         }
-        Self { tx }
+        Self { tx, wait }
     }
 
     /// Queues one send and waits for its outcome (after the commit).
@@ -95,7 +93,7 @@ impl Pipeline {
             sender_full_name: sender_full_name.map(str::to_owned),
             reply,
         };
-        match self.tx.send_timeout(job, SUBMIT_WAIT).await {
+        match self.tx.send_timeout(job, self.wait).await {
             Ok(()) => {}
             Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
                 tracing::warn!("send queue full; refusing a send");
@@ -130,24 +128,29 @@ async fn write_loop(mut rx: mpsc::Receiver<Job>, store: DynStore, broker: Arc<dy
             Ok(done) => {
                 let messages = resolve(&jobs, done.outcomes, done.created_at);
                 // Published before anyone is answered, so a sender's own devices can never
-                // see the ack before the message it acknowledges.
+                // see the ack before the message it acknowledges; one event per room, in seq
+                // order. A resend republishes its original too (delivery is at-least-once and
+                // clients deduplicate by id), in case its first publication was lost.
+                let mut by_room: Vec<(i64, Vec<ServerFrame>)> = Vec::new();
                 for (job, sent) in jobs.iter().zip(&messages) {
-                    let (message, fresh) = match sent {
-                        Sent::New(m) => (m, true),
-                        Sent::Existing(m) if m.room_id == job.append.room_id => (m, false),
+                    let message = match sent {
+                        Sent::New(m) => m,
+                        Sent::Existing(m) if m.room_id == job.append.room_id => m,
                         _ => continue,
                     };
-                    // A resend republishes the original (delivery is at-least-once; clients
-                    // deduplicate by id), in case its first publication was lost.
-                    if fresh || matches!(sent, Sent::Existing(_)) {
-                        let members = done.members.get(&message.room_id).cloned().unwrap_or_default();
-                        broker.publish(Event::Room {
-                            room_id: message.room_id,
-                            members,
-                            skip_user: None,
-                            frame: ServerFrame::new_message(message.clone()),
-                        });
+                    let frame = ServerFrame::new_message(message.clone());
+                    match by_room.iter_mut().find(|(room, _)| *room == message.room_id) {
+                        Some((_, frames)) => frames.push(frame),
+                        None => by_room.push((message.room_id, vec![frame])),
                     }
+                }
+                for (room_id, mut frames) in by_room {
+                    frames.sort_by_key(|f| match f {
+                        ServerFrame::NewMessage { seq, .. } => *seq,
+                        _ => 0,
+                    });
+                    let members = done.members.get(&room_id).cloned().unwrap_or_default();
+                    broker.publish(Event::Messages { room_id, members, frames });
                 }
                 for (job, sent) in jobs.drain(..).zip(messages) {
                     // The sender may have gone (a closed request): the message stays stored.

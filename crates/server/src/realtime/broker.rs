@@ -13,6 +13,7 @@ use crate::events::{Broker, Event};
 pub fn apply(hub: &Hub, event: Event) {
     match event {
         Event::Room { room_id, members, skip_user, frame } => hub.deliver_room(room_id, &members, skip_user, &frame),
+        Event::Messages { room_id, members, frames } => hub.deliver_messages(room_id, &members, &frames),
         Event::Users { user_ids, frame } => hub.deliver_users(&user_ids, &frame),
         Event::MemberRemoved { room_id, user_id } => hub.remove_member(room_id, user_id),
         Event::SessionsRevoked { user_id, session_id } => hub.close_sessions(user_id, session_id.as_deref()),

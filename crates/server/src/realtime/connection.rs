@@ -488,7 +488,8 @@ impl Writer {
             other => match self.held.as_mut() {
                 Some(held) => {
                     self.held_bytes += match &other {
-                        Outbound::Frame(t) | Outbound::Message { text: t, .. } => t.len(),
+                        Outbound::Frame(t) => t.len(),
+                        Outbound::Messages { items, .. } => items.iter().map(|(_, t)| t.len()).sum(),
                         _ => 0,
                     };
                     if self.held_bytes > HOLD_MAX_BYTES {
@@ -504,9 +505,11 @@ impl Writer {
             match item {
                 Outbound::Ping => out.push(WsMessage::Ping(Default::default())),
                 Outbound::Frame(text) => out.push(WsMessage::Text(text)),
-                // Already delivered by a catch-up batch.
-                Outbound::Message { room_id, seq, .. } if self.synced.get(&room_id).is_some_and(|s| seq <= *s) => {}
-                Outbound::Message { text, .. } => out.push(WsMessage::Text(text)),
+                Outbound::Messages { room_id, items } => {
+                    let synced = self.synced.get(&room_id).copied().unwrap_or(0);
+                    // Those a catch-up batch already delivered are skipped.
+                    out.extend(items.iter().filter(|(seq, _)| *seq > synced).map(|(_, t)| WsMessage::Text(t.clone())));
+                }
                 Outbound::Close(code, why) => return Next::Close(close_frame(code, why)),
                 Outbound::SyncStart | Outbound::SyncBatch(_) => {}
             }

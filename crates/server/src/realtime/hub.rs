@@ -31,11 +31,11 @@ pub enum Outbound {
     Frame(Text),
     /// A WebSocket ping (liveness check).
     Ping,
-    /// A `new_message` frame, with what the writer needs to keep catch-up free of duplicates.
-    Message {
+    /// A room's `new_message` frames, in seq order, with their seqs (what the writer needs to
+    /// keep catch-up free of duplicates); shared by every recipient.
+    Messages {
         room_id: i64,
-        seq: i64,
-        text: Text,
+        items: Arc<[(i64, Text)]>,
     },
     /// The connection asked for catch-up: hold live frames until the batch arrives.
     SyncStart,
@@ -210,29 +210,40 @@ impl Hub {
         self.lock().conns.len()
     }
 
-    /// Delivers a room event to the subscribed connections of `members`, except `skip_user`'s.
-    pub fn deliver_room(&self, room_id: i64, members: &[i64], skip_user: Option<i64>, frame: &ServerFrame) {
-        let text = encode(frame);
-        let seq = match frame {
-            ServerFrame::NewMessage { seq, .. } => Some(*seq),
-            _ => None,
-        };
-        let mut index = self.lock();
+    /// The subscribed connections of `members` (except `skip_user`'s) for a room.
+    fn room_targets(index: &Index, room_id: i64, members: &[i64], skip_user: Option<i64>) -> Vec<ConnId> {
         let mut targets: Vec<ConnId> = Vec::new();
         for user in members.iter().filter(|u| Some(**u) != skip_user) {
             if let Some(conns) = index.users.get(user) {
                 targets.extend(conns.iter().filter(|c| index.conns.get(c).is_some_and(|c| c.wants(room_id))));
             }
         }
-        send_all(
-            &mut index,
-            targets,
-            |text| match seq {
-                Some(seq) => Outbound::Message { room_id, seq, text },
-                None => Outbound::Frame(text),
-            },
-            &text,
-        );
+        targets
+    }
+
+    /// Delivers a room event to the subscribed connections of `members`, except `skip_user`'s.
+    pub fn deliver_room(&self, room_id: i64, members: &[i64], skip_user: Option<i64>, frame: &ServerFrame) {
+        let text = encode(frame);
+        let mut index = self.lock();
+        let targets = Self::room_targets(&index, room_id, members, skip_user);
+        send_all(&mut index, targets, || Outbound::Frame(text.clone()));
+    }
+
+    /// Delivers a room's new messages, encoded once, as one queue item per connection.
+    pub fn deliver_messages(&self, room_id: i64, members: &[i64], frames: &[ServerFrame]) {
+        let items: Arc<[(i64, Text)]> = frames
+            .iter()
+            .map(|f| {
+                let seq = match f {
+                    ServerFrame::NewMessage { seq, .. } => *seq,
+                    _ => 0,
+                };
+                (seq, encode(f))
+            })
+            .collect();
+        let mut index = self.lock();
+        let targets = Self::room_targets(&index, room_id, members, None);
+        send_all(&mut index, targets, || Outbound::Messages { room_id, items: items.clone() });
     }
 
     /// Delivers a frame to every connection of each of `user_ids`.
@@ -241,7 +252,7 @@ impl Hub {
         let mut index = self.lock();
         let targets: Vec<ConnId> =
             user_ids.iter().filter_map(|u| index.users.get(u)).flat_map(|s| s.iter().copied()).collect();
-        send_all(&mut index, targets, Outbound::Frame, &text);
+        send_all(&mut index, targets, || Outbound::Frame(text.clone()));
     }
 
     /// A user is no longer a member: their connections stop receiving the room at once.
@@ -293,10 +304,10 @@ pub fn encode(frame: &ServerFrame) -> Text {
 
 /// Queues `text` for each target. A full queue means the reader is too slow: it is told to
 /// close (4008) rather than buffered without bound or waited for.
-fn send_all(index: &mut Index, targets: Vec<ConnId>, wrap: impl Fn(Text) -> Outbound, text: &Text) {
+fn send_all(index: &mut Index, targets: Vec<ConnId>, item: impl Fn() -> Outbound) {
     for id in targets {
         let Some(conn) = index.conns.get(&id) else { continue };
-        if let Err(mpsc::error::TrySendError::Full(_)) = conn.tx.try_send(wrap(text.clone())) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = conn.tx.try_send(item()) {
             tracing::warn!(conn = id, user_id = conn.user_id, "outbound queue full; closing slow connection");
             conn.stop.send_replace(Some((close::TOO_SLOW, "too slow: outbound queue full")));
         }
@@ -309,7 +320,7 @@ mod tests {
 
     fn text(item: Option<Outbound>) -> String {
         match item {
-            Some(Outbound::Frame(t) | Outbound::Message { text: t, .. }) => t.to_string(),
+            Some(Outbound::Frame(t)) => t.to_string(),
             other => panic!("expected a frame, got {other:?}"),
         }
     }

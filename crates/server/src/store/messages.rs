@@ -512,8 +512,10 @@ impl SqliteStore {
     async fn append_batch(&self, batch: &[Append]) -> StoreResult<AppendBatch> {
         let created_at = super::now();
         let room_ids = json_rows(&distinct_rooms(batch));
-        // One writer connection: nothing else writes while this transaction runs.
-        let mut tx = self.writer().begin().await?;
+        // IMMEDIATE: take the write lock before reading, so the rooms read here cannot change
+        // under the batch (this node has one writer connection; another process — a second
+        // server, an admin command — waits on the busy timeout instead of failing the batch).
+        let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
         let rooms: HashMap<i64, LockedRoom> = sqlx::query_as::<Sqlite, LockedRoom>(
             "SELECT id, room_type, last_seq FROM chat_rooms WHERE id IN (SELECT value FROM json_each($1))",
         )

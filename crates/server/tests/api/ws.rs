@@ -143,6 +143,16 @@ impl Ws {
         }
     }
 
+    /// The next frame of type `kind`, passing over any other.
+    pub async fn expect_skipping(&mut self, kind: &str) -> Value {
+        loop {
+            let frame = self.next().await.unwrap_or_else(|e| panic!("waiting for {kind}: connection ended: {e:?}"));
+            if frame["type"] == kind {
+                return frame;
+            }
+        }
+    }
+
     /// Frames up to and including the first of type `kind`.
     pub async fn until(&mut self, kind: &str) -> Vec<Value> {
         let mut seen = Vec::new();

@@ -1,0 +1,96 @@
+//! `banter` as a separate process: for tests that need two servers on one database, or a server
+//! killed with SIGKILL mid-traffic and started again.
+
+#![allow(dead_code)]
+
+use std::{
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use crate::helpers::{Storage, SECRET};
+
+/// A running `banter serve` process.
+pub struct Node {
+    child: Child,
+    pub port: u16,
+    pub base: String,
+    storage: Storage,
+    /// The working directory (where a generated key file would go).
+    dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+impl Node {
+    /// Starts a server on `storage` and waits until it answers `/health`.
+    pub async fn start(storage: &Storage) -> Self {
+        Self::start_on(storage, free_port()).await
+    }
+
+    async fn start_on(storage: &Storage, port: u16) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let child = Command::new(env!("CARGO_BIN_EXE_banter"))
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", &storage.database_url)
+            .env("SECRET_KEY", SECRET)
+            .env("HOST", "127.0.0.1")
+            .env("PORT", port.to_string())
+            .env("RUST_LOG", "info")
+            .env("LOG_FORMAT", "json")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("banter starts");
+        let mut node = Self { child, port, base: format!("http://127.0.0.1:{port}"), storage: storage.clone(), dir };
+        node.wait_listening().await;
+        node
+    }
+
+    /// Waits for the server's "listening" log line (it is logged once the socket is bound), then
+    /// keeps reading its output so the pipe never fills.
+    async fn wait_listening(&mut self) {
+        let stdout = self.child.stdout.take().expect("piped stdout");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            let mut tx = Some(tx);
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("Banter is listening") {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(());
+                    }
+                }
+            }
+        });
+        tokio::time::timeout(Duration::from_secs(60), rx)
+            .await
+            .expect("banter starts listening within a minute")
+            .expect("banter exited before listening");
+    }
+
+    /// SIGKILL: no shutdown, no flush, nothing but what was committed.
+    pub fn kill(mut self) -> Storage {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.storage.clone()
+    }
+
+    /// Kills the process, then starts a new one on the same storage and port.
+    pub async fn restart_after_kill(self) -> Self {
+        let port = self.port;
+        let storage = self.kill();
+        Self::start_on(&storage, port).await
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

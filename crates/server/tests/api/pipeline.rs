@@ -1,0 +1,347 @@
+//! The send pipeline: group commit keeps every guarantee of one-message-per-transaction — gap-free
+//! `seq` with several server processes on one database, acknowledged ⇒ durable through SIGKILL,
+//! idempotent `client_id` within and across batches, membership checked at write time.
+
+use std::collections::{BTreeMap, HashSet};
+
+use futures_util::future::join_all;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::{
+    helpers::{unique, TestApp, PASSWORD},
+    node::Node,
+    ws::Ws,
+};
+
+/// A writer that cannot write (another process holds SQLite's write lock) fills the queue;
+/// past it, sends are refused at once with "server busy" rather than piling up, and a retry
+/// with the same `client_id` succeeds once the database is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_send_queue_answers_busy_and_a_retry_succeeds() {
+    use sqlx::{Connection as _, Executor as _};
+    let storage = crate::helpers::Storage::new(crate::helpers::Backend::Sqlite).await.expect("sqlite");
+    let app = TestApp::start(storage, &[("SEND_QUEUE", "1"), ("SEND_QUEUE_WAIT", "1")]).await;
+    let (a, b) = (app.user("busy").await, app.user("busy").await);
+    let (_, group) = app.post("/groups/create", &a.access, json!({"name": "busy", "member_ids": [b.id]})).await;
+    let room = group["group"]["id"].as_i64().expect("room");
+
+    let mut blocker = sqlx::SqliteConnection::connect(&app.storage.database_url).await.expect("second connection");
+    blocker.execute("BEGIN IMMEDIATE").await.expect("write lock");
+    let (done_tx, mut done) = tokio::sync::mpsc::unbounded_channel();
+    for i in 0..10 {
+        let (client, base, token, done) = (app.client.clone(), app.base.clone(), a.access.clone(), done_tx.clone());
+        tokio::spawn(async move {
+            let body = json!({"group_id": room, "content": format!("m{i}"), "client_id": format!("b-{i}")});
+            let answer = send_raw(&client, &base, &token, body).await;
+            let _ = done.send((i, answer));
+        });
+    }
+    // The writer holds one send and the queue one more; the other eight wait a second for room
+    // and are refused. Only then is the database set free.
+    let mut refused = Vec::new();
+    while refused.len() < 8 {
+        let (i, (status, body)) = done.recv().await.expect("answers");
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "m{i}: {body}");
+        assert_eq!(body, json!({"detail": "Server busy, please retry"}));
+        refused.push(i);
+    }
+    blocker.execute("ROLLBACK").await.expect("release");
+    for _ in 0..2 {
+        let (i, (status, body)) = done.recv().await.expect("answers");
+        assert_eq!(status, StatusCode::CREATED, "m{i}: {body}");
+    }
+    // A retry with the same client_id is safe: each refused send is stored once now.
+    for i in refused {
+        let (status, _) = app
+            .post(
+                "/groups/send",
+                &a.access,
+                json!({"group_id": room, "content": format!("m{i}"), "client_id": format!("b-{i}")}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "m{i}");
+    }
+    let (_, history) = app.get(&format!("/rooms/{room}/messages"), &a.access).await;
+    assert_eq!(seqs(history.as_array().expect("list")), (1..=10).collect::<Vec<_>>());
+}
+
+async fn send_raw(client: &reqwest::Client, base: &str, token: &str, body: Value) -> (StatusCode, Value) {
+    let resp = client.post(format!("{base}/groups/send")).bearer_auth(token).json(&body).send().await.expect("sent");
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+backend_tests!(
+    two_processes_on_one_database_number_a_room_without_gaps,
+    acknowledged_messages_survive_kill_9_exactly_once,
+    concurrent_resends_of_one_client_id_store_one_message,
+    a_removed_member_cannot_send_in_a_later_batch,
+);
+
+/// A registered user on a node: (id, access token).
+async fn register(client: &reqwest::Client, base: &str, prefix: &str) -> (i64, String) {
+    let name = unique(prefix);
+    let body = json!({"username": name, "email": format!("{name}@example.com"), "password": PASSWORD});
+    let resp: Value = client
+        .post(format!("{base}/auth/register"))
+        .json(&body)
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    (resp["user"]["id"].as_i64().expect("id"), resp["tokens"]["access_token"].as_str().expect("token").to_owned())
+}
+
+async fn create_group(client: &reqwest::Client, base: &str, token: &str, members: &[i64]) -> i64 {
+    let resp: Value = client
+        .post(format!("{base}/groups/create"))
+        .bearer_auth(token)
+        .json(&json!({"name": "pipeline", "member_ids": members}))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    resp["group"]["id"].as_i64().expect("group id")
+}
+
+/// `POST /groups/send`: the status and body, or `None` if the server could not be reached.
+async fn send(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    group: i64,
+    content: &str,
+    client_id: &str,
+) -> Option<(StatusCode, Value)> {
+    let resp = client
+        .post(format!("{base}/groups/send"))
+        .bearer_auth(token)
+        .json(&json!({"group_id": group, "content": content, "client_id": client_id}))
+        .send()
+        .await
+        .ok()?;
+    let status = resp.status();
+    Some((status, resp.json().await.ok()?))
+}
+
+/// Every message of a room, oldest first, paging by cursor.
+async fn all_messages(client: &reqwest::Client, base: &str, token: &str, room: i64) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    loop {
+        let after = out.last().and_then(|m| m["seq"].as_i64()).unwrap_or(0);
+        let page: Vec<Value> = client
+            .get(format!("{base}/rooms/{room}/messages?after={after}&limit=100"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("json");
+        if page.is_empty() {
+            return out;
+        }
+        out.extend(page);
+    }
+}
+
+fn seqs(messages: &[Value]) -> Vec<i64> {
+    messages.iter().map(|m| m["seq"].as_i64().expect("seq")).collect()
+}
+
+async fn two_processes_on_one_database_number_a_room_without_gaps(app: TestApp) {
+    let storage = app.storage.clone();
+    drop(app);
+    let (a, b) = (Node::start(&storage).await, Node::start(&storage).await);
+    let client = reqwest::Client::new();
+    let mut users = Vec::new();
+    for _ in 0..4 {
+        users.push(register(&client, &a.base, "two").await);
+    }
+    let members: Vec<i64> = users.iter().skip(1).map(|(id, _)| *id).collect();
+    let room = create_group(&client, &a.base, &users[0].1, &members).await;
+
+    // Every user sends through both processes at once: 4 users × 2 nodes × 25 messages.
+    let mut sends = Vec::new();
+    for (u, (_, token)) in users.iter().enumerate() {
+        for (n, node) in [&a, &b].into_iter().enumerate() {
+            for i in 0..25 {
+                let content = format!("u{u} n{n} m{i}");
+                let cid = format!("two-{u}-{n}-{i}");
+                let client = &client;
+                sends.push(async move { send(client, &node.base, token, room, &content, &cid).await });
+            }
+        }
+    }
+    let results = join_all(sends).await;
+    for r in &results {
+        let (status, body) = r.as_ref().expect("both servers answer");
+        assert_eq!(*status, StatusCode::CREATED, "{body}");
+    }
+    let messages = all_messages(&client, &b.base, &users[0].1, room).await;
+    assert_eq!(seqs(&messages), (1..=200).collect::<Vec<_>>(), "one gap-free sequence across both processes");
+    let ids: HashSet<i64> = messages.iter().map(|m| m["id"].as_i64().expect("id")).collect();
+    assert_eq!(ids.len(), 200, "no message twice");
+    // Each answer's seq is the seq stored for that message.
+    let stored: BTreeMap<i64, i64> =
+        messages.iter().map(|m| (m["id"].as_i64().expect("id"), m["seq"].as_i64().expect("seq"))).collect();
+    for r in results.into_iter().flatten() {
+        let data = &r.1["data"];
+        assert_eq!(stored.get(&data["id"].as_i64().expect("id")), data["seq"].as_i64().as_ref());
+    }
+}
+
+async fn acknowledged_messages_survive_kill_9_exactly_once(app: TestApp) {
+    let storage = app.storage.clone();
+    drop(app);
+    let node = Node::start(&storage).await;
+    let client = reqwest::Client::new();
+    let (owner, token) = register(&client, &node.base, "kill").await;
+    let (other, _) = register(&client, &node.base, "kill").await;
+    let _ = owner;
+    let room = create_group(&client, &node.base, &token, &[other]).await;
+
+    // A burst of 300 sends; SIGKILL once 60 of them are acknowledged.
+    const BURST: usize = 300;
+    let (acked_tx, mut acked_rx) = tokio::sync::mpsc::unbounded_channel::<(String, i64, i64)>();
+    let mut burst = Vec::new();
+    for i in 0..BURST {
+        let (client, base, token, acked) = (client.clone(), node.base.clone(), token.clone(), acked_tx.clone());
+        burst.push(tokio::spawn(async move {
+            let cid = format!("kill-{i}");
+            if let Some((StatusCode::CREATED, body)) = send(&client, &base, &token, room, &format!("m{i}"), &cid).await
+            {
+                let data = &body["data"];
+                let _ = acked.send((cid, data["id"].as_i64().expect("id"), data["seq"].as_i64().expect("seq")));
+            }
+        }));
+    }
+    drop(acked_tx);
+    let mut acked: Vec<(String, i64, i64)> = Vec::new();
+    while acked.len() < 60 {
+        acked.push(acked_rx.recv().await.expect("60 acks before the burst ends"));
+    }
+    let node = node.restart_after_kill().await;
+    // Acks that arrived between the 60th and the kill count too.
+    for task in burst {
+        let _ = task.await;
+    }
+    while let Ok(a) = acked_rx.try_recv() {
+        acked.push(a);
+    }
+
+    let messages = all_messages(&client, &node.base, &token, room).await;
+    let n = messages.len();
+    assert!(n >= acked.len(), "{n} stored, {} acknowledged", acked.len());
+    assert_eq!(seqs(&messages), (1..=n as i64).collect::<Vec<_>>(), "no gap after the crash");
+    for (cid, id, seq) in &acked {
+        let found: Vec<&Value> = messages.iter().filter(|m| m["client_id"] == cid.as_str()).collect();
+        assert_eq!(found.len(), 1, "{cid} acknowledged, so stored exactly once");
+        assert_eq!((found[0]["id"].as_i64(), found[0]["seq"].as_i64()), (Some(*id), Some(*seq)), "{cid}");
+    }
+    // Retrying every send is safe: the acknowledged (and any stored but unacknowledged) ones
+    // answer with their original, the rest are stored now — 300 messages, none twice.
+    let retries = join_all((0..BURST).map(|i| {
+        let (client, base, token) = (client.clone(), node.base.clone(), token.clone());
+        async move { send(&client, &base, &token, room, &format!("m{i}"), &format!("kill-{i}")).await }
+    }))
+    .await;
+    for (i, r) in retries.iter().enumerate() {
+        let (status, body) = r.as_ref().expect("the restarted server answers");
+        assert!(matches!(*status, StatusCode::OK | StatusCode::CREATED), "kill-{i}: {status} {body}");
+        if let Some((_, id, _)) = acked.iter().find(|(cid, _, _)| *cid == format!("kill-{i}")) {
+            assert_eq!((*status, body["data"]["id"].as_i64()), (StatusCode::OK, Some(*id)), "kill-{i}");
+        }
+    }
+    let messages = all_messages(&client, &node.base, &token, room).await;
+    assert_eq!(seqs(&messages), (1..=BURST as i64).collect::<Vec<_>>());
+    let cids: HashSet<&str> = messages.iter().filter_map(|m| m["client_id"].as_str()).collect();
+    assert_eq!(cids.len(), BURST);
+}
+
+async fn concurrent_resends_of_one_client_id_store_one_message(app: TestApp) {
+    let (a, b) = (app.user("dup").await, app.user("dup").await);
+    let (_, group) = app.post("/groups/create", &a.access, json!({"name": "dups", "member_ids": [b.id]})).await;
+    let room = group["group"]["id"].as_i64().expect("room");
+    // Thirty copies at once: they land in one batch (or a few); one is stored.
+    let copies = join_all((0..30).map(|_| {
+        app.post("/groups/send", &a.access, json!({"group_id": room, "content": "once", "client_id": "same-key"}))
+    }))
+    .await;
+    let created = copies.iter().filter(|(s, _)| *s == StatusCode::CREATED).count();
+    assert_eq!(created, 1, "{copies:?}");
+    let ids: HashSet<i64> = copies.iter().map(|(_, b)| b["data"]["id"].as_i64().expect("id")).collect();
+    assert_eq!(ids.len(), 1, "every copy answers with the one message");
+    assert!(copies.iter().all(|(s, b)| matches!(*s, StatusCode::OK | StatusCode::CREATED) && b["data"]["seq"] == 1));
+    // In a later batch, the same.
+    let (status, again) = app
+        .post("/groups/send", &a.access, json!({"group_id": room, "content": "once", "client_id": "same-key"}))
+        .await;
+    assert_eq!((status, again["data"]["id"].as_i64()), (StatusCode::OK, ids.iter().next().copied()));
+    // Mixed in one batch with other messages, the copies take no seq: the others are 2, 3, 4.
+    let mixed = join_all((0..6).map(|i| {
+        let cid = if i % 2 == 0 { "same-key".to_owned() } else { format!("other-{i}") };
+        app.post("/groups/send", &a.access, json!({"group_id": room, "content": format!("m{i}"), "client_id": cid}))
+    }))
+    .await;
+    let mut new_seqs: Vec<i64> = mixed
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .map(|(_, b)| b["data"]["seq"].as_i64().expect("seq"))
+        .collect();
+    new_seqs.sort_unstable();
+    assert_eq!(new_seqs, [2, 3, 4]);
+    let (_, history) = app.get(&format!("/rooms/{room}/messages"), &a.access).await;
+    assert_eq!(seqs(history.as_array().expect("list")), [1, 2, 3, 4]);
+    // The key names one message of one sender: another room is a conflict, another sender free.
+    let (_, dm) = app.post("/messages/send", &a.access, json!({"recipient_id": b.id, "content": "hi"})).await;
+    let dm_room = dm["data"]["room_id"].as_i64().expect("dm");
+    let (status, _) = app
+        .post("/messages/send", &a.access, json!({"recipient_id": b.id, "content": "x", "client_id": "same-key"}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = app
+        .post("/groups/send", &b.access, json!({"group_id": room, "content": "mine", "client_id": "same-key"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, dm_history) = app.get(&format!("/rooms/{dm_room}/messages"), &a.access).await;
+    assert_eq!(seqs(dm_history.as_array().expect("list")), [1]);
+}
+
+async fn a_removed_member_cannot_send_in_a_later_batch(app: TestApp) {
+    let (owner, member) = (app.user("rm").await, app.user("rm").await);
+    let (_, group) = app.post("/groups/create", &owner.access, json!({"name": "rm", "member_ids": [member.id]})).await;
+    let room = group["group"]["id"].as_i64().expect("room");
+    let mut ws = Ws::subscribed(&app, &member.access).await;
+    ws.send(json!({"type": "message", "room_id": room, "content": "still in", "client_id": "in-1"})).await;
+    let ack = ws.expect_skipping("ack").await;
+    assert_eq!(ack["message"]["seq"], 1);
+
+    let (status, _) =
+        app.delete(&format!("/groups/{room}/members"), &owner.access, json!({"user_id": member.id})).await;
+    assert_eq!(status, StatusCode::OK);
+    // Whatever batch the next sends land in, membership is checked there, under the room lock.
+    ws.send(json!({"type": "message", "room_id": room, "content": "after", "client_id": "in-2"})).await;
+    let error = ws.expect_skipping("error").await;
+    assert_eq!((&error["message"], &error["client_id"]), (&json!("You are not in this room"), &json!("in-2")));
+    let sends = join_all(
+        (0..10)
+            .map(|i| app.post("/groups/send", &member.access, json!({"group_id": room, "content": format!("x{i}")}))),
+    )
+    .await;
+    assert!(
+        sends.iter().all(|(s, b)| *s == StatusCode::BAD_REQUEST && b["detail"] == "You are not a member of this group"),
+        "{sends:?}"
+    );
+    let (_, history) = app.get(&format!("/rooms/{room}/messages"), &owner.access).await;
+    assert_eq!(seqs(history.as_array().expect("list")), [1], "nothing stored, no seq taken");
+    let (status, _) = app.post("/groups/send", &owner.access, json!({"group_id": room, "content": "next"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, history) = app.get(&format!("/rooms/{room}/messages"), &owner.access).await;
+    assert_eq!(seqs(history.as_array().expect("list")), [1, 2]);
+}
