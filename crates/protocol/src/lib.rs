@@ -53,13 +53,67 @@ pub struct UserPublic {
     pub online: bool,
 }
 
+/// What a room is: a direct conversation of two people, or a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum RoomKind {
+    Direct,
+    Group,
+}
+
+impl RoomKind {
+    /// The name the wire and the database use: `direct` or `group`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Direct => "direct",
+            Self::Group => "group",
+        }
+    }
+}
+
+impl TryFrom<String> for RoomKind {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "direct" => Ok(Self::Direct),
+            "group" => Ok(Self::Group),
+            other => Err(format!("unknown room type {other:?}")),
+        }
+    }
+}
+
+/// The `code` of a WebSocket `error` frame: what kind of refusal it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Not JSON, not an object, binary, an unknown `type`, or a field of the wrong type.
+    BadFrame,
+    /// Too many frames.
+    RateLimited,
+    /// A field's value breaks a rule (e.g. empty content).
+    ValidationError,
+    BadRequest,
+    Unauthorized,
+    /// Not allowed, e.g. a room one is not in.
+    Forbidden,
+    NotFound,
+    /// A `client_id` already used for another room.
+    Conflict,
+    TooLarge,
+    /// The server is busy or its database is not answering: try again.
+    Unavailable,
+    InternalError,
+}
+
 /// One conversation in a user's list: a DM or a group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RoomSummary {
     pub room_id: i64,
     /// `direct` or `group`.
-    pub room_type: String,
+    pub room_type: RoomKind,
     /// The group's name, or the other user's username for a DM.
     pub name: String,
     /// The other participant of a DM (`None` for groups, or if they deleted their account).
@@ -279,7 +333,7 @@ pub enum ServerFrame {
     /// room`, `You are not in this room`, `Unknown message type: …`); `code` is Banter's.
     Error {
         message: String,
-        code: String,
+        code: ErrorCode,
         /// The `client_id` of the `message` frame that failed, so the client can mark it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_id: Option<String>,
@@ -310,8 +364,8 @@ impl ServerFrame {
         Self::RoomLeft { room_id: room_id.0.clone(), message: format!("Left room {}", room_id.display()) }
     }
 
-    pub fn error(code: &str, message: impl Into<String>) -> Self {
-        Self::Error { message: message.into(), code: code.into(), client_id: None }
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::Error { message: message.into(), code, client_id: None }
     }
 }
 

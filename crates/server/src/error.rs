@@ -7,6 +7,7 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
+use banter_protocol::ErrorCode;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -134,18 +135,18 @@ impl Error {
         }
     }
 
-    /// A short stable code for WebSocket `error` frames.
-    pub fn code(&self) -> &'static str {
+    /// The code of a WebSocket `error` frame.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Validation(_) => "validation_error",
-            Self::BadRequest(_) => "bad_request",
-            Self::Unauthorized(_) | Self::RefreshRejected(_) => "unauthorized",
-            Self::Forbidden(_) => "forbidden",
-            Self::NotFound(_) => "not_found",
-            Self::Conflict(_) => "conflict",
-            Self::PayloadTooLarge => "too_large",
-            Self::Unavailable(_) => "unavailable",
-            Self::Internal(_) => "internal_error",
+            Self::Validation(_) => ErrorCode::ValidationError,
+            Self::BadRequest(_) => ErrorCode::BadRequest,
+            Self::Unauthorized(_) | Self::RefreshRejected(_) => ErrorCode::Unauthorized,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Conflict(_) => ErrorCode::Conflict,
+            Self::PayloadTooLarge => ErrorCode::TooLarge,
+            Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::Internal(_) => ErrorCode::InternalError,
         }
     }
 

@@ -72,8 +72,13 @@ pub async fn rooms(state: &AppState, user: &User) -> Result<Vec<RoomSummary>> {
 
 /// The user's groups in the order they joined them (the seed's `/groups/my-groups` order).
 pub async fn groups_in_join_order(state: &AppState, user: &User) -> Result<Vec<RoomSummary>> {
-    let mut rows: Vec<RoomRow> =
-        state.store.room_rows(user.id, None).await?.into_iter().filter(|r| r.room_type == "group").collect();
+    let mut rows: Vec<RoomRow> = state
+        .store
+        .room_rows(user.id, None)
+        .await?
+        .into_iter()
+        .filter(|r| r.room_type == banter_protocol::RoomKind::Group)
+        .collect();
     rows.sort_by_key(|r| r.membership_id);
     Ok(rows.into_iter().map(|row| summary(state, row)).collect())
 }

@@ -65,11 +65,13 @@ impl Pipeline {
     /// (Should it fail to start, every send answers 503: `send` sees the queue closed.)
     pub fn start(store: DynStore, broker: Arc<dyn Broker>, queue: usize, wait: Duration) -> Self {
         let (tx, rx) = mpsc::channel(queue.max(1));
+        let (written_tx, written_rx) = mpsc::channel(16);
+        tokio::spawn(publish_loop(written_rx, broker));
         // A thread of its own: the writer is one task that every send waits on, and on the
         // shared runtime it would queue behind hundreds of connection tasks at every statement.
         let thread = std::thread::Builder::new().name("banter-writer".into()).spawn(move || {
             match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(rt) => rt.block_on(write_loop(rx, store, broker)),
+                Ok(rt) => rt.block_on(write_loop(rx, store, written_tx)),
                 Err(e) => tracing::error!(error = %e, "the send writer could not start"),
             }
         });
@@ -116,7 +118,16 @@ fn busy() -> Error {
     Error::Unavailable("Server busy, please retry".into())
 }
 
-async fn write_loop(mut rx: mpsc::Receiver<Job>, store: DynStore, broker: Arc<dyn Broker>) {
+/// Each room's members at a batch's commit.
+type Members = std::collections::HashMap<i64, Vec<i64>>;
+
+/// A written batch, on its way to the publisher.
+struct Written {
+    jobs: Vec<Job>,
+    outcome: Result<(Vec<Sent>, Members), Failure>,
+}
+
+async fn write_loop(mut rx: mpsc::Receiver<Job>, store: DynStore, done: mpsc::Sender<Written>) {
     let mut jobs: Vec<Job> = Vec::with_capacity(BATCH_MAX);
     // `recv_many` takes whatever is waiting, up to the limit, after waiting for the first.
     while rx.recv_many(&mut jobs, BATCH_MAX).await > 0 {
@@ -124,54 +135,66 @@ async fn write_loop(mut rx: mpsc::Receiver<Job>, store: DynStore, broker: Arc<dy
         let started = std::time::Instant::now();
         let written = store.append_messages(&batch).await;
         tracing::debug!(size = batch.len(), micros = started.elapsed().as_micros(), "send batch written");
-        match written {
-            Ok(done) => {
-                let messages = resolve(&jobs, done.outcomes, done.created_at);
-                // Published before anyone is answered, so a sender's own devices can never
-                // see the ack before the message it acknowledges; one event per room, in seq
-                // order. A resend republishes its original too (delivery is at-least-once and
-                // clients deduplicate by id), in case its first publication was lost.
-                let mut by_room: Vec<(i64, Vec<ServerFrame>)> = Vec::new();
-                for (job, sent) in jobs.iter().zip(&messages) {
-                    let message = match sent {
-                        Sent::New(m) => m,
-                        Sent::Existing(m) if m.room_id == job.append.room_id => m,
-                        _ => continue,
-                    };
-                    let frame = ServerFrame::new_message(message.clone());
-                    match by_room.iter_mut().find(|(room, _)| *room == message.room_id) {
-                        Some((_, frames)) => frames.push(frame),
-                        None => by_room.push((message.room_id, vec![frame])),
-                    }
-                }
-                for (room_id, mut frames) in by_room {
-                    frames.sort_by_key(|f| match f {
-                        ServerFrame::NewMessage { seq, .. } => *seq,
-                        _ => 0,
-                    });
-                    let members = done.members.get(&room_id).cloned().unwrap_or_default();
-                    broker.publish(Event::Messages { room_id, members, frames });
-                }
-                for (job, sent) in jobs.drain(..).zip(messages) {
-                    // The sender may have gone (a closed request): the message stays stored.
-                    let _ = job.reply.send(Ok(sent));
-                }
+        let outcome = match written {
+            Ok(done) => Ok((resolve(&jobs, done.outcomes, done.created_at), done.members)),
+            Err(StoreError::Unavailable(e)) => {
+                tracing::error!(error = %e, "database unavailable; a send batch failed");
+                Err(Failure::Unavailable)
             }
-            Err(e) => {
-                let failure = match e {
-                    StoreError::Unavailable(e) => {
-                        tracing::error!(error = %e, "database unavailable; a send batch failed");
-                        Failure::Unavailable
-                    }
-                    other => {
-                        tracing::error!(error = %other, batch = jobs.len(), "a send batch failed");
-                        Failure::Internal(other.to_string().into())
-                    }
-                };
-                for job in jobs.drain(..) {
+            Err(other) => {
+                tracing::error!(error = %other, batch = jobs.len(), "a send batch failed");
+                Err(Failure::Internal(other.to_string().into()))
+            }
+        };
+        let taken = std::mem::replace(&mut jobs, Vec::with_capacity(BATCH_MAX));
+        if done.send(Written { jobs: taken, outcome }).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Publishes written batches, in the order they were written, and answers their senders. It
+/// runs on the server's runtime, beside the connections it wakes (from the writer's thread,
+/// every one of those wake-ups would be a cross-thread one).
+async fn publish_loop(mut written: mpsc::Receiver<Written>, broker: Arc<dyn Broker>) {
+    while let Some(Written { jobs, outcome }) = written.recv().await {
+        let (messages, members) = match outcome {
+            Ok(done) => done,
+            Err(failure) => {
+                for job in jobs {
                     let _ = job.reply.send(Err(failure.clone()));
                 }
+                continue;
             }
+        };
+        // Published before anyone is answered, so a sender's own devices can never see the ack
+        // before the message it acknowledges; one event per room, in seq order. A resend
+        // republishes its original too (delivery is at-least-once and clients deduplicate by
+        // id), in case its first publication was lost.
+        let mut by_room: Vec<(i64, Vec<ServerFrame>)> = Vec::new();
+        for (job, sent) in jobs.iter().zip(&messages) {
+            let message = match sent {
+                Sent::New(m) => m,
+                Sent::Existing(m) if m.room_id == job.append.room_id => m,
+                _ => continue,
+            };
+            let frame = ServerFrame::new_message(message.clone());
+            match by_room.iter_mut().find(|(room, _)| *room == message.room_id) {
+                Some((_, frames)) => frames.push(frame),
+                None => by_room.push((message.room_id, vec![frame])),
+            }
+        }
+        for (room_id, mut frames) in by_room {
+            frames.sort_by_key(|f| match f {
+                ServerFrame::NewMessage { seq, .. } => *seq,
+                _ => 0,
+            });
+            let members = members.get(&room_id).cloned().unwrap_or_default();
+            broker.publish(Event::Messages { room_id, members, frames });
+        }
+        for (job, sent) in jobs.into_iter().zip(messages) {
+            // The sender may have gone (a closed request): the message stays stored.
+            let _ = job.reply.send(Ok(sent));
         }
     }
 }

@@ -35,8 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct GroupOut {
     id: i64,
     name: String,
-    #[schema(example = "group")]
-    room_type: String,
+    room_type: banter_protocol::RoomKind,
     created_by: Option<i64>,
     member_count: i64,
     #[serde(with = "banter_protocol::time")]
@@ -167,8 +166,7 @@ async fn history(
 pub struct MyGroup {
     id: i64,
     name: String,
-    #[schema(example = "group")]
-    room_type: String,
+    room_type: banter_protocol::RoomKind,
     created_by: Option<i64>,
     member_count: i64,
     last_message: Option<String>,

@@ -172,7 +172,7 @@ async fn chats(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Vec
     Ok(Json(
         rooms
             .into_iter()
-            .filter(|r| r.room_type == "direct")
+            .filter(|r| r.room_type == banter_protocol::RoomKind::Direct)
             .map(|r| ChatEntry {
                 chat_room_id: r.room_id,
                 other_user_id: r.other_user.as_ref().map(|u| u.id),

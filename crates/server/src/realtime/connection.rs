@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
-use banter_protocol::{close, python_repr, ClientFrame, RoomRef, ServerFrame};
+use banter_protocol::{close, python_repr, ClientFrame, ErrorCode, RoomRef, ServerFrame};
 use futures_util::{stream::SplitSink, SinkExt as _, StreamExt as _};
 use tokio::{
     sync::{mpsc, watch},
@@ -173,7 +173,7 @@ impl Conn {
         if let Error::Internal(cause) = error {
             tracing::error!(error = format!("{cause:#}"), user_id = self.user.id, "websocket frame failed");
         }
-        self.reply(&ServerFrame::Error { code: error.code().into(), message: error.message(), client_id }).await;
+        self.reply(&ServerFrame::Error { code: error.code(), message: error.message(), client_id }).await;
     }
 
     async fn announce_presence(&self, online: bool) {
@@ -383,7 +383,7 @@ async fn read_loop(
                 last_heard = Instant::now();
                 match incoming {
                     Some(Ok(WsMessage::Text(_) | WsMessage::Binary(_))) if !conn.admit() => {
-                        conn.reply(&ServerFrame::error("rate_limited", "Too many frames; slow down")).await;
+                        conn.reply(&ServerFrame::error(ErrorCode::RateLimited, "Too many frames; slow down")).await;
                     }
                     Some(Ok(WsMessage::Text(text))) => match parse_frame(&text) {
                         Ok(frame) => {
@@ -393,11 +393,11 @@ async fn read_loop(
                                 conn.error(&e, None).await;
                             }
                         }
-                        Err(why) => conn.reply(&ServerFrame::error("bad_frame", why)).await,
+                        Err(why) => conn.reply(&ServerFrame::error(ErrorCode::BadFrame, why)).await,
                     },
                     // The seed stopped answering after one of these (⚠BUG B11); Banter says why.
                     Some(Ok(WsMessage::Binary(_))) => {
-                        conn.reply(&ServerFrame::error("bad_frame", "Frames must be JSON text")).await;
+                        conn.reply(&ServerFrame::error(ErrorCode::BadFrame, "Frames must be JSON text")).await;
                     }
                     Some(Ok(WsMessage::Close(_))) | None => break,
                     Some(Ok(_)) => {} // ping/pong: axum answers pings itself

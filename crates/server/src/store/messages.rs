@@ -131,7 +131,8 @@ pub(super) const MESSAGE_SELECT: &str = "SELECT m.id, m.chat_room_id AS room_id,
 #[derive(sqlx::FromRow)]
 struct LockedRoom {
     id: i64,
-    room_type: String,
+    #[sqlx(try_from = "String")]
+    room_type: banter_protocol::RoomKind,
     last_seq: i64,
 }
 
@@ -157,7 +158,7 @@ fn plan(
             outcomes.push(Appended::NoRoom);
             continue;
         };
-        if a.group_only && room.room_type != "group" {
+        if a.group_only && room.room_type != banter_protocol::RoomKind::Group {
             outcomes.push(Appended::NotGroup);
             continue;
         }
@@ -623,7 +624,7 @@ mod tests {
     fn a_batch_numbers_each_room_on_from_its_last_seq_and_skips_refusals() {
         let rooms: HashMap<i64, LockedRoom> = [(1, 10), (2, 0)]
             .into_iter()
-            .map(|(id, last_seq)| (id, LockedRoom { id, room_type: "group".into(), last_seq }))
+            .map(|(id, last_seq)| (id, LockedRoom { id, room_type: banter_protocol::RoomKind::Group, last_seq }))
             .collect();
         let members: HashMap<i64, Vec<i64>> = [(1, vec![7, 8]), (2, vec![7])].into_iter().collect();
         let batch = [

@@ -5,6 +5,7 @@
 //! as the message batch does (`messages.rs`), so they serialise and cannot deadlock.
 
 use async_trait::async_trait;
+use banter_protocol::RoomKind;
 use sqlx::{Postgres, Sqlite, Transaction};
 
 use super::{now, Leave as LeaveOutcome, PgStore, SqliteStore, StoreError, StoreResult, Timestamp};
@@ -13,7 +14,8 @@ use super::{now, Leave as LeaveOutcome, PgStore, SqliteStore, StoreError, StoreR
 pub struct Room {
     pub id: i64,
     pub name: Option<String>,
-    pub room_type: String,
+    #[sqlx(try_from = "String")]
+    pub room_type: RoomKind,
     pub created_by: Option<i64>,
     pub last_seq: i64,
     pub created_at: Timestamp,
@@ -22,7 +24,7 @@ pub struct Room {
 
 impl Room {
     pub fn is_group(&self) -> bool {
-        self.room_type == "group"
+        self.room_type == RoomKind::Group
     }
 }
 
@@ -41,7 +43,8 @@ pub struct RoomRow {
     pub room_id: i64,
     /// The caller's membership row: its order is the order they joined their rooms in.
     pub membership_id: i64,
-    pub room_type: String,
+    #[sqlx(try_from = "String")]
+    pub room_type: RoomKind,
     pub name: Option<String>,
     pub created_by: Option<i64>,
     pub last_seq: i64,
