@@ -141,6 +141,12 @@ async fn write_loop(mut rx: mpsc::Receiver<Job>, store: DynStore, done: mpsc::Se
                 tracing::error!(error = %e, "database unavailable; a send batch failed");
                 Err(Failure::Unavailable)
             }
+            // Another node stored the same (sender, client_id) for another room meanwhile: the
+            // batch rolled back, and a retry finds and returns the stored original.
+            Err(StoreError::UniqueViolation(e)) => {
+                tracing::warn!(error = %e, batch = jobs.len(), "a send batch met a concurrent duplicate; senders may retry");
+                Err(Failure::Unavailable)
+            }
             Err(other) => {
                 tracing::error!(error = %other, batch = jobs.len(), "a send batch failed");
                 Err(Failure::Internal(other.to_string().into()))

@@ -51,8 +51,22 @@ impl From<sqlx::Error> for StoreError {
         match e {
             sqlx::Error::Database(db) if db.is_unique_violation() => Self::UniqueViolation(db.message().to_owned()),
             e @ (sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)) => Self::Unavailable(e),
+            sqlx::Error::Database(db) if is_transient(db.code().as_deref()) => {
+                Self::Unavailable(sqlx::Error::Database(db))
+            }
             e => Self::Other(e),
         }
+    }
+}
+
+/// Errors that say "try again", not "this is wrong": PostgreSQL's deadlock (40P01),
+/// serialization failure (40001) and lock timeout (55P03); SQLite's BUSY and LOCKED, with their
+/// extended codes (the low byte is the primary code). A write that failed so was rolled back.
+fn is_transient(code: Option<&str>) -> bool {
+    match code {
+        Some("40P01" | "40001" | "55P03") => true,
+        Some(code) => code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6)),
+        None => false,
     }
 }
 
@@ -266,3 +280,19 @@ pub enum Leave {
 
 /// A user is "Deleted User" once their row is gone; messages keep a NULL sender.
 pub const DELETED_USER: &str = "Deleted User";
+
+#[cfg(test)]
+mod transient_tests {
+    use super::is_transient;
+
+    #[test]
+    fn retryable_database_errors_are_told_apart() {
+        for code in ["40P01", "40001", "55P03", "5", "6", "517", "261", "262"] {
+            assert!(is_transient(Some(code)), "{code}");
+        }
+        for code in ["23505", "23503", "2067", "19", "1", "XX000"] {
+            assert!(!is_transient(Some(code)), "{code}");
+        }
+        assert!(!is_transient(None));
+    }
+}
