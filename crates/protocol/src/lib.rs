@@ -62,16 +62,6 @@ pub enum RoomKind {
     Group,
 }
 
-impl RoomKind {
-    /// The name the wire and the database use: `direct` or `group`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Direct => "direct",
-            Self::Group => "group",
-        }
-    }
-}
-
 impl TryFrom<String> for RoomKind {
     type Error = String;
 

@@ -164,7 +164,7 @@ async fn write_loop(mut rx: mpsc::Receiver<Job>, store: DynStore, done: mpsc::Se
 /// every one of those wake-ups would be a cross-thread one).
 async fn publish_loop(mut written: mpsc::Receiver<Written>, broker: Arc<dyn Broker>) {
     while let Some(Written { jobs, outcome }) = written.recv().await {
-        let (messages, members) = match outcome {
+        let (messages, mut members) = match outcome {
             Ok(done) => done,
             Err(failure) => {
                 for job in jobs {
@@ -195,7 +195,7 @@ async fn publish_loop(mut written: mpsc::Receiver<Written>, broker: Arc<dyn Brok
                 ServerFrame::NewMessage { seq, .. } => *seq,
                 _ => 0,
             });
-            let members = members.get(&room_id).cloned().unwrap_or_default();
+            let members = members.remove(&room_id).unwrap_or_default();
             broker.publish(Event::Messages { room_id, members, frames });
         }
         for (job, sent) in jobs.into_iter().zip(messages) {
