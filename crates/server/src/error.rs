@@ -182,6 +182,10 @@ impl From<StoreError> for Error {
                 tracing::error!(error = %e, "database unavailable");
                 Self::Unavailable("Service temporarily unavailable".into())
             }
+            StoreError::Conflict(e) => {
+                tracing::warn!(error = %e, "a write met a concurrent one and was rolled back");
+                Self::Unavailable("Server busy, please retry".into())
+            }
             other => Self::Internal(anyhow::Error::new(other)),
         }
     }

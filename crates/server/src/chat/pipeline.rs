@@ -26,6 +26,10 @@ use crate::{
 /// The most sends one transaction carries.
 pub const BATCH_MAX: usize = 256;
 
+/// How long a queued send waits for its answer before it is told "busy" (the database has
+/// stopped answering: statements on PostgreSQL time out well before this).
+pub const ANSWER_WAIT: Duration = Duration::from_secs(30);
+
 /// What became of a send.
 #[derive(Debug)]
 pub enum Sent {
@@ -81,6 +85,11 @@ impl Pipeline {
         Self { tx, wait }
     }
 
+    /// Whether the writer is running (it stops only if its thread could not start or panicked).
+    pub fn is_running(&self) -> bool {
+        !self.tx.is_closed()
+    }
+
     /// Queues one send and waits for its outcome (after the commit).
     pub async fn send(
         &self,
@@ -102,14 +111,21 @@ impl Pipeline {
                 return Err(busy());
             }
             Err(mpsc::error::SendTimeoutError::Closed(_)) => {
-                return Err(Error::Unavailable("The server is shutting down".into()))
+                tracing::error!("the send writer has stopped; refusing a send");
+                return Err(busy());
             }
         }
-        match outcome.await {
-            Ok(Ok(sent)) => Ok(sent),
-            Ok(Err(Failure::Unavailable)) => Err(busy()),
-            Ok(Err(Failure::Internal(why))) => Err(Error::Internal(anyhow::anyhow!("send batch failed: {why}"))),
-            Err(_) => Err(Error::Internal(anyhow::anyhow!("the send pipeline stopped"))),
+        match tokio::time::timeout(ANSWER_WAIT, outcome).await {
+            Ok(Ok(Ok(sent))) => Ok(sent),
+            Ok(Ok(Err(Failure::Unavailable))) => Err(busy()),
+            Ok(Ok(Err(Failure::Internal(why)))) => Err(Error::Internal(anyhow::anyhow!("send failed: {why}"))),
+            Ok(Err(_)) => Err(Error::Internal(anyhow::anyhow!("the send pipeline stopped"))),
+            // Stuck behind a database that stopped answering. It may still be stored later (and
+            // then published): a retry with the same client_id returns it, never a second copy.
+            Err(_) => {
+                tracing::error!("a queued send got no answer in time");
+                Err(busy())
+            }
         }
     }
 }
@@ -121,40 +137,95 @@ fn busy() -> Error {
 /// Each room's members at a batch's commit.
 type Members = std::collections::HashMap<i64, Vec<i64>>;
 
-/// A written batch, on its way to the publisher.
+/// A written batch, on its way to the publisher: one answer per job, in order.
 struct Written {
     jobs: Vec<Job>,
-    outcome: Result<(Vec<Sent>, Members), Failure>,
+    answers: Vec<Result<Sent, Failure>>,
+    members: Members,
 }
+
+/// How often a batch that met a concurrent write (deadlock, lock timeout, SQLite busy) is tried
+/// again before its senders are told to retry.
+const CONFLICT_ATTEMPTS: u32 = 3;
 
 async fn write_loop(mut rx: mpsc::Receiver<Job>, store: DynStore, done: mpsc::Sender<Written>) {
     let mut jobs: Vec<Job> = Vec::with_capacity(BATCH_MAX);
     // `recv_many` takes whatever is waiting, up to the limit, after waiting for the first.
     while rx.recv_many(&mut jobs, BATCH_MAX).await > 0 {
-        let batch: Vec<Append> = jobs.iter().map(|j| j.append.clone()).collect();
-        let started = std::time::Instant::now();
-        let written = store.append_messages(&batch).await;
-        tracing::debug!(size = batch.len(), micros = started.elapsed().as_micros(), "send batch written");
-        let outcome = match written {
-            Ok(done) => Ok((resolve(&jobs, done.outcomes, done.created_at), done.members)),
-            Err(StoreError::Unavailable(e)) => {
-                tracing::error!(error = %e, "database unavailable; a send batch failed");
-                Err(Failure::Unavailable)
-            }
-            // Another node stored the same (sender, client_id) for another room meanwhile: the
-            // batch rolled back, and a retry finds and returns the stored original.
-            Err(StoreError::UniqueViolation(e)) => {
-                tracing::warn!(error = %e, batch = jobs.len(), "a send batch met a concurrent duplicate; senders may retry");
-                Err(Failure::Unavailable)
-            }
-            Err(other) => {
-                tracing::error!(error = %other, batch = jobs.len(), "a send batch failed");
-                Err(Failure::Internal(other.to_string().into()))
-            }
-        };
         let taken = std::mem::replace(&mut jobs, Vec::with_capacity(BATCH_MAX));
-        if done.send(Written { jobs: taken, outcome }).await.is_err() {
+        let written = write(&store, taken).await;
+        if done.send(written).await.is_err() {
             return;
+        }
+    }
+}
+
+/// Writes one batch. A batch that fails for a reason other than the database being down — a
+/// row the database refuses, a duplicate `client_id` stored by another node meanwhile — is
+/// written again one send per transaction, so one bad send never fails the others.
+async fn write(store: &DynStore, jobs: Vec<Job>) -> Written {
+    match write_batch(store, &jobs).await {
+        Ok((answers, members)) => Written { jobs, answers, members },
+        Err(e @ StoreError::Unavailable(_)) => {
+            tracing::error!(error = %e, batch = jobs.len(), "database unavailable; a send batch failed");
+            let answers = jobs.iter().map(|_| Err(Failure::Unavailable)).collect();
+            Written { jobs, answers, members: Members::new() }
+        }
+        Err(e) if jobs.len() > 1 => {
+            tracing::warn!(error = %e, batch = jobs.len(), "a send batch failed; writing its sends one by one");
+            let mut answers = Vec::with_capacity(jobs.len());
+            let mut members = Members::new();
+            for job in &jobs {
+                match write_batch(store, std::slice::from_ref(job)).await {
+                    Ok((mut one, room)) => {
+                        answers.push(one.pop().unwrap_or(Err(Failure::Unavailable)));
+                        members.extend(room);
+                    }
+                    Err(e) => answers.push(Err(failure(e))),
+                }
+            }
+            Written { jobs, answers, members }
+        }
+        Err(e) => {
+            let answers = vec![Err(failure(e))];
+            Written { jobs, answers, members: Members::new() }
+        }
+    }
+}
+
+/// Writes `jobs` in one transaction, trying again (briefly) after a conflict.
+async fn write_batch(store: &DynStore, jobs: &[Job]) -> Result<(Vec<Result<Sent, Failure>>, Members), StoreError> {
+    let batch: Vec<Append> = jobs.iter().map(|j| j.append.clone()).collect();
+    let mut attempt = 1;
+    loop {
+        let started = std::time::Instant::now();
+        match store.append_messages(&batch).await {
+            Ok(done) => {
+                tracing::debug!(size = batch.len(), micros = started.elapsed().as_micros(), "send batch written");
+                let sent = resolve(jobs, done.outcomes, done.created_at);
+                return Ok((sent.into_iter().map(Ok).collect(), done.members));
+            }
+            Err(StoreError::Conflict(e)) if attempt < CONFLICT_ATTEMPTS => {
+                tracing::debug!(error = %e, attempt, "a send batch met a concurrent write; trying again");
+                tokio::time::sleep(Duration::from_millis(5 << (2 * attempt))).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// What a sender is told when its own write failed.
+fn failure(e: StoreError) -> Failure {
+    match e {
+        // Rolled back: a retry (with the same client_id) is safe and expected to work.
+        StoreError::Unavailable(_) | StoreError::Conflict(_) | StoreError::UniqueViolation(_) => {
+            tracing::warn!(error = %e, "a send failed; its sender may retry");
+            Failure::Unavailable
+        }
+        other => {
+            tracing::error!(error = %other, "a send failed");
+            Failure::Internal(other.to_string().into())
         }
     }
 }
@@ -163,27 +234,15 @@ async fn write_loop(mut rx: mpsc::Receiver<Job>, store: DynStore, done: mpsc::Se
 /// runs on the server's runtime, beside the connections it wakes (from the writer's thread,
 /// every one of those wake-ups would be a cross-thread one).
 async fn publish_loop(mut written: mpsc::Receiver<Written>, broker: Arc<dyn Broker>) {
-    while let Some(Written { jobs, outcome }) = written.recv().await {
-        let (messages, mut members) = match outcome {
-            Ok(done) => done,
-            Err(failure) => {
-                for job in jobs {
-                    let _ = job.reply.send(Err(failure.clone()));
-                }
-                continue;
-            }
-        };
+    while let Some(Written { jobs, answers, mut members }) = written.recv().await {
         // Published before anyone is answered, so a sender's own devices can never see the ack
-        // before the message it acknowledges; one event per room, in seq order. A resend
-        // republishes its original too (delivery is at-least-once and clients deduplicate by
-        // id), in case its first publication was lost.
+        // before the message it acknowledges; one event per room, in seq order. Only new
+        // messages: a resend's original was published when it was stored (and should that
+        // publication have been lost with a crashed node, the members' connections went with
+        // it and catch up with `sync`).
         let mut by_room: Vec<(i64, Vec<ServerFrame>)> = Vec::new();
-        for (job, sent) in jobs.iter().zip(&messages) {
-            let message = match sent {
-                Sent::New(m) => m,
-                Sent::Existing(m) if m.room_id == job.append.room_id => m,
-                _ => continue,
-            };
+        for answer in &answers {
+            let Ok(Sent::New(message)) = answer else { continue };
             let frame = ServerFrame::new_message(message.clone());
             match by_room.iter_mut().find(|(room, _)| *room == message.room_id) {
                 Some((_, frames)) => frames.push(frame),
@@ -198,9 +257,9 @@ async fn publish_loop(mut written: mpsc::Receiver<Written>, broker: Arc<dyn Brok
             let members = members.remove(&room_id).unwrap_or_default();
             broker.publish(Event::Messages { room_id, members, frames });
         }
-        for (job, sent) in jobs.into_iter().zip(messages) {
+        for (job, answer) in jobs.into_iter().zip(answers) {
             // The sender may have gone (a closed request): the message stays stored.
-            let _ = job.reply.send(Ok(sent));
+            let _ = job.reply.send(answer);
         }
     }
 }

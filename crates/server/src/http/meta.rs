@@ -6,7 +6,10 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{json::Json, Detail};
-use crate::{error::Result, state::AppState};
+use crate::{
+    error::{Error, Result},
+    state::AppState,
+};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(health)).routes(routes!(ready))
@@ -41,12 +44,15 @@ pub struct Ready {
     database: &'static str,
 }
 
-/// Readiness: the database answers a query.
+/// Readiness: the database answers a query and the send pipeline's writer is running.
 #[utoipa::path(get, path = "/ready", tag = "meta", responses(
     (status = 200, body = Ready),
-    (status = 503, description = "The database is unreachable", body = Detail),
+    (status = 503, description = "The database is unreachable, or the send writer stopped", body = Detail),
 ))]
 async fn ready(State(state): State<AppState>) -> Result<Json<Ready>> {
+    if !state.pipeline.is_running() {
+        return Err(Error::Unavailable("The send pipeline has stopped".into()));
+    }
     state.store.ping().await?;
     Ok(Json(Ready { status: "ready", database: state.store.backend() }))
 }

@@ -14,12 +14,12 @@ use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
 use banter_protocol::{close, python_repr, ClientFrame, ErrorCode, RoomRef, ServerFrame};
 use futures_util::{stream::SplitSink, SinkExt as _, StreamExt as _};
 use tokio::{
-    sync::{mpsc, watch},
+    sync::watch,
     time::{interval, Instant, MissedTickBehavior},
 };
 
 use super::{
-    hub::{encode, Announcement, Outbound, Stop, SyncBatch},
+    hub::{encode, Announcement, Inbox, Outbound, Outbox, Stop, SyncBatch},
     Credentials,
 };
 use crate::{
@@ -147,7 +147,7 @@ struct Conn {
     user: User,
     id: super::hub::ConnId,
     session_id: String,
-    tx: mpsc::Sender<Outbound>,
+    tx: Outbox,
     /// Rooms this connection is typing in (a start was relayed), and when that expires.
     typing: Vec<(i64, Instant)>,
     /// One catch-up at a time: the permit travels with the batch and is freed once written.
@@ -160,7 +160,7 @@ struct Conn {
 impl Conn {
     async fn queue(&self, item: Outbound) {
         // Fails only when the writer is gone, i.e. the connection is closing anyway.
-        let _ = self.tx.send(item).await;
+        self.tx.push(item).await;
     }
 
     async fn reply(&self, frame: &ServerFrame) {
@@ -526,11 +526,7 @@ const WRITE_BATCH: usize = 256;
 /// Everything already queued when the writer wakes goes out in one write (frames are fed to the
 /// socket, then flushed once): under load, each socket's frames coalesce into fewer system
 /// calls, and an idle socket still gets each frame at once.
-async fn write_loop(
-    mut sink: SplitSink<WebSocket, WsMessage>,
-    mut rx: mpsc::Receiver<Outbound>,
-    mut stop: watch::Receiver<Stop>,
-) {
+async fn write_loop(mut sink: SplitSink<WebSocket, WsMessage>, mut rx: Inbox, mut stop: watch::Receiver<Stop>) {
     let mut writer = Writer::default();
     // Once the hub forgets the connection its stop sender is dropped: from then on there is no
     // stop signal, only the queue to drain.
@@ -559,7 +555,7 @@ async fn write_loop(
         let mut next = writer.take(first, &mut out);
         let mut taken = 1;
         while matches!(next, Next::More) && taken < WRITE_BATCH {
-            let Ok(item) = rx.try_recv() else { break };
+            let Some(item) = rx.try_recv() else { break };
             next = writer.take(item, &mut out);
             taken += 1;
         }

@@ -12,7 +12,7 @@
 use std::{
     collections::{HashMap, HashSet},
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
         Arc, Mutex, MutexGuard,
     },
 };
@@ -46,6 +46,88 @@ pub enum Outbound {
     Close(u16, &'static str),
 }
 
+impl Outbound {
+    /// The bytes of text this item puts on the wire (what the outbound bound counts).
+    fn weight(&self) -> usize {
+        match self {
+            Self::Frame(t) => t.len(),
+            Self::Messages { items, .. } => items.iter().map(|(_, t)| t.len()).sum(),
+            Self::SyncBatch(b) => b.messages.iter().map(|(_, _, t)| t.len()).sum::<usize>() + b.done.len(),
+            Self::Ping | Self::SyncStart | Self::Close(..) => 0,
+        }
+    }
+}
+
+/// The sending side of a connection's outbound queue: a channel of at most [`QUEUE`] items
+/// that also keeps count of the bytes waiting in it, so that the bound on a slow reader is
+/// what it costs in memory ([`QUEUE_BYTES`]), not a number of items of any size.
+#[derive(Clone)]
+pub struct Outbox {
+    tx: mpsc::Sender<Outbound>,
+    queued: Arc<AtomicUsize>,
+}
+
+/// The receiving side of an [`Outbox`], held by the connection's writer.
+pub struct Inbox {
+    rx: mpsc::Receiver<Outbound>,
+    queued: Arc<AtomicUsize>,
+}
+
+fn outbox() -> (Outbox, Inbox) {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let queued = Arc::new(AtomicUsize::new(0));
+    (Outbox { tx, queued: queued.clone() }, Inbox { rx, queued })
+}
+
+impl Outbox {
+    /// Queues `item` if it fits; `false` if the queue is full (by items or bytes) — or closed.
+    fn try_push(&self, item: Outbound) -> bool {
+        let weight = item.weight();
+        // Counted before it is queued, so the reader can never take it off the count first.
+        let before = self.queued.fetch_add(weight, Ordering::Relaxed);
+        if before > 0 && before + weight > QUEUE_BYTES {
+            self.queued.fetch_sub(weight, Ordering::Relaxed);
+            return false;
+        }
+        match self.tx.try_send(item) {
+            Ok(()) => true,
+            Err(e) => {
+                self.queued.fetch_sub(weight, Ordering::Relaxed);
+                matches!(e, mpsc::error::TrySendError::Closed(_))
+            }
+        }
+    }
+
+    /// Queues `item`, waiting for room (the connection's own replies: its reader waits, not
+    /// the hub). Does nothing once the writer is gone.
+    pub async fn push(&self, item: Outbound) {
+        let weight = item.weight();
+        self.queued.fetch_add(weight, Ordering::Relaxed);
+        if self.tx.send(item).await.is_err() {
+            self.queued.fetch_sub(weight, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Inbox {
+    fn took(&self, item: Option<Outbound>) -> Option<Outbound> {
+        if let Some(item) = &item {
+            self.queued.fetch_sub(item.weight(), Ordering::Relaxed);
+        }
+        item
+    }
+
+    pub async fn recv(&mut self) -> Option<Outbound> {
+        let item = self.rx.recv().await;
+        self.took(item)
+    }
+
+    pub fn try_recv(&mut self) -> Option<Outbound> {
+        let item = self.rx.try_recv().ok();
+        self.took(item)
+    }
+}
+
 /// A catch-up answer: the missed messages (room, seq, frame), then the `sync_complete` frame.
 /// `permit` is the connection's one catch-up slot, freed once the batch is written.
 #[derive(Debug)]
@@ -58,15 +140,20 @@ pub struct SyncBatch {
 /// Why the hub wants a connection closed: a close code and reason.
 pub type Stop = Option<(u16, &'static str)>;
 
-/// How many frames may wait for one connection before it counts as too slow.
+/// How many items (a frame, or one room's messages of one send batch) may wait for one
+/// connection before it counts as too slow.
 pub const QUEUE: usize = 256;
+
+/// How many bytes of frames may wait for one connection before it counts as too slow (one item
+/// always fits, however large).
+pub const QUEUE_BYTES: usize = 1 << 20;
 
 pub type ConnId = u64;
 
 struct Conn {
     user_id: i64,
     session_id: Arc<str>,
-    tx: mpsc::Sender<Outbound>,
+    tx: Outbox,
     /// Tells the connection task to close, even while it is blocked writing to a slow socket.
     stop: watch::Sender<Stop>,
     all_rooms: bool,
@@ -111,9 +198,9 @@ pub enum Announcement {
 /// A connection's registration; dropping it does not unregister (call [`Hub::disconnect`]).
 pub struct Registration {
     pub id: ConnId,
-    pub rx: mpsc::Receiver<Outbound>,
+    pub rx: Inbox,
     /// For the connection's own replies, so they queue in order with hub frames.
-    pub tx: mpsc::Sender<Outbound>,
+    pub tx: Outbox,
     pub stop: watch::Receiver<Stop>,
     /// True if this is the user's first open connection (they just came online).
     pub came_online: bool,
@@ -129,9 +216,9 @@ impl Hub {
     /// Registers a connection. `first` is queued before the connection becomes visible to
     /// publishers, so it is the first frame the client sees (`connected`).
     pub fn connect(&self, user_id: i64, session_id: &str, first: Outbound) -> Registration {
-        let (tx, rx) = mpsc::channel(QUEUE);
+        let (tx, rx) = outbox();
         // Cannot fail: the channel is new, empty and has room.
-        let _ = tx.try_send(first);
+        tx.try_push(first);
         let (stop, stop_rx) = watch::channel(None);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut index = self.lock();
@@ -307,7 +394,7 @@ pub fn encode(frame: &ServerFrame) -> Text {
 fn send_all(index: &mut Index, targets: Vec<ConnId>, item: impl Fn() -> Outbound) {
     for id in targets {
         let Some(conn) = index.conns.get(&id) else { continue };
-        if let Err(mpsc::error::TrySendError::Full(_)) = conn.tx.try_send(item()) {
+        if !conn.tx.try_push(item()) {
             tracing::warn!(conn = id, user_id = conn.user_id, "outbound queue full; closing slow connection");
             conn.stop.send_replace(Some((close::TOO_SLOW, "too slow: outbound queue full")));
         }
@@ -331,8 +418,8 @@ mod tests {
         let mut reg = hub.connect(1, "s", Outbound::Frame("first".into()));
         // Published the instant the connection is visible, e.g. a co-member coming online.
         hub.deliver_users(&[1], &ServerFrame::Pong);
-        assert_eq!(text(reg.rx.try_recv().ok()), "first");
-        assert_eq!(text(reg.rx.try_recv().ok()), r#"{"type":"pong"}"#);
+        assert_eq!(text(reg.rx.try_recv()), "first");
+        assert_eq!(text(reg.rx.try_recv()), r#"{"type":"pong"}"#);
     }
 
     #[test]
@@ -342,17 +429,17 @@ mod tests {
         let mut all = hub.connect(2, "b", Outbound::Frame("hi".into()));
         let mut idle = hub.connect(3, "c", Outbound::Frame("hi".into()));
         for r in [&mut joined, &mut all, &mut idle] {
-            r.rx.try_recv().ok();
+            r.rx.try_recv();
         }
         hub.join(joined.id, 7);
         hub.subscribe_all(all.id);
         hub.deliver_room(7, &[1, 2, 3], None, &ServerFrame::Pong);
-        assert!(joined.rx.try_recv().is_ok());
-        assert!(all.rx.try_recv().is_ok());
-        assert!(idle.rx.try_recv().is_err(), "not subscribed");
+        assert!(joined.rx.try_recv().is_some());
+        assert!(all.rx.try_recv().is_some());
+        assert!(idle.rx.try_recv().is_none(), "not subscribed");
         // Not in the member list (removed from the room): nothing, even when subscribed.
         hub.deliver_room(7, &[3], None, &ServerFrame::Pong);
-        assert!(joined.rx.try_recv().is_err() && all.rx.try_recv().is_err());
+        assert!(joined.rx.try_recv().is_none() && all.rx.try_recv().is_none());
     }
 
     #[test]
@@ -364,5 +451,29 @@ mod tests {
             hub.deliver_users(&[1], &ServerFrame::Pong);
         }
         assert_eq!(*reg.stop.borrow(), Some((close::TOO_SLOW, "too slow: outbound queue full")));
+    }
+
+    #[test]
+    fn the_bound_counts_bytes_not_items() {
+        let hub = Hub::default();
+        let mut reg = hub.connect(1, "s", Outbound::Frame("hi".into()));
+        hub.subscribe_all(reg.id);
+        // Few items, but large ones: the byte bound trips long before the item bound.
+        let big = ServerFrame::error(banter_protocol::ErrorCode::Unavailable, "x".repeat(100_000));
+        for _ in 0..QUEUE_BYTES / 100_000 {
+            hub.deliver_users(&[1], &big);
+        }
+        assert_eq!(*reg.stop.borrow(), None, "what fits is queued");
+        hub.deliver_users(&[1], &big);
+        assert_eq!(*reg.stop.borrow(), Some((close::TOO_SLOW, "too slow: outbound queue full")));
+        // Taking items off the queue frees their bytes.
+        let hub = Hub::default();
+        let mut reg2 = hub.connect(1, "s", Outbound::Frame("hi".into()));
+        for _ in 0..3 * (QUEUE_BYTES / 100_000) {
+            hub.deliver_users(&[1], &big);
+            assert!(reg2.rx.try_recv().is_some());
+        }
+        assert_eq!(*reg2.stop.borrow(), None);
+        drop(reg.rx.try_recv());
     }
 }

@@ -42,6 +42,10 @@ pub enum StoreError {
     /// The database cannot be reached or has no free connection.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
+    /// The write met another one (a deadlock, a lock timeout, SQLite busy) and was rolled back:
+    /// trying again is expected to work.
+    #[error("write conflict, rolled back: {0}")]
+    Conflict(#[source] sqlx::Error),
     #[error("database error: {0}")]
     Other(#[source] sqlx::Error),
 }
@@ -52,6 +56,10 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) if db.is_unique_violation() => Self::UniqueViolation(db.message().to_owned()),
             e @ (sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)) => Self::Unavailable(e),
             sqlx::Error::Database(db) if is_transient(db.code().as_deref()) => {
+                Self::Conflict(sqlx::Error::Database(db))
+            }
+            // PostgreSQL's statement timeout: the database is not keeping up.
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("57014") => {
                 Self::Unavailable(sqlx::Error::Database(db))
             }
             e => Self::Other(e),
@@ -254,12 +262,17 @@ pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<DynStore> {
                 .connect(url)
                 .await
                 .context("connecting to PostgreSQL")?;
+            // A batch waits for row locks held by other transactions (another node's batch, a
+            // membership change): bounded, so a stuck transaction elsewhere turns into a retry
+            // and then a 503 instead of a writer that waits forever with every sender behind it.
+            let batch_options = sqlx::postgres::PgConnectOptions::from_str(url)
+                .context("parsing DATABASE_URL")?
+                .options([("lock_timeout", "5s"), ("statement_timeout", "15s")]);
             let batch_pool = PgPoolOptions::new()
                 .max_connections(2)
                 .min_connections(0)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect_lazy(url)
-                .context("configuring the PostgreSQL batch pool")?;
+                .connect_lazy_with(batch_options);
             Ok(Arc::new(PgStore { pool, batch_pool }))
         }
     }

@@ -116,6 +116,24 @@ macro_rules! sql_store {
 
             async fn delete_user(&self, user_id: i64) -> StoreResult<Vec<(i64, Leave)>> {
                 let mut tx = self.writer().begin().await?;
+                // Every room the deletion touches — each the user is in (their memberships go,
+                // direct rooms included) and each group they created — locked first, in id order,
+                // as a send batch locks its rooms: a batch and a deletion never wait on each
+                // other in a cycle, and a batch either commits before the deletion or sees the
+                // user gone (never a message from a sender deleted under it).
+                let touched: Vec<(i64,)> = sqlx::query_as(
+                    "SELECT id FROM chat_rooms WHERE id IN (SELECT chat_room_id FROM chat_room_members WHERE user_id = $1) \
+                     OR (created_by = $1 AND room_type = 'group') ORDER BY id",
+                )
+                .bind(user_id)
+                .fetch_all(&mut *tx)
+                .await?;
+                for (room_id,) in touched {
+                    sqlx::query("UPDATE chat_rooms SET updated_at = updated_at WHERE id = $1")
+                        .bind(room_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 let groups: Vec<(i64,)> = sqlx::query_as(
                     "SELECT m.chat_room_id FROM chat_room_members m JOIN chat_rooms r ON r.id = m.chat_room_id \
                      WHERE m.user_id = $1 AND r.room_type = 'group' ORDER BY m.chat_room_id",

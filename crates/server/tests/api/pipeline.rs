@@ -86,6 +86,8 @@ backend_tests!(
     acknowledged_messages_survive_kill_9_exactly_once,
     concurrent_resends_of_one_client_id_store_one_message,
     a_removed_member_cannot_send_in_a_later_batch,
+    sends_racing_their_senders_account_deletion_fail_alone,
+    a_row_the_database_refuses_fails_only_its_own_send,
 );
 
 /// A registered user on a node: (id, access token).
@@ -353,4 +355,121 @@ async fn a_removed_member_cannot_send_in_a_later_batch(app: TestApp) {
     assert_eq!(status, StatusCode::CREATED);
     let (_, history) = app.get(&format!("/rooms/{room}/messages"), &owner.access).await;
     assert_eq!(seqs(history.as_array().expect("list")), [1, 2]);
+}
+
+/// A sender deletes their account while their messages and others' are queued, in the same
+/// batches: the others' sends all succeed, the deleted sender's are stored or refused (never a
+/// 500), and the room's sequence has no gap.
+async fn sends_racing_their_senders_account_deletion_fail_alone(app: TestApp) {
+    let (leaver, b, c) = (app.user("leaver").await, app.user("stays").await, app.user("stays").await);
+    let (_, group) =
+        app.post("/groups/create", &b.access, json!({"name": "race", "member_ids": [leaver.id, c.id]})).await;
+    let room = group["group"]["id"].as_i64().expect("room");
+    // The DM too: account deletion removes direct memberships without a group's leave rule.
+    let (status, dm) = app.post("/messages/send", &b.access, json!({"recipient_id": leaver.id, "content": "hi"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{dm}");
+    let dm_room = dm["data"]["room_id"].as_i64().expect("dm room");
+
+    let mut sends = Vec::new();
+    for i in 0..40 {
+        for (who, user, to) in [("leaver", &leaver, b.id), ("b", &b, leaver.id), ("c", &c, 0)] {
+            let (client, base, token) = (&app.client, &app.base, &user.access);
+            let to_dm = i % 2 == 1 && who != "c";
+            let (path, body) = if to_dm {
+                ("/messages/send", json!({"recipient_id": to, "content": format!("{who} {i}")}))
+            } else {
+                let cid = format!("race-{who}-{i}");
+                ("/groups/send", json!({"group_id": room, "content": format!("{who} {i}"), "client_id": cid}))
+            };
+            sends.push(async move {
+                let resp = client.post(format!("{base}{path}")).bearer_auth(token).json(&body).send().await;
+                let resp = resp.expect("answered");
+                let status = resp.status();
+                (who, to_dm, status, resp.json::<Value>().await.unwrap_or(Value::Null))
+            });
+        }
+    }
+    let deletion = async {
+        // Somewhere in the middle of the burst.
+        tokio::task::yield_now().await;
+        app.delete("/auth/me", &leaver.access, json!({"password": PASSWORD})).await
+    };
+    let (results, (deleted, body)) = tokio::join!(join_all(sends), deletion);
+    assert_eq!(deleted, StatusCode::OK, "{body}");
+    let (mut stored, mut stored_dm) = (0, 1);
+    for (who, to_dm, status, body) in results {
+        assert!(status.as_u16() < 500, "{who}: {status} {body}");
+        match (who, to_dm) {
+            // The others' group sends never fail because of someone else's deletion.
+            ("b" | "c", false) => assert_eq!(status, StatusCode::CREATED, "{who}: {body}"),
+            // Anything to or from the leaver: stored before the deletion, or refused after it.
+            _ => assert!(status == StatusCode::CREATED || status.is_client_error(), "{who}: {status} {body}"),
+        }
+        if status == StatusCode::CREATED {
+            if to_dm {
+                stored_dm += 1;
+            } else {
+                stored += 1;
+            }
+        }
+    }
+    let dm_messages = all_messages(&app.client, &app.base, &b.access, dm_room).await;
+    assert_eq!(seqs(&dm_messages), (1..=stored_dm).collect::<Vec<_>>());
+    let messages = all_messages(&app.client, &app.base, &b.access, room).await;
+    assert_eq!(seqs(&messages), (1..=stored).collect::<Vec<_>>(), "gap-free, and every acknowledged send is there");
+}
+
+/// A row the database refuses (here: a trigger rejects one content) fails its own send, not the
+/// others written in the same batch: they are written again one by one.
+async fn a_row_the_database_refuses_fails_only_its_own_send(app: TestApp) {
+    use sqlx::{Connection as _, Executor as _};
+    match app.storage.backend {
+        crate::helpers::Backend::Sqlite => {
+            let mut db = sqlx::SqliteConnection::connect(&app.storage.database_url).await.expect("connect");
+            db.execute(
+                "CREATE TRIGGER poison BEFORE INSERT ON messages WHEN NEW.content = 'poison' \
+                 BEGIN SELECT RAISE(ABORT, 'poisoned row'); END",
+            )
+            .await
+            .expect("trigger");
+        }
+        crate::helpers::Backend::Postgres => {
+            let mut db = sqlx::PgConnection::connect(&app.storage.database_url).await.expect("connect");
+            db.execute(
+                "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 IF NEW.content = 'poison' THEN RAISE EXCEPTION 'poisoned row'; END IF; RETURN NEW; END $$; \
+                 CREATE TRIGGER poison BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION poison();",
+            )
+            .await
+            .expect("trigger");
+        }
+    }
+    let (a, b) = (app.user("poison").await, app.user("poison").await);
+    let (_, group) = app.post("/groups/create", &a.access, json!({"name": "poison", "member_ids": [b.id]})).await;
+    let room = group["group"]["id"].as_i64().expect("room");
+    // Sent all at once, so they share batches with the poisoned ones.
+    let sends = (0..60).map(|i| {
+        let (client, base, token) = (&app.client, &app.base, if i % 2 == 0 { &a.access } else { &b.access });
+        let content = if i % 6 == 0 { "poison".to_owned() } else { format!("fine {i}") };
+        async move {
+            let body = json!({"group_id": room, "content": content, "client_id": format!("p-{i}")});
+            (i, send_raw(client, base, token, body).await)
+        }
+    });
+    let mut fine = Vec::new();
+    for (i, (status, body)) in join_all(sends).await {
+        if i % 6 == 0 {
+            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "poison {i}: {body}");
+            assert_eq!(body, json!({"detail": "Internal server error"}), "no database text leaks");
+        } else {
+            assert_eq!(status, StatusCode::CREATED, "fine {i}: {body}");
+            fine.push(body["data"]["content"].as_str().expect("content").to_owned());
+        }
+    }
+    let messages = all_messages(&app.client, &app.base, &a.access, room).await;
+    assert_eq!(seqs(&messages), (1..=50).collect::<Vec<_>>(), "the refused rows took no seq");
+    let mut stored: Vec<String> = messages.iter().map(|m| m["content"].as_str().expect("content").to_owned()).collect();
+    stored.sort();
+    fine.sort();
+    assert_eq!(stored, fine);
 }
