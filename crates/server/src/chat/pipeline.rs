@@ -62,6 +62,8 @@ pub struct Pipeline {
     tx: mpsc::Sender<Job>,
     /// How long a send waits for room in a full queue.
     wait: Duration,
+    /// Sends queued and not yet answered.
+    pending: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Pipeline {
@@ -82,7 +84,12 @@ impl Pipeline {
         if let Err(e) = thread {
             tracing::error!(error = %e, "the send writer thread could not start");
         }
-        Self { tx, wait }
+        Self { tx, wait, pending: Arc::default() }
+    }
+
+    /// Sends queued or being written, not yet answered.
+    pub fn pending(&self) -> usize {
+        self.pending.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether the writer is running (it stops only if its thread could not start or panicked).
@@ -115,7 +122,10 @@ impl Pipeline {
                 return Err(busy());
             }
         }
-        match tokio::time::timeout(ANSWER_WAIT, outcome).await {
+        let counted = Pending::new(&self.pending);
+        let answer = tokio::time::timeout(ANSWER_WAIT, outcome).await;
+        drop(counted);
+        match answer {
             Ok(Ok(Ok(sent))) => Ok(sent),
             Ok(Ok(Err(Failure::Unavailable))) => Err(busy()),
             Ok(Ok(Err(Failure::Internal(why)))) => Err(Error::Internal(anyhow::anyhow!("send failed: {why}"))),
@@ -127,6 +137,22 @@ impl Pipeline {
                 Err(busy())
             }
         }
+    }
+}
+
+/// Counts one send as pending while it lives.
+struct Pending<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Pending<'a> {
+    fn new(count: &'a std::sync::atomic::AtomicUsize) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -160,28 +186,48 @@ async fn write_loop(mut rx: mpsc::Receiver<Job>, store: DynStore, done: mpsc::Se
     }
 }
 
-/// Writes one batch. A batch that fails for a reason other than the database being down — a
-/// row the database refuses, a duplicate `client_id` stored by another node meanwhile — is
-/// written again one send per transaction, so one bad send never fails the others.
-async fn write(store: &DynStore, jobs: Vec<Job>) -> Written {
+/// Writes one batch. Sends whose sender has gone (a closed request, or one answered "busy"
+/// after [`ANSWER_WAIT`]) are not written: nobody could be told they were.
+///
+/// A batch the database refuses for a reason that concerns its rows — one it will refuse
+/// again, such as a constraint, or a duplicate `client_id` stored by another node meanwhile —
+/// is written again one send per transaction, so one bad send never fails the others. A batch
+/// that failed because the database is down, slow or busy (after its retries) is not split:
+/// every send in it is told to retry.
+async fn write(store: &DynStore, mut jobs: Vec<Job>) -> Written {
+    jobs.retain(|job| !job.reply.is_closed());
+    let started = std::time::Instant::now();
+    let unavailable = |jobs: &[Job]| jobs.iter().map(|_| Err(Failure::Unavailable)).collect::<Vec<_>>();
+    if jobs.is_empty() {
+        return Written { jobs, answers: Vec::new(), members: Members::new() };
+    }
     match write_batch(store, &jobs).await {
         Ok((answers, members)) => Written { jobs, answers, members },
-        Err(e @ StoreError::Unavailable(_)) => {
-            tracing::error!(error = %e, batch = jobs.len(), "database unavailable; a send batch failed");
-            let answers = jobs.iter().map(|_| Err(Failure::Unavailable)).collect();
+        Err(e @ (StoreError::Unavailable(_) | StoreError::Conflict(_))) => {
+            tracing::error!(error = %e, batch = jobs.len(), "a send batch failed; its senders may retry");
+            let answers = unavailable(&jobs);
             Written { jobs, answers, members: Members::new() }
         }
         Err(e) if jobs.len() > 1 => {
             tracing::warn!(error = %e, batch = jobs.len(), "a send batch failed; writing its sends one by one");
             let mut answers = Vec::with_capacity(jobs.len());
             let mut members = Members::new();
+            let mut down = false;
             for job in &jobs {
+                // Within the time a sender waits, and only while the database answers.
+                if down || job.reply.is_closed() || started.elapsed() >= ANSWER_WAIT {
+                    answers.push(Err(Failure::Unavailable));
+                    continue;
+                }
                 match write_batch(store, std::slice::from_ref(job)).await {
                     Ok((mut one, room)) => {
                         answers.push(one.pop().unwrap_or(Err(Failure::Unavailable)));
                         members.extend(room);
                     }
-                    Err(e) => answers.push(Err(failure(e))),
+                    Err(e) => {
+                        down = matches!(e, StoreError::Unavailable(_) | StoreError::Conflict(_));
+                        answers.push(Err(failure(e)));
+                    }
                 }
             }
             Written { jobs, answers, members }
@@ -238,8 +284,9 @@ async fn publish_loop(mut written: mpsc::Receiver<Written>, broker: Arc<dyn Brok
         // Published before anyone is answered, so a sender's own devices can never see the ack
         // before the message it acknowledges; one event per room, in seq order. Only new
         // messages: a resend's original was published when it was stored (and should that
-        // publication have been lost with a crashed node, the members' connections went with
-        // it and catch up with `sync`).
+        // publication have been lost with a crashed node, this node's connections went with
+        // it and catch up with `sync`; with several nodes, the others must fill such a gap
+        // from the room's seq, as they must for any lost publication).
         let mut by_room: Vec<(i64, Vec<ServerFrame>)> = Vec::new();
         for answer in &answers {
             let Ok(Sent::New(message)) = answer else { continue };

@@ -388,6 +388,13 @@ impl PgStore {
         let created_at = super::now();
         let room_ids = distinct_rooms(batch);
         let mut tx = self.batch_writer().begin().await?;
+        // A batch waits for row locks held by other transactions (another node's batch, a
+        // membership change): bounded, so a stuck transaction elsewhere turns into a retry and
+        // then a 503, not a writer that waits forever with every sender behind it. Set per
+        // transaction (not as connection options, which a pooler such as PgBouncer refuses).
+        sqlx::query("SELECT set_config('lock_timeout', '5s', true), set_config('statement_timeout', '15s', true)")
+            .execute(&mut *tx)
+            .await?;
         // 1. The rooms, locked in id order (two batches never wait on each other in a cycle).
         let rooms: HashMap<i64, LockedRoom> = sqlx::query_as::<Postgres, LockedRoom>(
             "SELECT id, room_type, last_seq FROM chat_rooms WHERE id = ANY($1) ORDER BY id FOR UPDATE",
@@ -429,7 +436,7 @@ impl PgStore {
         }
         let (mut outcomes, planned, last_seqs) = plan(batch, &rooms, &members, &existing);
         if planned.is_empty() {
-            tx.commit().await?;
+            tx.commit().await.map_err(super::StoreError::at_commit)?;
             return Ok(AppendBatch { outcomes, created_at, members });
         }
         let w = Writes::new(batch, &planned, &last_seqs);
@@ -499,7 +506,7 @@ impl PgStore {
         .bind(&reads.2)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        tx.commit().await.map_err(super::StoreError::at_commit)?;
         Ok(AppendBatch { outcomes, created_at, members })
     }
 }
@@ -554,7 +561,7 @@ impl SqliteStore {
         }
         let (mut outcomes, planned, last_seqs) = plan(batch, &rooms, &members, &existing);
         if planned.is_empty() {
-            tx.commit().await?;
+            tx.commit().await.map_err(super::StoreError::at_commit)?;
             return Ok(AppendBatch { outcomes, created_at, members });
         }
         let w = Writes::new(batch, &planned, &last_seqs);
@@ -607,7 +614,7 @@ impl SqliteStore {
         .bind(json_rows(&w.reads))
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        tx.commit().await.map_err(super::StoreError::at_commit)?;
         Ok(AppendBatch { outcomes, created_at, members })
     }
 }

@@ -55,27 +55,59 @@ impl From<sqlx::Error> for StoreError {
         match e {
             sqlx::Error::Database(db) if db.is_unique_violation() => Self::UniqueViolation(db.message().to_owned()),
             e @ (sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)) => Self::Unavailable(e),
-            sqlx::Error::Database(db) if is_transient(db.code().as_deref()) => {
-                Self::Conflict(sqlx::Error::Database(db))
-            }
-            // PostgreSQL's statement timeout: the database is not keeping up.
-            sqlx::Error::Database(db) if db.code().as_deref() == Some("57014") => {
-                Self::Unavailable(sqlx::Error::Database(db))
+            sqlx::Error::Database(db) => {
+                let code = db.code().map(std::borrow::Cow::into_owned);
+                let sqlite = db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some();
+                let transient = if sqlite { sqlite_transient(code.as_deref()) } else { pg_transient(code.as_deref()) };
+                match transient {
+                    Some(Transient::Conflict) => Self::Conflict(sqlx::Error::Database(db)),
+                    Some(Transient::Unavailable) => Self::Unavailable(sqlx::Error::Database(db)),
+                    None => Self::Other(sqlx::Error::Database(db)),
+                }
             }
             e => Self::Other(e),
         }
     }
 }
 
-/// Errors that say "try again", not "this is wrong": PostgreSQL's deadlock (40P01),
-/// serialization failure (40001) and lock timeout (55P03); SQLite's BUSY and LOCKED, with their
-/// extended codes (the low byte is the primary code). A write that failed so was rolled back.
-fn is_transient(code: Option<&str>) -> bool {
-    match code {
-        Some("40P01" | "40001" | "55P03") => true,
-        Some(code) => code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6)),
-        None => false,
+impl StoreError {
+    /// An error from `COMMIT`: whether the transaction was applied is unknown (the connection
+    /// may have dropped after the server committed), so it must never be retried as if it had
+    /// failed — its senders are told "busy" and may retry with their `client_id`.
+    pub fn at_commit(e: sqlx::Error) -> Self {
+        match Self::from(e) {
+            Self::Other(e) | Self::Conflict(e) => Self::Unavailable(e),
+            other => other,
+        }
     }
+}
+
+/// Errors that say "try again", not "this is wrong".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transient {
+    /// The write met another one and was rolled back: retrying soon should work.
+    Conflict,
+    /// The database is not answering as it should (shutting down, read-only after a failover,
+    /// too slow): retry later.
+    Unavailable,
+}
+
+/// PostgreSQL: deadlock (40P01), serialization failure (40001), lock timeout (55P03) conflict;
+/// statement timeout (57014), shutdown (57P01–57P03), a read-only transaction after a failover
+/// (25006) and connection errors (class 08) mean the database is unavailable.
+fn pg_transient(code: Option<&str>) -> Option<Transient> {
+    match code? {
+        "40P01" | "40001" | "55P03" => Some(Transient::Conflict),
+        "57014" | "57P01" | "57P02" | "57P03" | "25006" => Some(Transient::Unavailable),
+        code if code.starts_with("08") => Some(Transient::Unavailable),
+        _ => None,
+    }
+}
+
+/// SQLite: BUSY and LOCKED, with their extended codes (the low byte is the primary code).
+fn sqlite_transient(code: Option<&str>) -> Option<Transient> {
+    let code = code?.parse::<i32>().ok()?;
+    matches!(code & 0xff, 5 | 6).then_some(Transient::Conflict)
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -262,17 +294,12 @@ pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<DynStore> {
                 .connect(url)
                 .await
                 .context("connecting to PostgreSQL")?;
-            // A batch waits for row locks held by other transactions (another node's batch, a
-            // membership change): bounded, so a stuck transaction elsewhere turns into a retry
-            // and then a 503 instead of a writer that waits forever with every sender behind it.
-            let batch_options = sqlx::postgres::PgConnectOptions::from_str(url)
-                .context("parsing DATABASE_URL")?
-                .options([("lock_timeout", "5s"), ("statement_timeout", "15s")]);
             let batch_pool = PgPoolOptions::new()
                 .max_connections(2)
                 .min_connections(0)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect_lazy_with(batch_options);
+                .connect_lazy(url)
+                .context("configuring the PostgreSQL batch pool")?;
             Ok(Arc::new(PgStore { pool, batch_pool }))
         }
     }
@@ -296,16 +323,27 @@ pub const DELETED_USER: &str = "Deleted User";
 
 #[cfg(test)]
 mod transient_tests {
-    use super::is_transient;
+    use super::{pg_transient, sqlite_transient, Transient};
 
     #[test]
     fn retryable_database_errors_are_told_apart() {
-        for code in ["40P01", "40001", "55P03", "5", "6", "517", "261", "262"] {
-            assert!(is_transient(Some(code)), "{code}");
+        for code in ["40P01", "40001", "55P03"] {
+            assert_eq!(pg_transient(Some(code)), Some(Transient::Conflict), "{code}");
         }
-        for code in ["23505", "23503", "2067", "19", "1", "XX000"] {
-            assert!(!is_transient(Some(code)), "{code}");
+        for code in ["57014", "57P01", "25006", "08006"] {
+            assert_eq!(pg_transient(Some(code)), Some(Transient::Unavailable), "{code}");
         }
-        assert!(!is_transient(None));
+        // PostgreSQL codes that happen to be numbers are not read as SQLite's.
+        for code in ["23505", "23503", "22021", "22022", "42501", "XX000"] {
+            assert_eq!(pg_transient(Some(code)), None, "{code}");
+        }
+        for code in ["5", "6", "517", "261", "262"] {
+            assert_eq!(sqlite_transient(Some(code)), Some(Transient::Conflict), "{code}");
+        }
+        for code in ["2067", "19", "1", "1811"] {
+            assert_eq!(sqlite_transient(Some(code)), None, "{code}");
+        }
+        assert_eq!(pg_transient(None), None);
+        assert_eq!(sqlite_transient(None), None);
     }
 }

@@ -120,19 +120,32 @@ macro_rules! sql_store {
                 // direct rooms included) and each group they created — locked first, in id order,
                 // as a send batch locks its rooms: a batch and a deletion never wait on each
                 // other in a cycle, and a batch either commits before the deletion or sees the
-                // user gone (never a message from a sender deleted under it).
-                let touched: Vec<(i64,)> = sqlx::query_as(
-                    "SELECT id FROM chat_rooms WHERE id IN (SELECT chat_room_id FROM chat_room_members WHERE user_id = $1) \
-                     OR (created_by = $1 AND room_type = 'group') ORDER BY id",
-                )
-                .bind(user_id)
-                .fetch_all(&mut *tx)
-                .await?;
-                for (room_id,) in touched {
-                    sqlx::query("UPDATE chat_rooms SET updated_at = updated_at WHERE id = $1")
-                        .bind(room_id)
-                        .execute(&mut *tx)
-                        .await?;
+                // user gone (never a message from a sender deleted under it). Then the user's
+                // row, so no membership can be added meanwhile (adding one takes a key-share
+                // lock on it); a room that gained the user between the two steps is locked
+                // last (rare, and PostgreSQL resolves the one possible deadlock with a retry).
+                let touched = "SELECT id FROM chat_rooms WHERE id IN \
+                     (SELECT chat_room_id FROM chat_room_members WHERE user_id = $1) \
+                     OR (created_by = $1 AND room_type = 'group') ORDER BY id";
+                let mut locked: Vec<i64> = Vec::new();
+                for pass in 0..2 {
+                    let rooms: Vec<(i64,)> = sqlx::query_as(touched).bind(user_id).fetch_all(&mut *tx).await?;
+                    for (room_id,) in rooms {
+                        if locked.contains(&room_id) {
+                            continue;
+                        }
+                        sqlx::query("UPDATE chat_rooms SET updated_at = updated_at WHERE id = $1")
+                            .bind(room_id)
+                            .execute(&mut *tx)
+                            .await?;
+                        locked.push(room_id);
+                    }
+                    if pass == 0 && $backend == "postgres" {
+                        sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
+                            .bind(user_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                 }
                 let groups: Vec<(i64,)> = sqlx::query_as(
                     "SELECT m.chat_room_id FROM chat_room_members m JOIN chat_rooms r ON r.id = m.chat_room_id \

@@ -370,34 +370,42 @@ async fn sends_racing_their_senders_account_deletion_fail_alone(app: TestApp) {
     assert_eq!(status, StatusCode::CREATED, "{dm}");
     let dm_room = dm["data"]["room_id"].as_i64().expect("dm room");
 
+    // Every send queued while the writer is held, then the deletion, then the writer let go:
+    // the deletion and the batches holding the leaver's sends run at the same time.
+    let blocker = Blocker::hold(&app, room).await;
     let mut sends = Vec::new();
     for i in 0..40 {
         for (who, user, to) in [("leaver", &leaver, b.id), ("b", &b, leaver.id), ("c", &c, 0)] {
-            let (client, base, token) = (&app.client, &app.base, &user.access);
+            let (client, base, token) = (app.client.clone(), app.base.clone(), user.access.clone());
             let to_dm = i % 2 == 1 && who != "c";
+            let content = format!("{who} {i}");
             let (path, body) = if to_dm {
-                ("/messages/send", json!({"recipient_id": to, "content": format!("{who} {i}")}))
+                ("/messages/send", json!({"recipient_id": to, "content": content}))
             } else {
                 let cid = format!("race-{who}-{i}");
-                ("/groups/send", json!({"group_id": room, "content": format!("{who} {i}"), "client_id": cid}))
+                ("/groups/send", json!({"group_id": room, "content": content, "client_id": cid}))
             };
-            sends.push(async move {
+            sends.push(tokio::spawn(async move {
                 let resp = client.post(format!("{base}{path}")).bearer_auth(token).json(&body).send().await;
                 let resp = resp.expect("answered");
                 let status = resp.status();
-                (who, to_dm, status, resp.json::<Value>().await.unwrap_or(Value::Null))
-            });
+                (who, to_dm, content, status, resp.json::<Value>().await.unwrap_or(Value::Null))
+            }));
         }
     }
-    let deletion = async {
-        // Somewhere in the middle of the burst.
-        tokio::task::yield_now().await;
-        app.delete("/auth/me", &leaver.access, json!({"password": PASSWORD})).await
-    };
-    let (results, (deleted, body)) = tokio::join!(join_all(sends), deletion);
-    assert_eq!(deleted, StatusCode::OK, "{body}");
-    let (mut stored, mut stored_dm) = (0, 1);
-    for (who, to_dm, status, body) in results {
+    wait_until(|| app.state.pipeline.pending() == 120).await;
+    let deletion = tokio::spawn({
+        let (client, url, token) = (app.client.clone(), app.url("/auth/me"), leaver.access.clone());
+        async move {
+            let resp = client.delete(url).bearer_auth(token).json(&json!({"password": PASSWORD})).send().await;
+            resp.expect("answered").status()
+        }
+    });
+    blocker.release().await;
+    let results = join_all(sends.into_iter().map(|h| async { h.await.expect("send task") })).await;
+    assert_eq!(deletion.await.expect("deletion task"), StatusCode::OK);
+    let (mut stored, mut stored_dm) = (Vec::new(), 1);
+    for (who, to_dm, content, status, body) in results {
         assert!(status.as_u16() < 500, "{who}: {status} {body}");
         match (who, to_dm) {
             // The others' group sends never fail because of someone else's deletion.
@@ -409,14 +417,19 @@ async fn sends_racing_their_senders_account_deletion_fail_alone(app: TestApp) {
             if to_dm {
                 stored_dm += 1;
             } else {
-                stored += 1;
+                stored.push(content);
             }
         }
     }
     let dm_messages = all_messages(&app.client, &app.base, &b.access, dm_room).await;
     assert_eq!(seqs(&dm_messages), (1..=stored_dm).collect::<Vec<_>>());
     let messages = all_messages(&app.client, &app.base, &b.access, room).await;
-    assert_eq!(seqs(&messages), (1..=stored).collect::<Vec<_>>(), "gap-free, and every acknowledged send is there");
+    assert_eq!(seqs(&messages), (1..=stored.len() as i64).collect::<Vec<_>>(), "gap-free");
+    let mut contents: Vec<String> =
+        messages.iter().map(|m| m["content"].as_str().expect("content").to_owned()).collect();
+    contents.sort();
+    stored.sort();
+    assert_eq!(contents, stored, "every acknowledged send is there, and nothing else");
 }
 
 /// A row the database refuses (here: a trigger rejects one content) fails its own send, not the
@@ -447,17 +460,24 @@ async fn a_row_the_database_refuses_fails_only_its_own_send(app: TestApp) {
     let (a, b) = (app.user("poison").await, app.user("poison").await);
     let (_, group) = app.post("/groups/create", &a.access, json!({"name": "poison", "member_ids": [b.id]})).await;
     let room = group["group"]["id"].as_i64().expect("room");
-    // Sent all at once, so they share batches with the poisoned ones.
+    // The writer is held (the database is locked) until every send is queued, so they go
+    // into one or two batches with the poisoned ones.
+    let blocker = Blocker::hold(&app, room).await;
     let sends = (0..60).map(|i| {
-        let (client, base, token) = (&app.client, &app.base, if i % 2 == 0 { &a.access } else { &b.access });
+        let (client, base, token) =
+            (app.client.clone(), app.base.clone(), if i % 2 == 0 { a.access.clone() } else { b.access.clone() });
         let content = if i % 6 == 0 { "poison".to_owned() } else { format!("fine {i}") };
-        async move {
+        tokio::spawn(async move {
             let body = json!({"group_id": room, "content": content, "client_id": format!("p-{i}")});
-            (i, send_raw(client, base, token, body).await)
-        }
+            (i, send_raw(&client, &base, &token, body).await)
+        })
     });
+    let sends: Vec<_> = sends.collect();
+    wait_until(|| app.state.pipeline.pending() == 60).await;
+    blocker.release().await;
+    let sends = join_all(sends.into_iter().map(|h| async { h.await.expect("send task") }));
     let mut fine = Vec::new();
-    for (i, (status, body)) in join_all(sends).await {
+    for (i, (status, body)) in sends.await {
         if i % 6 == 0 {
             assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "poison {i}: {body}");
             assert_eq!(body, json!({"detail": "Internal server error"}), "no database text leaks");
@@ -472,4 +492,50 @@ async fn a_row_the_database_refuses_fails_only_its_own_send(app: TestApp) {
     stored.sort();
     fine.sort();
     assert_eq!(stored, fine);
+}
+
+/// Holds the database so that the send writer cannot write: SQLite's write lock, or the room's
+/// row lock on PostgreSQL.
+enum Blocker {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl Blocker {
+    async fn hold(app: &TestApp, room: i64) -> Self {
+        use sqlx::{Connection as _, Executor as _};
+        match app.storage.backend {
+            crate::helpers::Backend::Sqlite => {
+                let mut db = sqlx::SqliteConnection::connect(&app.storage.database_url).await.expect("connect");
+                db.execute("BEGIN IMMEDIATE").await.expect("write lock");
+                Self::Sqlite(db)
+            }
+            crate::helpers::Backend::Postgres => {
+                let mut db = sqlx::PgConnection::connect(&app.storage.database_url).await.expect("connect");
+                db.execute("BEGIN").await.expect("begin");
+                db.execute(format!("SELECT id FROM chat_rooms WHERE id = {room} FOR UPDATE").as_str())
+                    .await
+                    .expect("row lock");
+                Self::Postgres(db)
+            }
+        }
+    }
+
+    async fn release(self) {
+        use sqlx::Executor as _;
+        match self {
+            Self::Sqlite(mut db) => db.execute("ROLLBACK").await.map(drop),
+            Self::Postgres(mut db) => db.execute("ROLLBACK").await.map(drop),
+        }
+        .expect("released");
+    }
+}
+
+/// Waits (bounded: 10 s) until `done` holds, checking every few milliseconds.
+async fn wait_until(done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "condition not reached in 10 s");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
 }
