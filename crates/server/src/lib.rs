@@ -39,6 +39,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     };
     let keys = TokenKeys::new(&key, config.algorithm, config.access_token_ttl, config.refresh_token_ttl);
     let max_connections = max_connections(&config);
+    auth::password::warm_up();
     let hub = Arc::new(realtime::Hub::default());
     let broker: Arc<dyn events::Broker> = Arc::new(realtime::LocalBroker::new(hub.clone()));
     let pipeline = chat::Pipeline::start(store.clone(), broker.clone(), config.send_queue, config.send_queue_wait);
@@ -106,10 +107,17 @@ pub fn max_connections(config: &Config) -> usize {
     })
 }
 
-/// The soft limit on open files this process runs under (each connection holds one), from
-/// `/proc/self/limits`; `None` where that is not available.
+/// The soft limit on open files this process runs under (each connection holds one); `None`
+/// where the platform has no such limit.
 pub fn open_files_limit() -> Option<u64> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    line.split_whitespace().nth(3)?.parse().ok()
+    rlimit::getrlimit(rlimit::Resource::NOFILE).ok().map(|(soft, _)| soft)
+}
+
+/// Raises the soft open-files limit to the hard limit. Most systems start a process with a soft
+/// limit of 1,024 — 512 WebSockets after the reserve — though the hard limit allows far more.
+/// Returns (soft limit before, soft limit now, hard limit).
+pub fn raise_open_files_limit() -> std::io::Result<(u64, u64, u64)> {
+    let (before, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE)?;
+    let now = rlimit::increase_nofile_limit(hard)?;
+    Ok((before, now, hard))
 }

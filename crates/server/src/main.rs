@@ -80,6 +80,10 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    match banter::raise_open_files_limit() {
+        Ok((before, now, hard)) => tracing::info!(soft_before = before, soft = now, hard, "open files limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open files limit"),
+    }
     let addr = format!("{}:{}", config.host, config.port);
     let state = banter::build_state(config).await?;
     let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;

@@ -1,76 +1,259 @@
-//! Password hashing: argon2id at OWASP's recommended cost (19 MiB, 2 passes, 1 lane), always on
-//! tokio's blocking pool — a hash takes tens of milliseconds of CPU and would stall every
-//! connection sharing an async worker.
+//! Password hashing: argon2id at OWASP's recommended cost (19 MiB, 2 passes, 1 lane) on a fixed
+//! set of hashing threads — one per core — each reusing one preallocated 19 MiB memory block.
+//!
+//! Why not a fresh allocation per hash on the blocking pool: every hash would allocate 19 MiB,
+//! and the allocator keeps such blocks once freed (glibc raises its mmap threshold after the
+//! first free, so the next ones come from per-thread arenas that never shrink). A server that
+//! had seen a burst of logins kept hundreds of MiB it no longer used. Here memory for hashing is
+//! fixed at start: threads × 19 MiB.
+//!
+//! In front of the threads is a bounded queue ([`QUEUE`]): a login flood gets "busy" (503) at
+//! once instead of unbounded waiting and memory. A hash takes tens of milliseconds of CPU and
+//! never runs on an async worker, where it would stall every connection sharing it.
 
 use std::sync::LazyLock;
 
-use anyhow::Context as _;
 use argon2::{
-    password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
-    Algorithm, Argon2, Params, Version,
+    password_hash::{rand_core::OsRng, Output, ParamsString, PasswordHash, SaltString},
+    Algorithm, Argon2, Block, Params, Version,
 };
+use tokio::sync::oneshot;
 
-fn argon2() -> Argon2<'static> {
-    // OWASP Password Storage Cheat Sheet: m=19456 KiB, t=2, p=1.
-    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+use crate::error::{Error, Result};
+
+/// OWASP Password Storage Cheat Sheet: m=19456 KiB, t=2, p=1.
+const M_COST: u32 = 19 * 1024;
+const T_COST: u32 = 2;
+const P_COST: u32 = 1;
+
+/// Hashes that may wait for a free thread; past this a hash or login is refused as busy. At
+/// ~30 ms a hash and one thread per core, a full queue is about a second of work.
+pub const QUEUE: usize = 64;
+
+fn params() -> Params {
+    Params::new(M_COST, T_COST, P_COST, None).unwrap_or_default()
 }
 
-/// A hash of a password nobody has, verified against when the login names no user, so that
-/// "no such user" and "wrong password" take the same time.
-static DUMMY_HASH: LazyLock<Option<String>> = LazyLock::new(|| hash_blocking("banter-dummy-password").ok());
-
-/// At most one hash per core at a time: each takes 19 MiB and a core for tens of milliseconds,
-/// so a flood of logins queues here instead of starting hundreds of blocking threads.
-static SLOTS: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
-    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, std::num::NonZero::get))
-});
-
-/// Runs one argon2 job on the blocking pool, within [`SLOTS`].
-async fn limited<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
-    let _slot = SLOTS.acquire().await.context("password hashing is shut down")?;
-    tokio::task::spawn_blocking(job).await.context("password hashing task")
+enum Job {
+    Hash { password: String, reply: oneshot::Sender<anyhow::Result<String>> },
+    Verify { password: String, hash: Option<String>, reply: oneshot::Sender<bool> },
 }
 
-fn hash_blocking(password: &str) -> anyhow::Result<String> {
-    let salt = SaltString::generate(&mut OsRng);
-    let hash = argon2().hash_password(password.as_bytes(), &salt).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(hash.to_string())
+/// The hashing threads and their queue.
+pub struct Hasher {
+    tx: flume::Sender<Job>,
 }
 
-fn verify_blocking(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| argon2().verify_password(password.as_bytes(), &parsed).is_ok())
-}
-
-pub async fn hash(password: String) -> anyhow::Result<String> {
-    limited(move || hash_blocking(&password)).await?
-}
-
-/// Checks `password` against `hash`; with no hash (unknown user) it does the same work and
-/// answers false.
-pub async fn verify(password: String, hash: Option<String>) -> anyhow::Result<bool> {
-    limited(move || match hash {
-        Some(hash) => verify_blocking(&password, &hash),
-        None => {
-            if let Some(dummy) = DUMMY_HASH.as_deref() {
-                verify_blocking(&password, dummy);
+impl Hasher {
+    /// Starts `threads` hashing threads behind a queue of `queue` jobs.
+    pub fn start(threads: usize, queue: usize) -> Self {
+        let (tx, rx) = flume::bounded::<Job>(queue);
+        for n in 0..threads.max(1) {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new().name(format!("banter-hash-{n}")).spawn(move || {
+                // The thread's one block of argon2 memory, reused by every hash it runs.
+                let mut memory = vec![Block::default(); params().block_count()];
+                while let Ok(job) = rx.recv() {
+                    run(job, &mut memory);
+                }
+            });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "a password hashing thread could not start");
             }
-            false
         }
+        Self { tx }
+    }
+
+    fn submit(&self, job: Job) -> Result<()> {
+        self.tx.try_send(job).map_err(|e| match e {
+            flume::TrySendError::Full(_) => {
+                tracing::warn!("password hashing queue full; refusing");
+                Error::Unavailable("Server busy, please retry".into())
+            }
+            flume::TrySendError::Disconnected(_) => Error::Internal(anyhow::anyhow!("password hashing stopped")),
+        })
+    }
+
+    /// A new salted argon2id hash of `password`, in PHC string form.
+    pub async fn hash(&self, password: String) -> Result<String> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Hash { password, reply })?;
+        answer.await.map_err(|_| Error::Internal(anyhow::anyhow!("password hashing stopped")))?.map_err(Error::Internal)
+    }
+
+    /// Checks `password` against `hash`; with no hash (unknown user) it does the same work and
+    /// answers false, so "no such user" and "wrong password" take the same time.
+    pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Verify { password, hash, reply })?;
+        answer.await.map_err(|_| Error::Internal(anyhow::anyhow!("password hashing stopped")))
+    }
+}
+
+fn run(job: Job, memory: &mut [Block]) {
+    match job {
+        Job::Hash { password, reply } => {
+            let _ = reply.send(hash_with(&password, memory));
+        }
+        Job::Verify { password, hash, reply } => {
+            let ok = match hash {
+                Some(hash) => verify_with(&password, &hash, memory),
+                None => {
+                    let dummy = DUMMY_HASH.get_or_init(|| hash_with("banter-dummy-password", memory).ok());
+                    if let Some(dummy) = dummy.as_deref() {
+                        verify_with(&password, dummy, memory);
+                    }
+                    false
+                }
+            };
+            let _ = reply.send(ok);
+        }
+    }
+}
+
+/// A hash of a password nobody has, verified against when the login names no user (made on
+/// first use, in a hashing thread's memory).
+static DUMMY_HASH: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+fn hash_with(password: &str, memory: &mut [Block]) -> anyhow::Result<String> {
+    let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("argon2: {e}");
+    let params = params();
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let salt = SaltString::generate(&mut OsRng);
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(|e| err(&e))?;
+    let output = Output::init_with(Params::DEFAULT_OUTPUT_LEN, |out| {
+        argon2.hash_password_into_with_memory(password.as_bytes(), salt_bytes, out, &mut *memory).map_err(Into::into)
     })
-    .await
+    .map_err(|e| err(&e))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| err(&e))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(phc.to_string())
+}
+
+/// Checks `password` against a PHC string. A hash made with other parameters than today's
+/// still verifies (in this thread's memory if it fits, else in a block of its own).
+fn verify_with(password: &str, hash: &str, memory: &mut [Block]) -> bool {
+    let Ok(parsed) = PasswordHash::new(hash) else { return false };
+    let (Ok(algorithm), Some(expected), Some(salt)) = (Algorithm::try_from(parsed.algorithm), parsed.hash, parsed.salt)
+    else {
+        return false;
+    };
+    let version = parsed.version.map_or(Ok(Version::V0x13), Version::try_from);
+    let (Ok(version), Ok(params)) = (version, Params::try_from(&parsed)) else { return false };
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt_bytes) = salt.decode_b64(&mut salt_bytes) else { return false };
+    let needed = params.block_count();
+    let argon2 = Argon2::new(algorithm, version, params);
+    let mut own;
+    let memory = if needed <= memory.len() {
+        memory
+    } else {
+        own = vec![Block::default(); needed];
+        own.as_mut_slice()
+    };
+    let computed = Output::init_with(expected.len(), |out| {
+        argon2.hash_password_into_with_memory(password.as_bytes(), salt_bytes, out, &mut *memory).map_err(Into::into)
+    });
+    // `Output`'s equality is constant-time.
+    computed.is_ok_and(|c| c == expected)
+}
+
+/// The node's hashing threads (one per core), started on first use.
+static HASHER: LazyLock<Hasher> =
+    LazyLock::new(|| Hasher::start(std::thread::available_parallelism().map_or(2, std::num::NonZero::get), QUEUE));
+
+/// Starts the hashing threads now rather than at the first login.
+pub fn warm_up() {
+    LazyLock::force(&HASHER);
+}
+
+pub async fn hash(password: String) -> Result<String> {
+    HASHER.hash(password).await
+}
+
+pub async fn verify(password: String, hash: Option<String>) -> Result<bool> {
+    HASHER.verify(password, hash).await
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[tokio::test]
     async fn hashes_are_salted_argon2id_and_verify() {
-        let a = super::hash("correct horse".into()).await.expect("hash");
-        let b = super::hash("correct horse".into()).await.expect("hash");
+        let a = hash("correct horse".into()).await.expect("hash");
+        let b = hash("correct horse".into()).await.expect("hash");
         assert!(a.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{a}");
         assert_ne!(a, b, "salted");
-        assert!(super::verify("correct horse".into(), Some(a.clone())).await.expect("verify"));
-        assert!(!super::verify("correct horsE".into(), Some(a)).await.expect("verify"));
-        assert!(!super::verify("anything".into(), None).await.expect("verify"));
+        assert!(verify("correct horse".into(), Some(a.clone())).await.expect("verify"));
+        assert!(!verify("correct horsE".into(), Some(a)).await.expect("verify"));
+        assert!(!verify("anything".into(), None).await.expect("verify"));
+        assert!(!verify("anything".into(), Some("not a hash".into())).await.expect("verify"));
+    }
+
+    #[tokio::test]
+    async fn hashes_made_by_the_argon2_crate_with_other_parameters_verify() {
+        use argon2::PasswordHasher as _;
+        for (m, t) in [(8 * 1024, 1), (32 * 1024, 2)] {
+            let other = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(m, t, 1, None).expect("params"));
+            let salt = SaltString::generate(&mut OsRng);
+            let phc = other.hash_password(b"pw", &salt).expect("hash").to_string();
+            assert!(verify("pw".into(), Some(phc.clone())).await.expect("verify"), "m={m}");
+            assert!(!verify("pW".into(), Some(phc)).await.expect("verify"), "m={m}");
+        }
+        // And ours verify with the crate's own verifier.
+        use argon2::PasswordVerifier as _;
+        let ours = hash("pw".into()).await.expect("hash");
+        let parsed = PasswordHash::new(&ours).expect("phc");
+        assert!(Argon2::default().verify_password(b"pw", &parsed).is_ok());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_hashes_all_verify_on_a_small_pool() {
+        let hasher = std::sync::Arc::new(Hasher::start(2, 32));
+        let jobs = (0..16).map(|i| {
+            let hasher = hasher.clone();
+            tokio::spawn(async move {
+                let password = format!("password {i}");
+                let h = hasher.hash(password.clone()).await.expect("hash");
+                (
+                    hasher.verify(password, Some(h.clone())).await.expect("verify"),
+                    hasher.verify("x".into(), Some(h)).await.expect("verify"),
+                )
+            })
+        });
+        for job in jobs {
+            assert_eq!(job.await.expect("joined"), (true, false));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_busy_at_once() {
+        // One thread and room for one waiting job: the first occupies the thread, the second
+        // waits, and from then on hashes are refused rather than queued.
+        let hasher = std::sync::Arc::new(Hasher::start(1, 1));
+        let mut pending = Vec::new();
+        let mut busy = 0;
+        for i in 0..20 {
+            let (reply, answer) = oneshot::channel();
+            match hasher.submit(Job::Hash { password: format!("p{i}"), reply }) {
+                Ok(()) => pending.push(answer),
+                Err(Error::Unavailable(detail)) => {
+                    assert_eq!(detail, "Server busy, please retry");
+                    busy += 1;
+                }
+                Err(other) => panic!("{other:?}"),
+            }
+        }
+        assert!(busy >= 18, "at most one running and one waiting: {busy} refused");
+        for answer in pending {
+            assert!(answer.await.expect("answered").expect("hashed").starts_with("$argon2id$"));
+        }
     }
 }

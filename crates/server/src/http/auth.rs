@@ -90,6 +90,7 @@ pub struct Welcome {
     (status = 201, body = Welcome, description = "`message` is `User registered successfully`"),
     (status = 400, description = "`Username already taken` or `Email already registered`", body = Detail),
     (status = 422, description = "A field is missing or invalid", body = ValidationDetail),
+    (status = 503, description = "`Server busy, please retry`: too many password checks waiting", body = Detail),
 ))]
 async fn register(
     State(state): State<AppState>,
@@ -122,6 +123,7 @@ impl FromFields for LoginRequest {
     (status = 200, body = Welcome, description = "`message` is `Login successful`"),
     (status = 401, description = "`Invalid username or password` (or `Account is inactive`)", body = Detail),
     (status = 422, body = ValidationDetail),
+    (status = 503, description = "`Server busy, please retry`: too many password checks waiting", body = Detail),
 ))]
 async fn login(State(state): State<AppState>, Json(req): Json<LoginRequest>) -> Result<Json<Welcome>> {
     let (user, tokens) = accounts::login(&state, &req.username, &req.password).await?;
@@ -210,6 +212,7 @@ pub struct ChangePasswordResponse {
     (status = 401, body = Detail),
     (status = 403, description = "`Not authenticated`", body = Detail),
     (status = 422, body = ValidationDetail),
+    (status = 503, description = "`Server busy, please retry`: too many password checks waiting", body = Detail),
 ))]
 async fn change_password(
     State(state): State<AppState>,
@@ -245,6 +248,7 @@ impl FromFields for DeleteAccountRequest {
     (status = 401, body = Detail),
     (status = 403, body = Detail),
     (status = 422, body = ValidationDetail),
+    (status = 503, description = "`Server busy, please retry`: too many password checks waiting", body = Detail),
 ))]
 async fn delete_me(
     State(state): State<AppState>,

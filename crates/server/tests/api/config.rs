@@ -110,3 +110,17 @@ async fn cors_origins_limits_cross_origin_access_to_the_list() {
     assert_eq!(resp.status(), StatusCode::OK, "the request itself is answered; the browser withholds it");
     assert_eq!(header(&resp, "access-control-allow-origin"), None);
 }
+
+/// Started with the soft open-files limit most systems give a process (1,024) under a higher
+/// hard limit, the server raises the soft limit to the hard one, says so, and sizes its
+/// WebSocket capacity from it (the limit less a reserve of 512).
+#[tokio::test]
+async fn the_soft_open_files_limit_is_raised_to_the_hard_limit() {
+    let storage = Storage::new(Backend::Sqlite).await.expect("sqlite");
+    let node = crate::node::Node::start_with_open_files(&storage, 1024, 4096).await;
+    assert_eq!(node.listening["open_files_limit"], 4096, "{}", node.listening);
+    assert_eq!(node.listening["max_connections"], 4096 - 512, "{}", node.listening);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", node.pid())).expect("limits");
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).expect("open files line");
+    assert_eq!(line.split_whitespace().collect::<Vec<_>>()[3..5], ["4096", "4096"], "{line}");
+}

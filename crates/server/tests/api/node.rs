@@ -14,6 +14,8 @@ use crate::helpers::{Storage, SECRET};
 pub struct Node {
     child: Child,
     pub port: u16,
+    /// The "listening" log line (JSON).
+    pub listening: serde_json::Value,
     pub base: String,
     storage: Storage,
     /// The working directory (where a generated key file would go).
@@ -31,8 +33,24 @@ impl Node {
     }
 
     async fn start_on(storage: &Storage, port: u16) -> Self {
+        Self::launch(storage, port, Command::new(env!("CARGO_BIN_EXE_banter"))).await
+    }
+
+    /// Starts a server whose open-files limit is `soft`:`hard` when it starts (set by `prlimit`,
+    /// which then runs the server in its own process).
+    pub async fn start_with_open_files(storage: &Storage, soft: u64, hard: u64) -> Self {
+        let mut command = Command::new("prlimit");
+        command.arg(format!("--nofile={soft}:{hard}")).arg("--").arg(env!("CARGO_BIN_EXE_banter"));
+        Self::launch(storage, free_port(), command).await
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    async fn launch(storage: &Storage, port: u16, mut command: Command) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let child = Command::new(env!("CARGO_BIN_EXE_banter"))
+        let child = command
             .current_dir(dir.path())
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -46,14 +64,21 @@ impl Node {
             .stderr(Stdio::null())
             .spawn()
             .expect("banter starts");
-        let mut node = Self { child, port, base: format!("http://127.0.0.1:{port}"), storage: storage.clone(), dir };
-        node.wait_listening().await;
+        let mut node = Self {
+            child,
+            port,
+            listening: serde_json::Value::Null,
+            base: format!("http://127.0.0.1:{port}"),
+            storage: storage.clone(),
+            dir,
+        };
+        node.listening = node.wait_listening().await;
         node
     }
 
     /// Waits for the server's "listening" log line (it is logged once the socket is bound), then
     /// keeps reading its output so the pipe never fills.
-    async fn wait_listening(&mut self) {
+    async fn wait_listening(&mut self) -> serde_json::Value {
         let stdout = self.child.stdout.take().expect("piped stdout");
         let (tx, rx) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {
@@ -62,7 +87,7 @@ impl Node {
             for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
                 if line.contains("Banter is listening") {
                     if let Some(tx) = tx.take() {
-                        let _ = tx.send(());
+                        let _ = tx.send(serde_json::from_str(&line).unwrap_or_default());
                     }
                 }
             }
@@ -70,7 +95,7 @@ impl Node {
         tokio::time::timeout(Duration::from_secs(60), rx)
             .await
             .expect("banter starts listening within a minute")
-            .expect("banter exited before listening");
+            .expect("banter exited before listening")
     }
 
     /// SIGKILL: no shutdown, no flush, nothing but what was committed.
