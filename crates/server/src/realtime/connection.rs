@@ -1,25 +1,25 @@
-//! One WebSocket connection: authentication, then a reader loop (client frames) and a writer
-//! task (everything queued for this connection, in order).
+//! One WebSocket connection: authentication, then one task that reads client frames and
+//! writes everything queued for the connection, in order.
 //!
-//! The writer owns the socket's sending half. It is the only place that turns queued
-//! [`Outbound`] items into frames, so acks, errors and hub deliveries reach the client in the
-//! order they were queued. Catch-up uses that order: on `sync` the reader queues `SyncStart`,
-//! subscribes, reads the missed messages and queues them as one `SyncBatch`; the writer holds
-//! live frames in between and, after the batch, drops the live `new_message`s the batch already
-//! contained — missed messages once, in order, then live ones with no gap.
+//! One task, not a reader and a writer: an idle connection is then one small future waiting on
+//! its socket, its queue and one timer. Its queue ([`Inbox`]) is the only way frames reach the
+//! socket, so acks, errors and hub deliveries reach the client in the order they were queued;
+//! after handling a client frame the task writes out what is queued before it reads the next
+//! one, and a socket that takes nothing for [`WRITE_TIMEOUT`] (or a hub that says stop) ends the
+//! connection even mid-write. Catch-up uses that order: on `sync` the task queues `SyncStart`,
+//! subscribes, reads the missed messages and queues them as one `SyncBatch`; the writing side
+//! holds live frames in between and, after the batch, drops the live `new_message`s the batch
+//! already contained — missed messages once, in order, then live ones with no gap.
 
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
 use banter_protocol::{close, python_repr, ClientFrame, ErrorCode, RoomRef, ServerFrame};
-use futures_util::{stream::SplitSink, SinkExt as _, StreamExt as _};
-use tokio::{
-    sync::watch,
-    time::{interval, Instant, MissedTickBehavior},
-};
+use futures_util::SinkExt as _;
+use tokio::time::Instant;
 
 use super::{
-    hub::{encode, Announcement, Inbox, Outbound, Outbox, Stop, SyncBatch},
+    hub::{encode, Announcement, Inbox, Outbound, Outbox, SyncBatch},
     Credentials,
 };
 use crate::{
@@ -85,16 +85,6 @@ pub async fn serve(state: AppState, mut socket: WebSocket, credentials: Credenti
         message: "Connected to chat server".into(),
     };
     let reg = state.hub.connect(user.id, &session_id, Outbound::Frame(encode(&connected)));
-    let (sink, stream) = socket.split();
-    // When the writer stops (slow client, revoked session, broken socket) the reader stops too.
-    let writer_done = tokio_util::sync::CancellationToken::new();
-    let writer = tokio::spawn({
-        let done = writer_done.clone().drop_guard();
-        async move {
-            write_loop(sink, reg.rx, reg.stop).await;
-            drop(done);
-        }
-    });
     let conn = Conn {
         state: state.clone(),
         user,
@@ -102,7 +92,6 @@ pub async fn serve(state: AppState, mut socket: WebSocket, credentials: Credenti
         id: reg.id,
         tx: reg.tx,
         typing: Vec::new(),
-        sync_slot: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
         budget: FRAME_BURST,
         refilled: Instant::now(),
     };
@@ -115,14 +104,12 @@ pub async fn serve(state: AppState, mut socket: WebSocket, credentials: Credenti
     }
     tracing::debug!(user_id = conn.user.id, conn = conn.id, "websocket connected");
 
-    let conn = Box::pin(read_loop(conn, stream, writer_done)).await;
+    let conn = Box::pin(run(conn, socket, reg.rx)).await;
 
     if let Some((user_id, _)) = state.hub.disconnect(conn.id) {
         debug_assert_eq!(user_id, conn.user.id);
         conn.announce_presence(false).await;
     }
-    drop(conn);
-    let _ = writer.await;
 }
 
 /// Waits for `{"type": "auth", "token": …}` as the first frame.
@@ -150,22 +137,19 @@ struct Conn {
     tx: Outbox,
     /// Rooms this connection is typing in (a start was relayed), and when that expires.
     typing: Vec<(i64, Instant)>,
-    /// One catch-up at a time: the permit travels with the batch and is freed once written.
-    sync_slot: std::sync::Arc<tokio::sync::Semaphore>,
     /// Token bucket for client frames.
     budget: f64,
     refilled: Instant,
 }
 
 impl Conn {
-    async fn queue(&self, item: Outbound) {
-        // Fails only when the writer is gone, i.e. the connection is closing anyway.
-        self.tx.push(item).await;
+    fn queue(&self, item: Outbound) {
+        self.tx.push(item);
     }
 
     async fn reply(&self, frame: &ServerFrame) {
         if let Ok(text) = serde_json::to_string(frame) {
-            self.queue(Outbound::Frame(text.into())).await;
+            self.queue(Outbound::Frame(text.into()));
         }
     }
 
@@ -269,24 +253,23 @@ impl Conn {
             }
             ClientFrame::Typing { room_id: room, is_typing } => self.typing(&room, is_typing).await?,
             ClientFrame::Sync { rooms } => {
-                // Wait for the previous catch-up to be written: one batch in memory at a time.
-                let Ok(permit) = self.sync_slot.clone().acquire_owned().await else { return Ok(()) };
-                // Hold live frames from here until the batch is queued (see the module docs).
-                self.queue(Outbound::SyncStart).await;
+                // Everything queued before this frame has been written (see `run`), so at most
+                // one catch-up batch is in memory. Live frames are held from here until the batch
+                // is queued (see the module docs).
+                self.queue(Outbound::SyncStart);
                 self.state.hub.subscribe_all(self.id);
                 let (messages, positions, complete) = match chat::sync(&self.state, &self.user, &rooms).await {
                     Ok(found) => found,
                     Err(e) => {
                         let done = encode(&ServerFrame::SyncComplete { rooms, complete: false });
-                        self.queue(Outbound::SyncBatch(Box::new(SyncBatch { messages: Vec::new(), done, permit })))
-                            .await;
+                        self.queue(Outbound::SyncBatch(Box::new(SyncBatch { messages: Vec::new(), done })));
                         return Err(e);
                     }
                 };
                 let messages =
                     messages.into_iter().map(|m| (m.room_id, m.seq, encode(&ServerFrame::new_message(m)))).collect();
                 let done = encode(&ServerFrame::SyncComplete { rooms: positions, complete });
-                self.queue(Outbound::SyncBatch(Box::new(SyncBatch { messages, done, permit }))).await;
+                self.queue(Outbound::SyncBatch(Box::new(SyncBatch { messages, done })));
             }
             ClientFrame::Read { room_id, up_to } => {
                 chat::mark_read(&self.state, &self.user, room_id, up_to).await?;
@@ -336,6 +319,11 @@ impl Conn {
         self.room_event(room_id, ServerFrame::UserTyping { room_id, user_id, username, is_typing }).await
     }
 
+    /// When the earliest typing indicator of this connection runs out, if any.
+    fn typing_deadline(&self) -> Option<Instant> {
+        self.typing.iter().map(|(_, at)| *at).min()
+    }
+
     /// Ends typing indicators that were not renewed in time.
     async fn expire_typing(&mut self) {
         let now = Instant::now();
@@ -346,40 +334,55 @@ impl Conn {
     }
 }
 
-async fn read_loop(
-    mut conn: Conn,
-    mut stream: futures_util::stream::SplitStream<WebSocket>,
-    writer_done: tokio_util::sync::CancellationToken,
-) -> Conn {
+/// The connection's one task: reads and handles client frames, writes what is queued, pings,
+/// and ends typing indicators, until the socket closes, the hub says stop, or the server shuts
+/// down.
+async fn run(mut conn: Conn, mut socket: WebSocket, mut inbox: Inbox) -> Conn {
     let mut shutdown = std::pin::pin!(conn.state.shutdown.clone().cancelled_owned());
-    let mut ticks = interval(Duration::from_secs(1));
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut writer = Writer::default();
     // The server pings every `ping_every`; a peer silent for 2.4 pings (60 s by default) is dead.
     let ping_every = conn.state.config.ws_ping_interval;
     let peer_timeout = ping_every.mul_f32(2.4);
     let mut last_heard = Instant::now();
-    let mut last_ping = Instant::now();
+    let mut next_ping = last_heard + ping_every;
+    // One timer for everything time-driven (ping, silence, typing expiry): an idle connection
+    // wakes once per ping interval, not every second.
+    let mut timer = std::pin::pin!(tokio::time::sleep_until(next_ping));
     loop {
+        let due = [Some(next_ping), Some(last_heard + peer_timeout), conn.typing_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(next_ping);
+        if timer.deadline() != due {
+            timer.as_mut().reset(due);
+        }
         tokio::select! {
-            () = writer_done.cancelled() => break,
-            () = &mut shutdown => {
-                // Every frame read so far has been handled and answered; close after those.
-                conn.queue(Outbound::Close(1001, "server shutting down")).await;
-                break;
-            }
-            _ = ticks.tick() => {
-                conn.expire_typing().await;
-                let now = Instant::now();
-                if now.duration_since(last_heard) > peer_timeout {
-                    conn.queue(Outbound::Close(1001, "no answer to ping")).await;
+            () = inbox.ready() => {
+                if !writer.write_out(&mut socket, &mut inbox, WRITE_BATCH).await {
                     break;
                 }
-                if now.duration_since(last_ping) >= ping_every {
-                    last_ping = now;
-                    conn.queue(Outbound::Ping).await;
+            }
+            () = &mut shutdown => {
+                // Every frame read so far has been handled and answered; close after those.
+                conn.queue(Outbound::Close(1001, "server shutting down"));
+                writer.write_out(&mut socket, &mut inbox, usize::MAX).await;
+                break;
+            }
+            () = &mut timer => {
+                conn.expire_typing().await;
+                let now = Instant::now();
+                if now >= last_heard + peer_timeout {
+                    conn.queue(Outbound::Close(1001, "no answer to ping"));
+                    writer.write_out(&mut socket, &mut inbox, usize::MAX).await;
+                    break;
+                }
+                if now >= next_ping {
+                    next_ping = now + ping_every;
+                    conn.queue(Outbound::Ping);
                 }
             }
-            incoming = stream.next() => {
+            incoming = socket.recv() => {
                 last_heard = Instant::now();
                 match incoming {
                     Some(Ok(WsMessage::Text(_) | WsMessage::Binary(_))) if !conn.admit() => {
@@ -387,6 +390,13 @@ async fn read_loop(
                     }
                     Some(Ok(WsMessage::Text(text))) => match parse_frame(&text) {
                         Ok(frame) => {
+                            // A catch-up starts from an empty queue: one batch in memory at most.
+                            if matches!(frame, ClientFrame::Sync { .. }) {
+                                let queued = inbox.queued();
+                                if !writer.write_out(&mut socket, &mut inbox, queued).await {
+                                    break;
+                                }
+                            }
                             // Boxed: the handler's state (a whole send or sync) is large, and an
                             // idle connection should not carry room for it.
                             if let Err(e) = Box::pin(conn.handle(frame)).await {
@@ -406,11 +416,16 @@ async fn read_loop(
                         // long: …"); the type itself is not reachable through axum.
                         let text = e.to_string();
                         if text.contains("Space limit exceeded") || text.contains("too long") {
-                            conn.queue(Outbound::Close(1009, TOO_BIG)).await;
-                            linger(&writer_done).await;
+                            conn.queue(Outbound::Close(1009, TOO_BIG));
+                            writer.write_out(&mut socket, &mut inbox, usize::MAX).await;
+                            linger().await;
                         }
                         break;
                     }
+                }
+                // The answers go out before the next frame is read.
+                if !writer.write_out(&mut socket, &mut inbox, usize::MAX).await {
+                    break;
                 }
             }
         }
@@ -421,12 +436,10 @@ async fn read_loop(
 /// The reason of a 1009 close (the limit is `super::MAX_FRAME`).
 const TOO_BIG: &str = "Message too big: frames are limited to 65536 bytes";
 
-/// After closing with 1009, keeps the socket open until the close frame is written and a
-/// moment longer, so that the client reads the close code before the socket goes (the rest of
-/// its oversized frame cannot be read as frames, and closing a socket with unread input resets
-/// it). Bounded: at most 2.5 s in all.
-async fn linger(writer_done: &tokio_util::sync::CancellationToken) {
-    let _ = tokio::time::timeout(Duration::from_secs(2), writer_done.cancelled()).await;
+/// After closing with 1009 (the close frame is written), keeps the socket open a moment
+/// longer, so that the client reads the close code before the socket goes (the rest of its
+/// oversized frame cannot be read as frames, and closing a socket with unread input resets it).
+async fn linger() {
     tokio::time::sleep(Duration::from_millis(500)).await;
 }
 
@@ -460,9 +473,8 @@ struct Writer {
     held_bytes: usize,
     /// Per room, the highest seq a catch-up batch delivered.
     synced: std::collections::HashMap<i64, i64>,
-    /// Catch-up slots of batches taken but not yet written: freed after the write, so one
-    /// catch-up at most is in memory per connection.
-    permits: Vec<tokio::sync::OwnedSemaphorePermit>,
+    /// Frames taken from the queue, on their way to the socket.
+    out: Vec<WsMessage>,
 }
 
 impl Writer {
@@ -474,8 +486,7 @@ impl Writer {
                 return Next::More;
             }
             Outbound::SyncBatch(batch) => {
-                let SyncBatch { messages, done, permit } = *batch;
-                self.permits.push(permit);
+                let SyncBatch { messages, done } = *batch;
                 self.held_bytes = 0;
                 for (room, seq, text) in messages {
                     let high = self.synced.entry(room).or_insert(seq);
@@ -521,56 +532,49 @@ impl Writer {
 /// The most queued items taken into one write.
 const WRITE_BATCH: usize = 256;
 
-/// Sends queued items in order; closes on a stop signal even mid-send.
-///
-/// Everything already queued when the writer wakes goes out in one write (frames are fed to the
-/// socket, then flushed once): under load, each socket's frames coalesce into fewer system
-/// calls, and an idle socket still gets each frame at once.
-async fn write_loop(mut sink: SplitSink<WebSocket, WsMessage>, mut rx: Inbox, mut stop: watch::Receiver<Stop>) {
-    let mut writer = Writer::default();
-    // Once the hub forgets the connection its stop sender is dropped: from then on there is no
-    // stop signal, only the queue to drain.
-    let mut stop_open = true;
-    let mut out: Vec<WsMessage> = Vec::new();
-    loop {
-        let first = tokio::select! {
-            biased;
-            changed = stop.changed(), if stop_open => {
-                if changed.is_err() {
-                    stop_open = false;
-                    continue;
-                }
-                let reason = *stop.borrow();
-                if let Some((code, why)) = reason {
-                    let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(close_frame(code, why))).await;
-                    return;
-                }
-                continue;
+impl Writer {
+    /// Writes up to `limit` queued items (in writes of at most [`WRITE_BATCH`]), or closes if
+    /// the hub said stop. Returns `false` once the connection must end.
+    ///
+    /// Everything taken in one go is fed to the socket, then flushed once: under load, each
+    /// socket's frames coalesce into fewer system calls, and an idle socket still gets each
+    /// frame at once.
+    async fn write_out(&mut self, socket: &mut WebSocket, inbox: &mut Inbox, limit: usize) -> bool {
+        let mut written = 0;
+        loop {
+            if let Some((code, why)) = inbox.stop_reason() {
+                let _ = tokio::time::timeout(Duration::from_secs(1), socket.send(close_frame(code, why))).await;
+                return false;
             }
-            item = rx.recv() => match item {
-                Some(item) => item,
-                None => return,
-            },
-        };
-        let mut next = writer.take(first, &mut out);
-        let mut taken = 1;
-        while matches!(next, Next::More) && taken < WRITE_BATCH {
-            let Some(item) = rx.try_recv() else { break };
-            next = writer.take(item, &mut out);
-            taken += 1;
-        }
-        for msg in out.drain(..) {
-            if !guarded(sink.feed(msg), &mut stop, &mut stop_open).await {
-                return;
+            let mut next = Next::More;
+            let mut taken = 0;
+            let mut out = std::mem::take(&mut self.out);
+            while matches!(next, Next::More) && taken < WRITE_BATCH && written + taken < limit {
+                let Some(item) = inbox.try_recv() else { break };
+                next = self.take(item, &mut out);
+                taken += 1;
             }
-        }
-        if !guarded(sink.flush(), &mut stop, &mut stop_open).await {
-            return;
-        }
-        writer.permits.clear();
-        if let Next::Close(frame) = next {
-            let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.send(frame)).await;
-            return;
+            if taken == 0 {
+                self.out = out;
+                return true;
+            }
+            written += taken;
+            for msg in out.drain(..) {
+                if !guarded(socket.feed(msg), inbox).await {
+                    return false;
+                }
+            }
+            // Keep the (empty) buffer unless a burst made it large.
+            if out.capacity() <= 64 {
+                self.out = out;
+            }
+            if !guarded(socket.flush(), inbox).await {
+                return false;
+            }
+            if let Next::Close(frame) = next {
+                let _ = tokio::time::timeout(WRITE_TIMEOUT, socket.send(frame)).await;
+                return false;
+            }
         }
     }
 }
@@ -578,24 +582,11 @@ async fn write_loop(mut sink: SplitSink<WebSocket, WsMessage>, mut rx: Inbox, mu
 /// Runs one write to the socket; `false` if the connection must end instead: the write failed,
 /// the hub said stop (the socket is then dropped — a close frame could not get through a socket
 /// that is not being read either), or the peer took nothing for [`WRITE_TIMEOUT`].
-async fn guarded<E>(
-    write: impl std::future::Future<Output = Result<(), E>>,
-    stop: &mut watch::Receiver<Stop>,
-    stop_open: &mut bool,
-) -> bool {
-    let mut write = std::pin::pin!(write);
-    let deadline = tokio::time::sleep(WRITE_TIMEOUT);
-    let mut deadline = std::pin::pin!(deadline);
-    loop {
-        tokio::select! {
-            biased;
-            changed = stop.changed(), if *stop_open => match changed {
-                Ok(()) if stop.borrow().is_some() => return false,
-                Ok(()) => {}
-                Err(_) => *stop_open = false,
-            },
-            done = &mut write => return done.is_ok(),
-            () = &mut deadline => return false,
-        }
+async fn guarded<E>(write: impl std::future::Future<Output = Result<(), E>>, inbox: &Inbox) -> bool {
+    tokio::select! {
+        biased;
+        _ = inbox.stopped() => false,
+        done = write => done.is_ok(),
+        () = tokio::time::sleep(WRITE_TIMEOUT) => false,
     }
 }

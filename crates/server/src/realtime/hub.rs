@@ -12,13 +12,12 @@
 use std::{
     collections::{HashMap, HashSet},
     sync::{
-        atomic::{AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicU64, Ordering},
         Arc, Mutex, MutexGuard,
     },
 };
 
 use banter_protocol::{close, ServerFrame};
-use tokio::sync::{mpsc, watch};
 
 /// A frame's text, serialised once and shared by every recipient (cloning it is a reference
 /// count, not a copy).
@@ -58,83 +57,155 @@ impl Outbound {
     }
 }
 
-/// The sending side of a connection's outbound queue: a channel of at most [`QUEUE`] items
-/// that also keeps count of the bytes waiting in it, so that the bound on a slow reader is
-/// what it costs in memory ([`QUEUE_BYTES`]), not a number of items of any size.
+/// The sending side of a connection's outbound queue, and its stop signal. The hub holds one
+/// per connection; the connection's own replies go through a clone, so everything reaches the
+/// client in the order it was queued.
+///
+/// Hub deliveries are bounded: at most [`QUEUE`] items and [`QUEUE_BYTES`] bytes may wait; what
+/// does not fit marks the connection as too slow. The queue allocates nothing until something
+/// is queued and gives its memory back once drained, so an idle connection costs one small
+/// shared block here.
 #[derive(Clone)]
-pub struct Outbox {
-    tx: mpsc::Sender<Outbound>,
-    queued: Arc<AtomicUsize>,
+pub struct Outbox(Arc<Shared>);
+
+/// The receiving side of an [`Outbox`], held by the connection's task.
+pub struct Inbox(Arc<Shared>);
+
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Wakes the connection's task: something was queued, or it must stop.
+    wake: tokio::sync::Notify,
 }
 
-/// The receiving side of an [`Outbox`], held by the connection's writer.
-pub struct Inbox {
-    rx: mpsc::Receiver<Outbound>,
-    queued: Arc<AtomicUsize>,
+#[derive(Default)]
+struct Queue {
+    /// Each item with the bytes it counts against the bound (hub deliveries only).
+    items: std::collections::VecDeque<(Outbound, usize)>,
+    /// Bytes of hub deliveries waiting in `items`.
+    bytes: usize,
+    stop: Stop,
+    /// The connection's task has gone: nothing more is kept.
+    closed: bool,
 }
 
 fn outbox() -> (Outbox, Inbox) {
-    let (tx, rx) = mpsc::channel(QUEUE);
-    let queued = Arc::new(AtomicUsize::new(0));
-    (Outbox { tx, queued: queued.clone() }, Inbox { rx, queued })
+    let shared = Arc::new(Shared { queue: Mutex::default(), wake: tokio::sync::Notify::new() });
+    (Outbox(shared.clone()), Inbox(shared))
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 impl Outbox {
-    /// Queues `item` if it fits; `false` if the queue is full (by items or bytes) — or closed.
+    /// Queues a hub delivery if it fits; `false` if the queue is full (by items or bytes).
     fn try_push(&self, item: Outbound) -> bool {
         let weight = item.weight();
-        // Counted before it is queued, so the reader can never take it off the count first.
-        let before = self.queued.fetch_add(weight, Ordering::Relaxed);
-        if before > 0 && before + weight > QUEUE_BYTES {
-            self.queued.fetch_sub(weight, Ordering::Relaxed);
+        let mut queue = self.0.lock();
+        if queue.closed {
+            return true;
+        }
+        // One item always fits, however large.
+        if queue.items.len() >= QUEUE || (queue.bytes > 0 && queue.bytes + weight > QUEUE_BYTES) {
             return false;
         }
-        match self.tx.try_send(item) {
-            Ok(()) => true,
-            Err(e) => {
-                self.queued.fetch_sub(weight, Ordering::Relaxed);
-                matches!(e, mpsc::error::TrySendError::Closed(_))
-            }
-        }
+        queue.bytes += weight;
+        queue.items.push_back((item, weight));
+        drop(queue);
+        self.0.wake.notify_one();
+        true
     }
 
-    /// Queues `item`, waiting for room (the connection's own replies: its reader waits, not
-    /// the hub). Does nothing once the writer is gone.
-    pub async fn push(&self, item: Outbound) {
-        let weight = item.weight();
-        self.queued.fetch_add(weight, Ordering::Relaxed);
-        if self.tx.send(item).await.is_err() {
-            self.queued.fetch_sub(weight, Ordering::Relaxed);
+    /// Queues one of the connection's own replies (acks, errors, a catch-up batch). Neither
+    /// bounded nor counted against the bound on hub deliveries: the connection queues them
+    /// only while handling a client frame and writes out what is queued before it reads the
+    /// next one, so they never pile up (a catch-up batch is bounded by `SYNC_BYTES`).
+    pub fn push(&self, item: Outbound) {
+        let mut queue = self.0.lock();
+        if queue.closed {
+            return;
         }
+        queue.items.push_back((item, 0));
+        drop(queue);
+        self.0.wake.notify_one();
+    }
+
+    /// Tells the connection to close with this code and reason (the first reason given wins),
+    /// even while it is blocked writing to a slow socket.
+    pub fn stop(&self, code: u16, reason: &'static str) {
+        let mut queue = self.0.lock();
+        if queue.stop.is_none() {
+            queue.stop = Some((code, reason));
+        }
+        drop(queue);
+        self.0.wake.notify_one();
     }
 }
 
 impl Inbox {
-    fn took(&self, item: Option<Outbound>) -> Option<Outbound> {
-        if let Some(item) = &item {
-            self.queued.fetch_sub(item.weight(), Ordering::Relaxed);
-        }
-        item
-    }
-
-    pub async fn recv(&mut self) -> Option<Outbound> {
-        let item = self.rx.recv().await;
-        self.took(item)
-    }
-
+    /// The next queued item, if any.
     pub fn try_recv(&mut self) -> Option<Outbound> {
-        let item = self.rx.try_recv().ok();
-        self.took(item)
+        let mut queue = self.0.lock();
+        let (item, counted) = queue.items.pop_front()?;
+        queue.bytes -= counted;
+        if queue.items.is_empty() && queue.items.capacity() > 8 {
+            // Drained after a burst: give the memory back.
+            queue.items = std::collections::VecDeque::new();
+        }
+        Some(item)
+    }
+
+    /// How many items are queued.
+    pub fn queued(&self) -> usize {
+        self.0.lock().items.len()
+    }
+
+    /// Why the connection must close, once told to.
+    pub fn stop_reason(&self) -> Stop {
+        self.0.lock().stop
+    }
+
+    /// Completes when something is queued or the connection is told to stop. Cancel-safe: the
+    /// state is checked before every wait.
+    pub async fn ready(&self) {
+        loop {
+            {
+                let queue = self.0.lock();
+                if !queue.items.is_empty() || queue.stop.is_some() {
+                    return;
+                }
+            }
+            self.0.wake.notified().await;
+        }
+    }
+
+    /// Completes when the connection is told to stop.
+    pub async fn stopped(&self) -> (u16, &'static str) {
+        loop {
+            if let Some(stop) = self.stop_reason() {
+                return stop;
+            }
+            self.0.wake.notified().await;
+        }
+    }
+}
+
+impl Drop for Inbox {
+    fn drop(&mut self) {
+        let mut queue = self.0.lock();
+        queue.closed = true;
+        queue.items = std::collections::VecDeque::new();
+        queue.bytes = 0;
     }
 }
 
 /// A catch-up answer: the missed messages (room, seq, frame), then the `sync_complete` frame.
-/// `permit` is the connection's one catch-up slot, freed once the batch is written.
 #[derive(Debug)]
 pub struct SyncBatch {
     pub messages: Vec<(i64, i64, Text)>,
     pub done: Text,
-    pub permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// Why the hub wants a connection closed: a close code and reason.
@@ -154,8 +225,6 @@ struct Conn {
     user_id: i64,
     session_id: Arc<str>,
     tx: Outbox,
-    /// Tells the connection task to close, even while it is blocked writing to a slow socket.
-    stop: watch::Sender<Stop>,
     all_rooms: bool,
     rooms: HashSet<i64>,
     /// Rooms this connection left with `leave_room` while subscribed to all.
@@ -201,7 +270,6 @@ pub struct Registration {
     pub rx: Inbox,
     /// For the connection's own replies, so they queue in order with hub frames.
     pub tx: Outbox,
-    pub stop: watch::Receiver<Stop>,
     /// True if this is the user's first open connection (they just came online).
     pub came_online: bool,
 }
@@ -219,7 +287,6 @@ impl Hub {
         let (tx, rx) = outbox();
         // Cannot fail: the channel is new, empty and has room.
         tx.try_push(first);
-        let (stop, stop_rx) = watch::channel(None);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut index = self.lock();
         index.conns.insert(
@@ -228,7 +295,6 @@ impl Hub {
                 user_id,
                 session_id: session_id.into(),
                 tx: tx.clone(),
-                stop,
                 all_rooms: false,
                 rooms: HashSet::new(),
                 left: HashSet::new(),
@@ -236,7 +302,7 @@ impl Hub {
         );
         let conns = index.users.entry(user_id).or_default();
         conns.insert(id);
-        Registration { id, rx, tx, stop: stop_rx, came_online: conns.len() == 1 }
+        Registration { id, rx, tx, came_online: conns.len() == 1 }
     }
 
     /// Unregisters a connection; returns `Some(user_id)` if that was the user's last one.
@@ -359,7 +425,7 @@ impl Hub {
         let Some(conns) = index.users.get(&user_id) else { return };
         for conn in conns.iter().filter_map(|c| index.conns.get(c)) {
             if session_id.is_none_or(|s| *conn.session_id == *s) {
-                conn.stop.send_replace(Some((close::SESSION_REVOKED, "session revoked")));
+                conn.tx.stop(close::SESSION_REVOKED, "session revoked");
             }
         }
     }
@@ -396,7 +462,7 @@ fn send_all(index: &mut Index, targets: Vec<ConnId>, item: impl Fn() -> Outbound
         let Some(conn) = index.conns.get(&id) else { continue };
         if !conn.tx.try_push(item()) {
             tracing::warn!(conn = id, user_id = conn.user_id, "outbound queue full; closing slow connection");
-            conn.stop.send_replace(Some((close::TOO_SLOW, "too slow: outbound queue full")));
+            conn.tx.stop(close::TOO_SLOW, "too slow: outbound queue full");
         }
     }
 }
@@ -450,7 +516,7 @@ mod tests {
         for _ in 0..QUEUE + 1 {
             hub.deliver_users(&[1], &ServerFrame::Pong);
         }
-        assert_eq!(*reg.stop.borrow(), Some((close::TOO_SLOW, "too slow: outbound queue full")));
+        assert_eq!(reg.rx.stop_reason(), Some((close::TOO_SLOW, "too slow: outbound queue full")));
     }
 
     #[test]
@@ -463,9 +529,9 @@ mod tests {
         for _ in 0..QUEUE_BYTES / 100_000 {
             hub.deliver_users(&[1], &big);
         }
-        assert_eq!(*reg.stop.borrow(), None, "what fits is queued");
+        assert_eq!(reg.rx.stop_reason(), None, "what fits is queued");
         hub.deliver_users(&[1], &big);
-        assert_eq!(*reg.stop.borrow(), Some((close::TOO_SLOW, "too slow: outbound queue full")));
+        assert_eq!(reg.rx.stop_reason(), Some((close::TOO_SLOW, "too slow: outbound queue full")));
         // Taking items off the queue frees their bytes.
         let hub = Hub::default();
         let mut reg2 = hub.connect(1, "s", Outbound::Frame("hi".into()));
@@ -473,7 +539,21 @@ mod tests {
             hub.deliver_users(&[1], &big);
             assert!(reg2.rx.try_recv().is_some());
         }
-        assert_eq!(*reg2.stop.borrow(), None);
+        assert_eq!(reg2.rx.stop_reason(), None);
         drop(reg.rx.try_recv());
+    }
+
+    #[test]
+    fn the_connections_own_replies_do_not_count_against_the_bound() {
+        let hub = Hub::default();
+        let mut reg = hub.connect(1, "s", Outbound::Frame("hi".into()));
+        // A large catch-up answer of its own, still unwritten...
+        reg.tx.push(Outbound::Frame("x".repeat(2 * QUEUE_BYTES).into()));
+        // ...does not make the connection too slow for hub deliveries.
+        hub.deliver_users(&[1], &ServerFrame::Pong);
+        assert_eq!(reg.rx.stop_reason(), None);
+        assert_eq!(reg.rx.queued(), 3);
+        while reg.rx.try_recv().is_some() {}
+        assert_eq!(reg.rx.queued(), 0);
     }
 }

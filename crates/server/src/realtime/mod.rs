@@ -25,8 +25,11 @@ use crate::{accounts, error::Error, state::AppState, store::User};
 /// connection can never make the server hold more than this — and closes with 1009.
 pub const MAX_FRAME: usize = 64 * 1024;
 /// Per-connection socket buffers: small, because an idle connection should cost little
-/// (axum's default read buffer alone is 128 KiB).
-const BUFFER: usize = 4 * 1024;
+/// (axum's default read buffer alone is 128 KiB). The read buffer is allocated at this size
+/// for the connection's lifetime and grows to fit a larger frame when one comes; chat frames
+/// are mostly a few hundred bytes. The write buffer grows as frames need it.
+const READ_BUFFER: usize = 512;
+const WRITE_BUFFER: usize = 4 * 1024;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/ws", get(upgrade)).route("/ws/{token}", get(upgrade_with_token))
@@ -91,8 +94,11 @@ fn accept(
         .map(str::trim)
         .find(|p| p.starts_with("bearer."))
         .map(str::to_owned);
-    let mut ws =
-        ws.read_buffer_size(BUFFER).write_buffer_size(BUFFER).max_message_size(MAX_FRAME).max_frame_size(MAX_FRAME);
+    let mut ws = ws
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_message_size(MAX_FRAME)
+        .max_frame_size(MAX_FRAME);
     let credentials = match (credentials, offered) {
         (Credentials::Later(None), Some(protocol)) => {
             ws = ws.protocols([protocol.clone()]);
