@@ -75,9 +75,12 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let token = state.shutdown.clone();
     let connections = state.connections.clone();
+    let hub = state.hub.clone();
     let signal = async move {
         shutdown.await;
+        // Cancelled first: a connection registering after `close_all` sees it and closes too.
         token.cancel();
+        hub.close_all();
     };
     // Chat traffic is many small frames: without TCP_NODELAY, Nagle's algorithm holds a frame
     // written right after another (say, an ack after a new_message) until the peer's delayed ACK,

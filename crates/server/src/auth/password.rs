@@ -51,9 +51,13 @@ impl Hasher {
         for n in 0..threads.max(1) {
             let rx = rx.clone();
             let spawned = std::thread::Builder::new().name(format!("banter-hash-{n}")).spawn(move || {
-                // The thread's one block of argon2 memory, reused by every hash it runs.
-                let mut memory = vec![Block::default(); params().block_count()];
+                // The thread's one block of argon2 memory, made for its first hash and reused by
+                // every later one.
+                let mut memory: Vec<Block> = Vec::new();
                 while let Ok(job) = rx.recv() {
+                    if memory.is_empty() {
+                        memory = vec![Block::default(); params().block_count()];
+                    }
                     run(job, &mut memory);
                 }
             });

@@ -49,7 +49,11 @@ const FRAMES_PER_SECOND: f64 = 100.0;
 const FRAME_BURST: f64 = 200.0;
 
 /// Serves one upgraded socket until it closes.
-pub async fn serve(state: AppState, mut socket: WebSocket, credentials: Credentials) {
+///
+/// This runs in the upgrade's task, which ends once the connection is set up: the connection
+/// then lives on in a task of its own ([`run`]), sized for what it holds while it runs — the
+/// setup's state (authentication and its futures) is not carried for the connection's life.
+pub async fn serve(state: AppState, mut socket: WebSocket, credentials: Credentials, slot: super::SocketSlot) {
     let authed = match credentials {
         Credentials::Checked(user, session) => Ok((user, session)),
         Credentials::Later(token) => {
@@ -63,7 +67,7 @@ pub async fn serve(state: AppState, mut socket: WebSocket, credentials: Credenti
             }
         }
     };
-    let (user, session_id) = match authed {
+    let (mut user, session_id) = match authed {
         Ok(found) => found,
         Err(Error::Unauthorized(_)) => {
             let _ = socket.send(close_frame(close::INVALID_TOKEN, "Invalid token")).await;
@@ -77,7 +81,11 @@ pub async fn serve(state: AppState, mut socket: WebSocket, credentials: Credenti
             return;
         }
     };
-    let _tracked = state.connections.token();
+    // The connection needs the user's id and names; the password hash and the lookup keys are
+    // not kept (in memory, once per open connection).
+    for unused in [&mut user.hashed_password, &mut user.email, &mut user.username_key, &mut user.email_key] {
+        *unused = String::new();
+    }
 
     let connected = ServerFrame::Connected {
         user_id: user.id,
@@ -99,14 +107,33 @@ pub async fn serve(state: AppState, mut socket: WebSocket, credentials: Credenti
     if !matches!(state.store.user_in_session(conn.user.id, &conn.session_id).await, Ok(Some(_))) {
         state.hub.close_sessions(conn.user.id, Some(&conn.session_id));
     }
+    // A shutdown that began before the connection was registered did not reach it.
+    if state.shutdown.is_cancelled() {
+        conn.tx.close_gracefully();
+    }
     if reg.came_online {
         conn.announce_presence(true).await;
     }
     tracing::debug!(user_id = conn.user.id, conn = conn.id, "websocket connected");
+    // Handed over in a box: a future keeps its arguments apart from its locals for its whole
+    // life, so arguments this large would be held twice.
+    let setup = Box::new(Setup { conn, socket, inbox: reg.rx, slot });
+    let task = run(setup);
+    tracing::trace!(bytes = std::mem::size_of_val(&task), "connection task");
+    state.connections.spawn(task);
+}
 
-    let conn = Box::pin(run(conn, socket, reg.rx)).await;
+/// What a connection's task starts from.
+struct Setup {
+    conn: Conn,
+    socket: WebSocket,
+    inbox: Inbox,
+    slot: super::SocketSlot,
+}
 
-    if let Some((user_id, _)) = state.hub.disconnect(conn.id) {
+/// Unregisters a closed connection; the user goes offline with their last one.
+async fn finish(conn: Conn) {
+    if let Some((user_id, _)) = conn.state.hub.disconnect(conn.id) {
         debug_assert_eq!(user_id, conn.user.id);
         conn.announce_presence(false).await;
     }
@@ -147,17 +174,17 @@ impl Conn {
         self.tx.push(item);
     }
 
-    async fn reply(&self, frame: &ServerFrame) {
+    fn reply(&self, frame: &ServerFrame) {
         if let Ok(text) = serde_json::to_string(frame) {
             self.queue(Outbound::Frame(text.into()));
         }
     }
 
-    async fn error(&self, error: &Error, client_id: Option<String>) {
+    fn error(&self, error: &Error, client_id: Option<String>) {
         if let Error::Internal(cause) = error {
             tracing::error!(error = format!("{cause:#}"), user_id = self.user.id, "websocket frame failed");
         }
-        self.reply(&ServerFrame::Error { code: error.code(), message: error.message(), client_id }).await;
+        self.reply(&ServerFrame::Error { code: error.code(), message: error.message(), client_id });
     }
 
     async fn announce_presence(&self, online: bool) {
@@ -204,7 +231,7 @@ impl Conn {
     async fn handle(&mut self, frame: ClientFrame) -> Result<(), Error> {
         let user_id = self.user.id;
         match frame {
-            ClientFrame::Ping => self.reply(&ServerFrame::Pong).await,
+            ClientFrame::Ping => self.reply(&ServerFrame::Pong),
             ClientFrame::Auth { .. } => return Err(Error::BadRequest("Already authenticated".into())),
             ClientFrame::JoinRoom { room_id: room } => {
                 let room_id = self.require_member(&room, NO_ACCESS).await?;
@@ -215,7 +242,7 @@ impl Conn {
                     let username = self.user.username.clone();
                     self.room_event(room_id, ServerFrame::UserJoined { room_id, user_id, username }).await?;
                 }
-                self.reply(&ServerFrame::room_joined(&room)).await;
+                self.reply(&ServerFrame::room_joined(&room));
             }
             ClientFrame::LeaveRoom { room_id: room } => {
                 // As in the seed, leaving always succeeds, joined or not.
@@ -227,12 +254,12 @@ impl Conn {
                         self.room_event(room_id, ServerFrame::UserLeft { room_id, user_id, username }).await?;
                     }
                 }
-                self.reply(&ServerFrame::room_left(&room)).await;
+                self.reply(&ServerFrame::room_left(&room));
             }
             ClientFrame::SubscribeAll => {
                 self.state.hub.subscribe_all(self.id);
                 let room_ids = self.state.store.room_ids_of(user_id).await?;
-                self.reply(&ServerFrame::Subscribed { room_ids }).await;
+                self.reply(&ServerFrame::Subscribed { room_ids });
             }
             ClientFrame::Message { room_id: room, content, client_id } => {
                 let result = match room.id() {
@@ -242,10 +269,10 @@ impl Conn {
                     None => Err(Error::NotFound(chat::ROOM_NOT_FOUND.into())),
                 };
                 match result {
-                    Ok((message, _)) => self.reply(&ServerFrame::Ack { client_id, message }).await,
+                    Ok((message, _)) => self.reply(&ServerFrame::Ack { client_id, message }),
                     // The seed's words for "not a member of that room".
-                    Err(Error::NotFound(_)) => self.error(&Error::Forbidden(NOT_IN_ROOM.into()), client_id).await,
-                    Err(e) => self.error(&e, client_id).await,
+                    Err(Error::NotFound(_)) => self.error(&Error::Forbidden(NOT_IN_ROOM.into()), client_id),
+                    Err(e) => self.error(&e, client_id),
                 }
                 if let Some(room_id) = room.id() {
                     self.stop_typing(room_id).await;
@@ -319,6 +346,58 @@ impl Conn {
         self.room_event(room_id, ServerFrame::UserTyping { room_id, user_id, username, is_typing }).await
     }
 
+    /// Handles what the socket gave: a client frame (answered, and what is queued written out
+    /// before the next is read), a close, or an error. `false` once the connection must end.
+    async fn incoming(
+        &mut self,
+        incoming: Option<Result<WsMessage, axum::Error>>,
+        socket: &mut WebSocket,
+        inbox: &mut Inbox,
+        writer: &mut Writer,
+    ) -> bool {
+        match incoming {
+            Some(Ok(WsMessage::Text(_) | WsMessage::Binary(_))) if !self.admit() => {
+                self.reply(&ServerFrame::error(ErrorCode::RateLimited, "Too many frames; slow down"));
+            }
+            Some(Ok(WsMessage::Text(text))) => match parse_frame(&text) {
+                Ok(frame) => {
+                    // A catch-up starts from an empty queue: one batch in memory at most.
+                    if matches!(frame, ClientFrame::Sync { .. }) {
+                        let queued = inbox.queued();
+                        if !writer.write_out(socket, inbox, queued).await {
+                            return false;
+                        }
+                    }
+                    // Boxed: the handler's state (a whole send or sync) is large, and an
+                    // idle connection should not carry room for it.
+                    if let Err(e) = Box::pin(self.handle(frame)).await {
+                        self.error(&e, None);
+                    }
+                }
+                Err(why) => self.reply(&ServerFrame::error(ErrorCode::BadFrame, why)),
+            },
+            // The seed stopped answering after one of these (⚠BUG B11); Banter says why.
+            Some(Ok(WsMessage::Binary(_))) => {
+                self.reply(&ServerFrame::error(ErrorCode::BadFrame, "Frames must be JSON text"));
+            }
+            Some(Ok(WsMessage::Close(_))) | None => return false,
+            Some(Ok(_)) => {} // ping/pong: axum answers pings itself
+            Some(Err(e)) => {
+                // tungstenite's `Error::Capacity` ("Space limit exceeded: Message too
+                // long: …"); the type itself is not reachable through axum.
+                let text = e.to_string();
+                if text.contains("Space limit exceeded") || text.contains("too long") {
+                    self.queue(Outbound::Close(1009, TOO_BIG));
+                    writer.write_out(socket, inbox, usize::MAX).await;
+                    linger().await;
+                }
+                return false;
+            }
+        }
+        // The answers go out before the next frame is read.
+        inbox.queued() == 0 || writer.write_out(socket, inbox, usize::MAX).await
+    }
+
     /// When the earliest typing indicator of this connection runs out, if any.
     fn typing_deadline(&self) -> Option<Instant> {
         self.typing.iter().map(|(_, at)| *at).min()
@@ -337,8 +416,8 @@ impl Conn {
 /// The connection's one task: reads and handles client frames, writes what is queued, pings,
 /// and ends typing indicators, until the socket closes, the hub says stop, or the server shuts
 /// down.
-async fn run(mut conn: Conn, mut socket: WebSocket, mut inbox: Inbox) -> Conn {
-    let mut shutdown = std::pin::pin!(conn.state.shutdown.clone().cancelled_owned());
+async fn run(setup: Box<Setup>) {
+    let Setup { mut conn, mut socket, mut inbox, slot } = *setup;
     let mut writer = Writer::default();
     // The server pings every `ping_every`; a peer silent for 2.4 pings (60 s by default) is dead.
     let ping_every = conn.state.config.ws_ping_interval;
@@ -359,22 +438,25 @@ async fn run(mut conn: Conn, mut socket: WebSocket, mut inbox: Inbox) -> Conn {
         }
         tokio::select! {
             () = inbox.ready() => {
-                if !writer.write_out(&mut socket, &mut inbox, WRITE_BATCH).await {
+                if inbox.closing() {
+                    // Server shutdown. Every frame read so far has been handled and answered;
+                    // close after those.
+                    conn.queue(Outbound::Close(1001, "server shutting down"));
+                    Box::pin(writer.write_out(&mut socket, &mut inbox, usize::MAX)).await;
+                    break;
+                }
+                if !Box::pin(writer.write_out(&mut socket, &mut inbox, WRITE_BATCH)).await {
                     break;
                 }
             }
-            () = &mut shutdown => {
-                // Every frame read so far has been handled and answered; close after those.
-                conn.queue(Outbound::Close(1001, "server shutting down"));
-                writer.write_out(&mut socket, &mut inbox, usize::MAX).await;
-                break;
-            }
             () = &mut timer => {
-                conn.expire_typing().await;
+                if !conn.typing.is_empty() {
+                    Box::pin(conn.expire_typing()).await;
+                }
                 let now = Instant::now();
                 if now >= last_heard + peer_timeout {
                     conn.queue(Outbound::Close(1001, "no answer to ping"));
-                    writer.write_out(&mut socket, &mut inbox, usize::MAX).await;
+                    Box::pin(writer.write_out(&mut socket, &mut inbox, usize::MAX)).await;
                     break;
                 }
                 if now >= next_ping {
@@ -384,53 +466,16 @@ async fn run(mut conn: Conn, mut socket: WebSocket, mut inbox: Inbox) -> Conn {
             }
             incoming = socket.recv() => {
                 last_heard = Instant::now();
-                match incoming {
-                    Some(Ok(WsMessage::Text(_) | WsMessage::Binary(_))) if !conn.admit() => {
-                        conn.reply(&ServerFrame::error(ErrorCode::RateLimited, "Too many frames; slow down")).await;
-                    }
-                    Some(Ok(WsMessage::Text(text))) => match parse_frame(&text) {
-                        Ok(frame) => {
-                            // A catch-up starts from an empty queue: one batch in memory at most.
-                            if matches!(frame, ClientFrame::Sync { .. }) {
-                                let queued = inbox.queued();
-                                if !writer.write_out(&mut socket, &mut inbox, queued).await {
-                                    break;
-                                }
-                            }
-                            // Boxed: the handler's state (a whole send or sync) is large, and an
-                            // idle connection should not carry room for it.
-                            if let Err(e) = Box::pin(conn.handle(frame)).await {
-                                conn.error(&e, None).await;
-                            }
-                        }
-                        Err(why) => conn.reply(&ServerFrame::error(ErrorCode::BadFrame, why)).await,
-                    },
-                    // The seed stopped answering after one of these (⚠BUG B11); Banter says why.
-                    Some(Ok(WsMessage::Binary(_))) => {
-                        conn.reply(&ServerFrame::error(ErrorCode::BadFrame, "Frames must be JSON text")).await;
-                    }
-                    Some(Ok(WsMessage::Close(_))) | None => break,
-                    Some(Ok(_)) => {} // ping/pong: axum answers pings itself
-                    Some(Err(e)) => {
-                        // tungstenite's `Error::Capacity` ("Space limit exceeded: Message too
-                        // long: …"); the type itself is not reachable through axum.
-                        let text = e.to_string();
-                        if text.contains("Space limit exceeded") || text.contains("too long") {
-                            conn.queue(Outbound::Close(1009, TOO_BIG));
-                            writer.write_out(&mut socket, &mut inbox, usize::MAX).await;
-                            linger().await;
-                        }
-                        break;
-                    }
-                }
-                // The answers go out before the next frame is read.
-                if !writer.write_out(&mut socket, &mut inbox, usize::MAX).await {
+                // Boxed, like everything a branch awaits: an idle connection's task is only as
+                // large as what it holds while waiting, not what handling a frame needs.
+                if !Box::pin(conn.incoming(incoming, &mut socket, &mut inbox, &mut writer)).await {
                     break;
                 }
             }
         }
     }
-    conn
+    drop((socket, inbox, slot));
+    Box::pin(finish(conn)).await;
 }
 
 /// The reason of a 1009 close (the limit is `super::MAX_FRAME`).
@@ -473,8 +518,6 @@ struct Writer {
     held_bytes: usize,
     /// Per room, the highest seq a catch-up batch delivered.
     synced: std::collections::HashMap<i64, i64>,
-    /// Frames taken from the queue, on their way to the socket.
-    out: Vec<WsMessage>,
 }
 
 impl Writer {
@@ -548,14 +591,13 @@ impl Writer {
             }
             let mut next = Next::More;
             let mut taken = 0;
-            let mut out = std::mem::take(&mut self.out);
+            let mut out = Vec::new();
             while matches!(next, Next::More) && taken < WRITE_BATCH && written + taken < limit {
                 let Some(item) = inbox.try_recv() else { break };
                 next = self.take(item, &mut out);
                 taken += 1;
             }
             if taken == 0 {
-                self.out = out;
                 return true;
             }
             written += taken;
@@ -563,10 +605,6 @@ impl Writer {
                 if !guarded(socket.feed(msg), inbox).await {
                     return false;
                 }
-            }
-            // Keep the (empty) buffer unless a burst made it large.
-            if out.capacity() <= 64 {
-                self.out = out;
             }
             if !guarded(socket.flush(), inbox).await {
                 return false;

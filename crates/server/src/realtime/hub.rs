@@ -84,6 +84,8 @@ struct Queue {
     /// Bytes of hub deliveries waiting in `items`.
     bytes: usize,
     stop: Stop,
+    /// The server is shutting down: the connection closes after what it has read is answered.
+    closing: bool,
     /// The connection's task has gone: nothing more is kept.
     closed: bool,
 }
@@ -132,6 +134,13 @@ impl Outbox {
         self.0.wake.notify_one();
     }
 
+    /// Tells the connection that the server is shutting down: it answers what it has read,
+    /// then closes with 1001.
+    pub fn close_gracefully(&self) {
+        self.0.lock().closing = true;
+        self.0.wake.notify_one();
+    }
+
     /// Tells the connection to close with this code and reason (the first reason given wins),
     /// even while it is blocked writing to a slow socket.
     pub fn stop(&self, code: u16, reason: &'static str) {
@@ -150,8 +159,8 @@ impl Inbox {
         let mut queue = self.0.lock();
         let (item, counted) = queue.items.pop_front()?;
         queue.bytes -= counted;
-        if queue.items.is_empty() && queue.items.capacity() > 8 {
-            // Drained after a burst: give the memory back.
+        if queue.items.is_empty() {
+            // Drained: give the memory back (an idle connection keeps none).
             queue.items = std::collections::VecDeque::new();
         }
         Some(item)
@@ -160,6 +169,11 @@ impl Inbox {
     /// How many items are queued.
     pub fn queued(&self) -> usize {
         self.0.lock().items.len()
+    }
+
+    /// Whether the server is shutting down.
+    pub fn closing(&self) -> bool {
+        self.0.lock().closing
     }
 
     /// Why the connection must close, once told to.
@@ -173,7 +187,7 @@ impl Inbox {
         loop {
             {
                 let queue = self.0.lock();
-                if !queue.items.is_empty() || queue.stop.is_some() {
+                if !queue.items.is_empty() || queue.stop.is_some() || queue.closing {
                     return;
                 }
             }
@@ -226,9 +240,10 @@ struct Conn {
     session_id: Arc<str>,
     tx: Outbox,
     all_rooms: bool,
-    rooms: HashSet<i64>,
+    /// Small sets, kept as vectors: most connections have none (they subscribe to all).
+    rooms: Vec<i64>,
     /// Rooms this connection left with `leave_room` while subscribed to all.
-    left: HashSet<i64>,
+    left: Vec<i64>,
 }
 
 impl Conn {
@@ -296,8 +311,8 @@ impl Hub {
                 session_id: session_id.into(),
                 tx: tx.clone(),
                 all_rooms: false,
-                rooms: HashSet::new(),
-                left: HashSet::new(),
+                rooms: Vec::new(),
+                left: Vec::new(),
             },
         );
         let conns = index.users.entry(user_id).or_default();
@@ -325,8 +340,8 @@ impl Hub {
     pub fn join(&self, id: ConnId, room_id: i64) -> bool {
         let mut index = self.lock();
         let Some(conn) = index.conns.get_mut(&id) else { return false };
-        conn.left.remove(&room_id);
-        conn.rooms.insert(room_id)
+        conn.left.retain(|r| *r != room_id);
+        insert(&mut conn.rooms, room_id)
     }
 
     /// Unsubscribes a connection from a room. For a member's room this also overrides
@@ -334,13 +349,13 @@ impl Hub {
     pub fn leave(&self, id: ConnId, room_id: i64, member: bool) -> bool {
         let mut index = self.lock();
         let Some(conn) = index.conns.get_mut(&id) else { return false };
-        conn.rooms.remove(&room_id) | (member && conn.all_rooms && conn.left.insert(room_id))
+        remove(&mut conn.rooms, room_id) | (member && conn.all_rooms && insert(&mut conn.left, room_id))
     }
 
     pub fn subscribe_all(&self, id: ConnId) {
         if let Some(conn) = self.lock().conns.get_mut(&id) {
             conn.all_rooms = true;
-            conn.left.clear();
+            conn.left = Vec::new();
         }
     }
 
@@ -414,8 +429,15 @@ impl Hub {
         let conns: Vec<ConnId> = index.users.get(&user_id).map(|s| s.iter().copied().collect()).unwrap_or_default();
         for id in conns {
             if let Some(conn) = index.conns.get_mut(&id) {
-                conn.rooms.remove(&room_id);
+                remove(&mut conn.rooms, room_id);
             }
+        }
+    }
+
+    /// Server shutdown: every connection answers what it has read, then closes with 1001.
+    pub fn close_all(&self) {
+        for conn in self.lock().conns.values() {
+            conn.tx.close_gracefully();
         }
     }
 
@@ -447,6 +469,22 @@ impl Hub {
         last.insert(key, now);
         true
     }
+}
+
+/// Adds `room` to a small set; `true` if it was not there.
+fn insert(set: &mut Vec<i64>, room: i64) -> bool {
+    let new = !set.contains(&room);
+    if new {
+        set.push(room);
+    }
+    new
+}
+
+/// Removes `room` from a small set; `true` if it was there.
+fn remove(set: &mut Vec<i64>, room: i64) -> bool {
+    let before = set.len();
+    set.retain(|r| *r != room);
+    set.len() < before
 }
 
 pub fn encode(frame: &ServerFrame) -> Text {

@@ -106,15 +106,12 @@ fn accept(
         }
         (other, _) => other,
     };
-    Ok(ws.on_upgrade(move |socket| async move {
-        let _slot = slot;
-        connection::serve(state, socket, credentials).await;
-    }))
+    Ok(ws.on_upgrade(move |socket| connection::serve(state, socket, credentials, slot)))
 }
 
 /// One of the node's `max_connections` socket slots, released when dropped (also when the
 /// upgrade never completes).
-struct SocketSlot(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+pub(crate) struct SocketSlot(std::sync::Arc<std::sync::atomic::AtomicUsize>);
 
 impl SocketSlot {
     fn take(state: &AppState) -> Option<Self> {
