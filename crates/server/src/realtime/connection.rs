@@ -131,6 +131,12 @@ struct Setup {
     slot: super::SocketSlot,
 }
 
+impl Setup {
+    fn unbox(setup: Box<Self>) -> Self {
+        *setup
+    }
+}
+
 /// Unregisters a closed connection; the user goes offline with their last one.
 async fn finish(conn: Conn) {
     if let Some((user_id, _)) = conn.state.hub.disconnect(conn.id) {
@@ -417,7 +423,8 @@ impl Conn {
 /// and ends typing indicators, until the socket closes, the hub says stop, or the server shuts
 /// down.
 async fn run(setup: Box<Setup>) {
-    let Setup { mut conn, mut socket, mut inbox, slot } = *setup;
+    // Unboxed by a function, so the box is freed now, not when the task ends.
+    let Setup { mut conn, mut socket, mut inbox, slot } = Setup::unbox(setup);
     let mut writer = Writer::default();
     // The server pings every `ping_every`; a peer silent for 2.4 pings (60 s by default) is dead.
     let ping_every = conn.state.config.ws_ping_interval;
