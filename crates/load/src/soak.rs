@@ -12,8 +12,7 @@ use std::{
 };
 
 use anyhow::Context as _;
-use futures_util::{SinkExt as _, StreamExt as _};
-use tokio_tungstenite::tungstenite::Message;
+use futures_util::StreamExt as _;
 
 use crate::{open, register, rss_kib, Socket, STEP};
 
@@ -112,13 +111,8 @@ pub async fn run(url: &str, host: &str, pid: Option<&str>, s: Soak) -> anyhow::R
     Ok(())
 }
 
-/// Keeps reading a socket (so the server never sees it as slow) until it closes or is aborted.
+/// Keeps reading a socket (so the server never sees it as slow; tungstenite answers pings as
+/// it reads) until it closes or is aborted.
 fn drain(mut socket: Socket) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        while let Some(Ok(frame)) = socket.next().await {
-            if let Message::Ping(p) = frame {
-                let _ = socket.send(Message::Pong(p)).await;
-            }
-        }
-    })
+    tokio::spawn(async move { while let Some(Ok(_)) = socket.next().await {} })
 }

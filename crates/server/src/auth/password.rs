@@ -39,6 +39,15 @@ enum Job {
     Verify { password: String, hash: Option<String>, reply: oneshot::Sender<bool> },
 }
 
+impl Job {
+    fn abandoned(&self) -> bool {
+        match self {
+            Self::Hash { reply, .. } => reply.is_closed(),
+            Self::Verify { reply, .. } => reply.is_closed(),
+        }
+    }
+}
+
 /// The hashing threads and their queue.
 pub struct Hasher {
     tx: flume::Sender<Job>,
@@ -55,10 +64,18 @@ impl Hasher {
                 // every later one.
                 let mut memory: Vec<Block> = Vec::new();
                 while let Ok(job) = rx.recv() {
+                    // Its asker gave up (a closed request): nobody would read the answer.
+                    if job.abandoned() {
+                        continue;
+                    }
                     if memory.is_empty() {
                         memory = vec![Block::default(); params().block_count()];
                     }
-                    run(job, &mut memory);
+                    // A panic fails this job (its asker gets an error), not the thread.
+                    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(job, &mut memory)));
+                    if ran.is_err() {
+                        tracing::error!("a password hashing job panicked");
+                    }
                 }
             });
             if let Err(e) = spawned {
@@ -103,10 +120,7 @@ fn run(job: Job, memory: &mut [Block]) {
             let ok = match hash {
                 Some(hash) => verify_with(&password, &hash, memory),
                 None => {
-                    let dummy = DUMMY_HASH.get_or_init(|| hash_with("banter-dummy-password", memory).ok());
-                    if let Some(dummy) = dummy.as_deref() {
-                        verify_with(&password, dummy, memory);
-                    }
+                    verify_with(&password, DUMMY_HASH, memory);
                     false
                 }
             };
@@ -115,9 +129,14 @@ fn run(job: Job, memory: &mut [Block]) {
     }
 }
 
-/// A hash of a password nobody has, verified against when the login names no user (made on
-/// first use, in a hashing thread's memory).
-static DUMMY_HASH: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+/// A hash (at today's parameters) of a password nobody has, verified against when the login
+/// names no user, so that "no such user" takes as long as "wrong password".
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$HBnFJtWrzxgby/1uYAlFIQ$19YdwS1vw/a5WeQFF8GgXJU6TO/CgkbBod80ZdTkNgk";
+
+/// The most memory a stored hash may ask to be verified with (a hash with a larger `m` is not
+/// one this server made: refused rather than allocated).
+const M_COST_MAX: u32 = 4 * M_COST;
 
 fn hash_with(password: &str, memory: &mut [Block]) -> anyhow::Result<String> {
     let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("argon2: {e}");
@@ -150,6 +169,9 @@ fn verify_with(password: &str, hash: &str, memory: &mut [Block]) -> bool {
     };
     let version = parsed.version.map_or(Ok(Version::V0x13), Version::try_from);
     let (Ok(version), Ok(params)) = (version, Params::try_from(&parsed)) else { return false };
+    if params.m_cost() > M_COST_MAX {
+        return false;
+    }
     let mut salt_bytes = [0u8; 64];
     let Ok(salt_bytes) = salt.decode_b64(&mut salt_bytes) else { return false };
     let needed = params.block_count();
@@ -188,6 +210,28 @@ pub async fn verify(password: String, hash: Option<String>) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_dummy_hash_is_made_with_todays_parameters() {
+        let parsed = PasswordHash::new(DUMMY_HASH).expect("a PHC string");
+        assert_eq!(Params::try_from(&parsed).expect("params").block_count(), params().block_count());
+        assert!(DUMMY_HASH.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        let mut memory = vec![Block::default(); params().block_count()];
+        assert!(verify_with("banter-dummy-password", DUMMY_HASH, &mut memory), "and it is a real hash");
+    }
+
+    #[test]
+    fn hashes_asking_for_more_memory_than_this_server_uses_are_refused() {
+        use argon2::PasswordHasher as _;
+        let big = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(M_COST_MAX + 1024, 1, 1, None).expect("params"),
+        );
+        let phc = big.hash_password(b"pw", &SaltString::generate(&mut OsRng)).expect("hash").to_string();
+        let mut memory = vec![Block::default(); params().block_count()];
+        assert!(!verify_with("pw", &phc, &mut memory));
+    }
 
     #[tokio::test]
     async fn hashes_are_salted_argon2id_and_verify() {

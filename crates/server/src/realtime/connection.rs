@@ -54,6 +54,8 @@ const FRAME_BURST: f64 = 200.0;
 /// then lives on in a task of its own ([`run`]), sized for what it holds while it runs — the
 /// setup's state (authentication and its futures) is not carried for the connection's life.
 pub async fn serve(state: AppState, mut socket: WebSocket, credentials: Credentials, slot: super::SocketSlot) {
+    // Counted from the upgrade, so that shutdown also waits for a connection still being set up.
+    let tracked = state.connections.token();
     let authed = match credentials {
         Credentials::Checked(user, session) => Ok((user, session)),
         Credentials::Later(token) => {
@@ -117,10 +119,10 @@ pub async fn serve(state: AppState, mut socket: WebSocket, credentials: Credenti
     tracing::debug!(user_id = conn.user.id, conn = conn.id, "websocket connected");
     // Handed over in a box: a future keeps its arguments apart from its locals for its whole
     // life, so arguments this large would be held twice.
-    let setup = Box::new(Setup { conn, socket, inbox: reg.rx, slot });
+    let setup = Box::new(Setup { conn, socket, inbox: reg.rx, slot, tracked });
     let task = run(setup);
     tracing::trace!(bytes = std::mem::size_of_val(&task), "connection task");
-    state.connections.spawn(task);
+    tokio::spawn(task);
 }
 
 /// What a connection's task starts from.
@@ -129,6 +131,8 @@ struct Setup {
     socket: WebSocket,
     inbox: Inbox,
     slot: super::SocketSlot,
+    /// Shutdown waits for this connection until its task ends.
+    tracked: tokio_util::task::task_tracker::TaskTrackerToken,
 }
 
 impl Setup {
@@ -375,8 +379,23 @@ impl Conn {
                         }
                     }
                     // Boxed: the handler's state (a whole send or sync) is large, and an
-                    // idle connection should not carry room for it.
-                    if let Err(e) = Box::pin(self.handle(frame)).await {
+                    // idle connection should not carry room for it. While it runs (a send
+                    // waits for its commit, a catch-up reads every room), what the hub queues
+                    // for this connection keeps going out, and a stop still stops it.
+                    let result = {
+                        let mut handling = Box::pin(self.handle(frame));
+                        loop {
+                            tokio::select! {
+                                result = &mut handling => break result,
+                                () = inbox.output() => {
+                                    if !writer.write_out(socket, inbox, WRITE_BATCH).await {
+                                        return false;
+                                    }
+                                }
+                            }
+                        }
+                    };
+                    if let Err(e) = result {
                         self.error(&e, None);
                     }
                 }
@@ -400,8 +419,10 @@ impl Conn {
                 return false;
             }
         }
-        // The answers go out before the next frame is read.
-        inbox.queued() == 0 || writer.write_out(socket, inbox, usize::MAX).await
+        // The answers go out before the next frame is read (what is queued now: a steady stream
+        // of deliveries must not keep the connection from reading).
+        let queued = inbox.queued();
+        queued == 0 || writer.write_out(socket, inbox, queued).await
     }
 
     /// When the earliest typing indicator of this connection runs out, if any.
@@ -424,7 +445,7 @@ impl Conn {
 /// down.
 async fn run(setup: Box<Setup>) {
     // Unboxed by a function, so the box is freed now, not when the task ends.
-    let Setup { mut conn, mut socket, mut inbox, slot } = Setup::unbox(setup);
+    let Setup { mut conn, mut socket, mut inbox, slot, tracked } = Setup::unbox(setup);
     let mut writer = Writer::default();
     // The server pings every `ping_every`; a peer silent for 2.4 pings (60 s by default) is dead.
     let ping_every = conn.state.config.ws_ping_interval;
@@ -483,6 +504,7 @@ async fn run(setup: Box<Setup>) {
     }
     drop((socket, inbox, slot));
     Box::pin(finish(conn)).await;
+    drop(tracked);
 }
 
 /// The reason of a 1009 close (the limit is `super::MAX_FRAME`).
@@ -548,11 +570,7 @@ impl Writer {
             }
             other => match self.held.as_mut() {
                 Some(held) => {
-                    self.held_bytes += match &other {
-                        Outbound::Frame(t) => t.len(),
-                        Outbound::Messages { items, .. } => items.iter().map(|(_, t)| t.len()).sum(),
-                        _ => 0,
-                    };
+                    self.held_bytes += other.weight();
                     if self.held_bytes > HOLD_MAX_BYTES {
                         return Next::Close(close_frame(close::TOO_SLOW, "too slow during catch-up"));
                     }

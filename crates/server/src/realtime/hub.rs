@@ -47,7 +47,7 @@ pub enum Outbound {
 
 impl Outbound {
     /// The bytes of text this item puts on the wire (what the outbound bound counts).
-    fn weight(&self) -> usize {
+    pub fn weight(&self) -> usize {
         match self {
             Self::Frame(t) => t.len(),
             Self::Messages { items, .. } => items.iter().map(|(_, t)| t.len()).sum(),
@@ -188,6 +188,20 @@ impl Inbox {
             {
                 let queue = self.0.lock();
                 if !queue.items.is_empty() || queue.stop.is_some() || queue.closing {
+                    return;
+                }
+            }
+            self.0.wake.notified().await;
+        }
+    }
+
+    /// Completes when something is queued or the connection is told to stop — not on shutdown
+    /// (for writing while a client frame is handled; shutdown waits for that to finish).
+    pub async fn output(&self) {
+        loop {
+            {
+                let queue = self.0.lock();
+                if !queue.items.is_empty() || queue.stop.is_some() {
                     return;
                 }
             }

@@ -88,6 +88,7 @@ backend_tests!(
     a_removed_member_cannot_send_in_a_later_batch,
     sends_racing_their_senders_account_deletion_fail_alone,
     a_row_the_database_refuses_fails_only_its_own_send,
+    a_socket_waiting_for_its_send_still_receives,
 );
 
 /// A registered user on a node: (id, access token).
@@ -538,4 +539,27 @@ async fn wait_until(done: impl Fn() -> bool) {
         assert!(tokio::time::Instant::now() < deadline, "condition not reached in 10 s");
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
+}
+
+/// While a connection waits for its own send to commit, what others do still reaches it: the
+/// connection's task writes its queue while it handles a frame, and the ack comes after.
+async fn a_socket_waiting_for_its_send_still_receives(app: TestApp) {
+    let (a, b) = (app.user("waits").await, app.user("types").await);
+    let (_, group) = app.post("/groups/create", &a.access, json!({"name": "wait", "member_ids": [b.id]})).await;
+    let room = group["group"]["id"].as_i64().expect("room");
+    let mut aw = Ws::subscribed(&app, &a.access).await;
+    let mut bw = Ws::subscribed(&app, &b.access).await;
+    let blocker = Blocker::hold(&app, room).await;
+    aw.send(json!({"type": "message", "room_id": room, "content": "held", "client_id": "held-1"})).await;
+    wait_until(|| app.state.pipeline.pending() == 1).await;
+    bw.send(json!({"type": "typing", "room_id": room, "is_typing": true})).await;
+    let typing = aw.expect("user_typing").await;
+    assert_eq!((typing["user_id"].as_i64(), typing["is_typing"].as_bool()), (Some(b.id), Some(true)));
+    blocker.release().await;
+    let frames = aw.until("ack").await;
+    let new: Vec<&Value> = frames.iter().filter(|f| f["type"] == "new_message").collect();
+    assert_eq!(new.len(), 1, "{frames:?}");
+    assert_eq!(new[0]["content"], "held");
+    let ack = frames.last().expect("ack");
+    assert_eq!((ack["client_id"].as_str(), ack["message"]["seq"].as_i64()), (Some("held-1"), Some(1)));
 }
