@@ -11,5 +11,5 @@ USER banter
 WORKDIR /data
 ENV HOST=0.0.0.0 PORT=8000
 EXPOSE 8000
-HEALTHCHECK --interval=10s --timeout=3s CMD ["/bin/sh", "-c", "exec 3<>/dev/tcp/127.0.0.1/8000"]
+HEALTHCHECK --interval=10s --timeout=6s CMD ["banter", "healthcheck"]
 CMD ["banter", "serve"]

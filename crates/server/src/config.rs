@@ -129,6 +129,11 @@ pub struct Config {
     pub send_queue: usize,
     /// How long a send waits for room in a full queue before "server busy" (`SEND_QUEUE_WAIT`).
     pub send_queue_wait: Duration,
+    /// The origin users open (`PUBLIC_URL`, e.g. `https://chat.example.com`): browsers' sockets
+    /// from it are the server's own, whatever Host header a proxy passes on.
+    pub public_origin: Option<String>,
+    /// Proxies whose `X-Forwarded-*` headers are believed (`TRUSTED_PROXIES`).
+    pub trusted_proxies: std::sync::Arc<[crate::http::proxy::Net]>,
 }
 
 /// A setting that cannot be used, and why.
@@ -221,6 +226,22 @@ impl Config {
             ),
         };
 
+        let public_origin = match get("PUBLIC_URL") {
+            None => None,
+            Some(url) => {
+                Some(origin_of(&url).ok_or_else(|| bad("PUBLIC_URL", format!("{url:?} is not an http(s) URL")))?)
+            }
+        };
+        let trusted_proxies = match get("TRUSTED_PROXIES") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(|n| n.parse().map_err(|r| bad("TRUSTED_PROXIES", r)))
+                .collect::<Result<_, _>>()?,
+        };
+
         let ws_ping = positive(&get, "WS_PING_SECONDS", 25, 3600)?;
         let send_queue = positive(&get, "SEND_QUEUE", 8192, 1_000_000)?;
         let send_queue_wait = positive(&get, "SEND_QUEUE_WAIT", 5, 300)?;
@@ -241,8 +262,21 @@ impl Config {
             ws_ping_interval: Duration::from_secs(ws_ping),
             send_queue: usize::try_from(send_queue).unwrap_or(8192),
             send_queue_wait: Duration::from_secs(send_queue_wait),
+            public_origin,
+            trusted_proxies: trusted_proxies.into(),
         })
     }
+}
+
+/// `scheme://host[:port]` of an http(s) URL, lower-cased (a path is allowed and dropped).
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let host = rest.split(['/', '?', '#']).next()?;
+    if !matches!(scheme.as_str(), "http" | "https") || host.is_empty() || host.contains('@') {
+        return None;
+    }
+    Some(format!("{scheme}://{}", host.to_ascii_lowercase()))
 }
 
 fn positive(
@@ -333,11 +367,24 @@ mod tests {
             ("WS_PING_SECONDS", "0"),
             ("SEND_QUEUE", "0"),
             ("SEND_QUEUE_WAIT", "-1"),
+            ("PUBLIC_URL", "chat.example.com"),
+            ("PUBLIC_URL", "ftp://chat.example.com"),
+            ("TRUSTED_PROXIES", "127.0.0.1, nonsense"),
+            ("TRUSTED_PROXIES", "10.0.0.0/40"),
         ] {
             let err = config(&[(name, value)]).expect_err(name);
             assert_eq!(err.setting, name);
             assert!(err.to_string().starts_with(&format!("invalid setting {name}: ")), "{err}");
         }
+    }
+
+    #[test]
+    fn the_public_url_is_kept_as_an_origin() {
+        let c = config(&[("PUBLIC_URL", "HTTPS://Chat.Example.com:8443/app/"), ("TRUSTED_PROXIES", "127.0.0.1,::1")])
+            .expect("valid");
+        assert_eq!(c.public_origin.as_deref(), Some("https://chat.example.com:8443"));
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert_eq!(config(&[]).expect("defaults").public_origin, None);
     }
 
     #[test]

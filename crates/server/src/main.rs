@@ -21,6 +21,9 @@ enum Command {
     Serve,
     /// Apply pending database migrations, then exit.
     Migrate,
+    /// Ask the server on HOST:PORT whether it is ready (`GET /ready`): exit 0 if it is, 1 if
+    /// not. For container health checks (no shell or curl needed).
+    Healthcheck,
 }
 
 fn main() -> ExitCode {
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(config).await,
             Command::Migrate => migrate(config).await,
+            Command::Healthcheck => healthcheck(&config).await,
         }
     });
     match result {
@@ -69,6 +73,38 @@ fn init_tracing(config: &Config) {
     match config.log_format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),
+    }
+}
+
+async fn healthcheck(config: &Config) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    // A server listening on every address answers on loopback.
+    let host = match config.host.as_str() {
+        "0.0.0.0" | "" => "127.0.0.1",
+        "::" | "[::]" => "::1",
+        other => other,
+    };
+    let addr = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{}", config.port)
+    } else {
+        format!("{host}:{}", config.port)
+    };
+    let check = async {
+        let mut stream =
+            tokio::net::TcpStream::connect(&addr).await.with_context(|| format!("connecting to {addr}"))?;
+        let request = format!("GET /ready HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await?;
+        let mut answer = Vec::new();
+        stream.take(64 * 1024).read_to_end(&mut answer).await?;
+        anyhow::Ok(String::from_utf8_lossy(&answer).into_owned())
+    };
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(5), check).await.context("no answer in 5 s")??;
+    let status = answer.lines().next().unwrap_or_default();
+    if status.split_whitespace().nth(1) == Some("200") && answer.contains(r#""status":"ready""#) {
+        println!("ready");
+        Ok(())
+    } else {
+        anyhow::bail!("not ready: {status}")
     }
 }
 

@@ -7,6 +7,7 @@ mod groups;
 pub mod json;
 mod messages;
 mod meta;
+pub mod proxy;
 mod rooms;
 mod users;
 mod web;
@@ -125,6 +126,7 @@ pub fn router(state: AppState) -> Router {
             Duration::from_secs(30),
         ))
         .layer(axum::middleware::from_fn_with_state(state.config.cors_origins.clone(), cors::cors))
+        .layer(axum::middleware::from_fn_with_state(state.config.trusted_proxies.clone(), proxy::client_addr))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -137,7 +139,8 @@ pub fn router(state: AppState) -> Router {
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {
                     let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-                    tracing::info_span!("request", id, method = %req.method(), path = %log_path(req))
+                    let client = tracing::field::Empty;
+                    tracing::info_span!("request", id, client, method = %req.method(), path = %log_path(req))
                 })
                 .on_request(())
                 .on_response(

@@ -13,12 +13,12 @@ use axum::{
     http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     routing::get,
-    Router,
+    Extension, Router,
 };
 pub use broker::LocalBroker;
 pub use hub::Hub;
 
-use crate::{accounts, error::Error, state::AppState, store::User};
+use crate::{accounts, error::Error, http::proxy::ClientAddr, state::AppState, store::User};
 
 /// The largest client frame accepted, in bytes (a 5,000-character message is at most 20 KB).
 /// The socket stops reading a larger frame at its header — so an idle or unauthenticated
@@ -49,12 +49,13 @@ async fn upgrade_with_token(
     state: State<AppState>,
     Path(token): Path<String>,
     headers: HeaderMap,
+    client: Option<Extension<ClientAddr>>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, Error> {
     // A plain GET here is the seed's 404.
     let Ok(ws) = ws else { return Err(Error::NotFound("Not Found".into())) };
     match accounts::authenticate(&state, &token).await {
-        Ok((user, session)) => accept(state, Credentials::Checked(user, session), &headers, ws),
+        Ok((user, session)) => accept(state, Credentials::Checked(user, session), &headers, client, ws),
         Err(Error::Unauthorized(_)) => {
             Ok((StatusCode::FORBIDDEN, [(header::CONNECTION, "close")], axum::body::Body::empty()).into_response())
         }
@@ -68,19 +69,21 @@ async fn upgrade_with_token(
 async fn upgrade(
     state: State<AppState>,
     headers: HeaderMap,
+    client: Option<Extension<ClientAddr>>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, Error> {
     let Ok(ws) = ws else { return Err(Error::NotFound("Not Found".into())) };
-    accept(state, Credentials::Later(None), &headers, ws)
+    accept(state, Credentials::Later(None), &headers, client, ws)
 }
 
 fn accept(
     State(state): State<AppState>,
     credentials: Credentials,
     headers: &HeaderMap,
+    client: Option<Extension<ClientAddr>>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, Error> {
-    check_origin(&state, headers)?;
+    check_origin(&state, headers, client.as_ref().map(|Extension(c)| c))?;
     // Counted from the upgrade on, authenticated or not: every socket holds a descriptor.
     let slot = SocketSlot::take(&state).ok_or_else(|| {
         tracing::warn!(limit = state.max_connections, "websocket refused: connection limit reached");
@@ -133,11 +136,18 @@ impl Drop for SocketSlot {
 /// token the page must hold and send itself, never by a cookie the browser would attach on its
 /// own: if cookie authentication is ever added, sockets must check the origin regardless.
 /// Non-browser clients send no `Origin`.
-fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), Error> {
+///
+/// The server's own origin: `PUBLIC_URL` when set; what a trusted proxy forwarded
+/// (`X-Forwarded-Proto` + `X-Forwarded-Host`); or, talking to browsers directly, the `Host`
+/// header (a proxy that rewrites it would make every browser socket look foreign — hence
+/// `PUBLIC_URL`).
+fn check_origin(state: &AppState, headers: &HeaderMap, client: Option<&ClientAddr>) -> Result<(), Error> {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else { return Ok(()) };
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
-    let same_origin = origin.split_once("://").is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(host));
-    if same_origin || state.config.cors_origins.allows(origin) {
+    let same_host = origin.split_once("://").is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(host));
+    let public = state.config.public_origin.as_deref().is_some_and(|o| o.eq_ignore_ascii_case(origin));
+    let forwarded = client.and_then(|c| c.forwarded_origin.as_deref()).is_some_and(|o| o.eq_ignore_ascii_case(origin));
+    if public || forwarded || same_host || state.config.cors_origins.allows(origin) {
         Ok(())
     } else {
         Err(Error::Forbidden("Origin not allowed".into()))

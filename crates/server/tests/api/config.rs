@@ -124,3 +124,34 @@ async fn the_soft_open_files_limit_is_raised_to_the_hard_limit() {
     let line = limits.lines().find(|l| l.starts_with("Max open files")).expect("open files line");
     assert_eq!(line.split_whitespace().collect::<Vec<_>>()[3..5], ["4096", "4096"], "{line}");
 }
+
+/// `banter healthcheck` (the container's health check): exit 0 while the server on HOST:PORT
+/// is ready, non-zero when nothing answers there.
+#[tokio::test]
+async fn the_healthcheck_command_reports_readiness() {
+    let storage = Storage::new(Backend::Sqlite).await.expect("sqlite");
+    let node = crate::node::Node::start(&storage).await;
+    let check = |port: u16| {
+        let dir = tempfile::tempdir().expect("dir");
+        Command::new(env!("CARGO_BIN_EXE_banter"))
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOST", "0.0.0.0")
+            .env("PORT", port.to_string())
+            .arg("healthcheck")
+            .output()
+            .expect("banter runs")
+    };
+    let ready = check(node.port);
+    assert!(ready.status.success(), "{}", String::from_utf8_lossy(&ready.stderr));
+    assert_eq!(String::from_utf8_lossy(&ready.stdout).trim(), "ready");
+    let free = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let down = check(free);
+    assert!(!down.status.success());
+    assert!(
+        String::from_utf8_lossy(&down.stderr).contains("connecting to 127.0.0.1:"),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+}

@@ -13,6 +13,7 @@ mod meta;
 mod node;
 mod pg;
 mod pipeline;
+mod proxy;
 mod realtime;
 mod seed;
 mod ws;
