@@ -132,6 +132,8 @@ pub struct Config {
     /// The origin users open (`PUBLIC_URL`, e.g. `https://chat.example.com`): browsers' sockets
     /// from it are the server's own, whatever Host header a proxy passes on.
     pub public_origin: Option<String>,
+    /// Redis for several nodes (`REDIS_URL`); without it, one node with in-process delivery.
+    pub redis_url: Option<String>,
     /// Proxies whose `X-Forwarded-*` headers are believed (`TRUSTED_PROXIES`).
     pub trusted_proxies: std::sync::Arc<[crate::http::proxy::Net]>,
 }
@@ -232,6 +234,14 @@ impl Config {
                 Some(origin_of(&url).ok_or_else(|| bad("PUBLIC_URL", format!("{url:?} is not an http(s) URL")))?)
             }
         };
+        let redis_url = match get("REDIS_URL") {
+            Some(url)
+                if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("unix://")) =>
+            {
+                return Err(bad("REDIS_URL", format!("{url:?} is not a redis:// URL")));
+            }
+            other => other,
+        };
         let trusted_proxies = match get("TRUSTED_PROXIES") {
             None => Vec::new(),
             Some(list) => list
@@ -263,6 +273,7 @@ impl Config {
             send_queue: usize::try_from(send_queue).unwrap_or(8192),
             send_queue_wait: Duration::from_secs(send_queue_wait),
             public_origin,
+            redis_url,
             trusted_proxies: trusted_proxies.into(),
         })
     }
@@ -368,6 +379,7 @@ mod tests {
             ("SEND_QUEUE", "0"),
             ("SEND_QUEUE_WAIT", "-1"),
             ("PUBLIC_URL", "chat.example.com"),
+            ("REDIS_URL", "localhost:6379"),
             ("PUBLIC_URL", "ftp://chat.example.com"),
             ("TRUSTED_PROXIES", "127.0.0.1, nonsense"),
             ("TRUSTED_PROXIES", "10.0.0.0/40"),

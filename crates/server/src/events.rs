@@ -29,4 +29,18 @@ pub enum Event {
 /// of view: delivery is the broker's job.
 pub trait Broker: Send + Sync + 'static {
     fn publish(&self, event: Event);
+
+    /// Whether the link to the other nodes is up: `None` for a single node (nothing to link).
+    fn linked(&self) -> Option<bool> {
+        None
+    }
+}
+
+/// Where a broker that missed a room's messages (a lost publication, a Redis outage) finds
+/// them: the database, through the domain that owns it.
+#[async_trait::async_trait]
+pub trait History: Send + Sync + 'static {
+    /// The room's current members and its `new_message` frames after `seq`, oldest first, at
+    /// most `limit`.
+    async fn messages_after(&self, room_id: i64, seq: i64, limit: i64) -> anyhow::Result<(Vec<i64>, Vec<ServerFrame>)>;
 }

@@ -41,7 +41,13 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let max_connections = max_connections(&config);
     auth::password::warm_up();
     let hub = Arc::new(realtime::Hub::default());
-    let broker: Arc<dyn events::Broker> = Arc::new(realtime::LocalBroker::new(hub.clone()));
+    let broker: Arc<dyn events::Broker> = match &config.redis_url {
+        Some(url) => {
+            let history = Arc::new(chat::StoreHistory(store.clone()));
+            Arc::new(realtime::redis::RedisBroker::start(url, hub.clone(), history)?)
+        }
+        None => Arc::new(realtime::LocalBroker::new(hub.clone())),
+    };
     let pipeline = chat::Pipeline::start(store.clone(), broker.clone(), config.send_queue, config.send_queue_wait);
     Ok(AppState {
         config: Arc::new(config),

@@ -80,8 +80,8 @@ async fn healthcheck(config: &Config) -> anyhow::Result<()> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     // A server listening on every address answers on loopback.
     let host = match config.host.as_str() {
-        "0.0.0.0" | "" => "127.0.0.1",
-        "::" | "[::]" => "::1",
+        // (IPv4 loopback for `::` too: a container may have IPv6 disabled.)
+        "0.0.0.0" | "" | "::" | "[::]" => "127.0.0.1",
         other => other,
     };
     let addr = if host.contains(':') && !host.starts_with('[') {

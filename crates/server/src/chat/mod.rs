@@ -353,6 +353,27 @@ pub async fn sync(state: &AppState, user: &User, positions: &Positions) -> Resul
     Ok((messages, now, complete))
 }
 
+/// The room history brokers fill gaps from ([`crate::events::History`]).
+pub struct StoreHistory(pub crate::store::DynStore);
+
+#[async_trait::async_trait]
+impl crate::events::History for StoreHistory {
+    async fn messages_after(&self, room_id: i64, seq: i64, limit: i64) -> anyhow::Result<(Vec<i64>, Vec<ServerFrame>)> {
+        let members = self.0.member_ids(room_id).await?;
+        let frames = self
+            .0
+            .events_after(room_id, seq, limit)
+            .await?
+            .into_iter()
+            .filter_map(|e| match e.kind {
+                EventKind::Message => e.message,
+            })
+            .map(|row| ServerFrame::new_message(to_message(row, false)))
+            .collect();
+        Ok((members, frames))
+    }
+}
+
 /// `UserPublic` for a user, with live presence.
 pub fn public(state: &AppState, id: i64, username: String, full_name: Option<String>) -> UserPublic {
     UserPublic { id, username, full_name, online: state.hub.is_online(id) }

@@ -42,6 +42,11 @@ pub struct Ready {
     status: &'static str,
     /// `sqlite` or `postgres`.
     database: &'static str,
+    /// With several nodes (`REDIS_URL`): `up`, or `down` — the node still serves its own
+    /// clients and stores every message; other nodes get them once Redis is back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "up")]
+    redis: Option<&'static str>,
 }
 
 /// Readiness: the database answers a query and the send pipeline's writer is running.
@@ -54,5 +59,6 @@ async fn ready(State(state): State<AppState>) -> Result<Json<Ready>> {
         return Err(Error::Unavailable("The send pipeline has stopped".into()));
     }
     state.store.ping().await?;
-    Ok(Json(Ready { status: "ready", database: state.store.backend() }))
+    let redis = state.broker.linked().map(|up| if up { "up" } else { "down" });
+    Ok(Json(Ready { status: "ready", database: state.store.backend(), redis }))
 }

@@ -37,6 +37,15 @@ impl std::str::FromStr for Net {
             None => max,
             Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("{s:?}: bad prefix length"))?,
         };
+        // An IPv4-mapped IPv6 network is the IPv4 network it maps (addresses are compared so).
+        if let IpAddr::V6(v6) = addr {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                let prefix = prefix
+                    .checked_sub(96)
+                    .ok_or_else(|| format!("{s:?}: an IPv4-mapped network needs a prefix of 96 or more"))?;
+                return Ok(Self { addr: IpAddr::V4(v4), prefix });
+            }
+        }
         Ok(Self { addr, prefix })
     }
 }
@@ -44,7 +53,7 @@ impl std::str::FromStr for Net {
 impl Net {
     pub fn contains(&self, ip: IpAddr) -> bool {
         let bits = |ip: IpAddr| match ip {
-            IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32),
+            IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32u8),
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
                 Some(v4) => (u128::from(u32::from(v4)), 32),
                 None => (u128::from(v6), 128),
@@ -54,8 +63,8 @@ impl Net {
         if net_len != ip_len {
             return false;
         }
-        let host_bits = u32::from(net_len - self.prefix);
-        let mask = u128::MAX.checked_shl(host_bits).unwrap_or(0);
+        let Some(host_bits) = net_len.checked_sub(self.prefix) else { return false };
+        let mask = u128::MAX.checked_shl(u32::from(host_bits)).unwrap_or(0);
         net & mask == ip & mask
     }
 }
@@ -145,7 +154,13 @@ mod tests {
         assert!(one.contains("::1".parse().expect("ip")) && !one.contains("::2".parse().expect("ip")));
         let all: Net = "0.0.0.0/0".parse().expect("net");
         assert!(all.contains("203.0.113.9".parse().expect("ip")));
-        for bad in ["10.0.0.0/33", "nonsense", "::1/129", "10.0.0.1/"] {
+        // IPv4-mapped networks are their IPv4 networks; never "everything".
+        let mapped: Net = "::ffff:10.0.0.0/104".parse().expect("net");
+        assert!(mapped.contains("10.9.9.9".parse().expect("ip")));
+        assert!(!mapped.contains("192.168.0.1".parse().expect("ip")));
+        let host: Net = "::ffff:127.0.0.1".parse().expect("net");
+        assert!(host.contains("127.0.0.1".parse().expect("ip")) && !host.contains("127.0.0.2".parse().expect("ip")));
+        for bad in ["10.0.0.0/33", "nonsense", "::1/129", "10.0.0.1/", "::ffff:10.0.0.0/64"] {
             assert!(bad.parse::<Net>().is_err(), "{bad}");
         }
     }

@@ -4,6 +4,7 @@
 pub mod broker;
 mod connection;
 pub mod hub;
+pub mod redis;
 
 use axum::{
     extract::{

@@ -8,6 +8,7 @@ mod helpers;
 
 mod accounts;
 mod chat;
+mod cluster;
 mod config;
 mod meta;
 mod node;

@@ -1,0 +1,336 @@
+//! Several nodes: events travel between them through Redis pub/sub (`REDIS_URL`).
+//!
+//! Each node applies its own events to its hub at once and publishes them, tagged with its node
+//! id, on one channel; every node applies what the others publish. Redis carries events, not
+//! data: messages are in the database before they are published, so Redis losing one (a
+//! reconnect, an outage) costs delay, never a message.
+//!
+//! Order and exactly-once: every event, local or remote, goes through one sequencer task per
+//! node, which remembers the last `seq` it delivered per room. Messages at or below it are
+//! duplicates and dropped; a message past the next expected `seq` means some were missed, and
+//! the sequencer reads them from the database and delivers them first. (Within a room, commits
+//! happen in `seq` order — each batch locks the room — so when `seq` N is published, all below
+//! it are readable.) After reconnecting to Redis, it also reads what each room it knows got
+//! meanwhile. Clients thus see each room's messages in order, once, with no gap.
+//!
+//! Why the `redis` crate: it is the maintained, widely used client, with tokio support and a
+//! pub/sub API; reconnecting is a small loop here (with the node's own catch-up on reconnect,
+//! which a client library's silent resubscription could not do).
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use banter_protocol::ServerFrame;
+use futures_util::StreamExt as _;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use super::{broker::apply, hub::Hub};
+use crate::events::{Broker, Event, History};
+
+/// The pub/sub channel every node publishes on.
+const CHANNEL: &str = "banter:events";
+/// Events waiting to be published at most; past it (Redis too slow or down for long) they are
+/// not published — the other nodes fill the gap from the database.
+const OUTBOUND: usize = 16 * 1024;
+/// Messages read from the database per room in one gap fill.
+const FILL_LIMIT: i64 = 1000;
+/// Rooms whose last delivered `seq` is remembered; past this the memory starts over (each room
+/// then takes its next message as given).
+const TRACKED_ROOMS: usize = 200_000;
+
+#[derive(Deserialize)]
+struct Envelope {
+    node: u64,
+    event: Event,
+}
+
+#[derive(Serialize)]
+struct OutgoingEnvelope<'a> {
+    node: u64,
+    event: &'a Event,
+}
+
+enum Step {
+    /// A room's messages that came after a gap, or behind others waiting on one. Boxed: events
+    /// are large, and the channel's slots are as big as the largest step.
+    Deferred(Box<Event>),
+    /// Reconnected to Redis: read what every known room got meanwhile.
+    CatchUp,
+}
+
+pub struct RedisBroker {
+    node: u64,
+    sequencer: Arc<Sequencer>,
+    outbound: mpsc::Sender<String>,
+    up: Arc<AtomicBool>,
+}
+
+impl RedisBroker {
+    /// Starts the publisher, the subscriber and the gap filler. Fails only on a malformed URL:
+    /// a Redis that is down now is connected to when it comes up.
+    pub fn start(url: &str, hub: Arc<Hub>, history: Arc<dyn History>) -> anyhow::Result<Self> {
+        let client = redis::Client::open(url).map_err(|e| anyhow::anyhow!("REDIS_URL: {e}"))?;
+        let node: u64 = rand::random();
+        let up = Arc::new(AtomicBool::new(false));
+        let (deferred, steps) = mpsc::unbounded_channel();
+        let sequencer = Arc::new(Sequencer { hub, state: std::sync::Mutex::default(), deferred });
+        let (outbound, to_publish) = mpsc::channel(OUTBOUND);
+        tokio::spawn(fill_loop(steps, sequencer.clone(), history));
+        tokio::spawn(publish_loop(client.clone(), to_publish));
+        tokio::spawn(subscribe_loop(client, node, sequencer.clone(), up.clone()));
+        Ok(Self { node, sequencer, outbound, up })
+    }
+}
+
+impl Broker for RedisBroker {
+    /// Publishes to the other nodes, and applies here without waiting for Redis (this node's
+    /// clients never depend on it). Applied before returning unless a gap must be filled first
+    /// (another node's message not yet here), so a sender's own devices see a message before
+    /// its ack, as on a single node.
+    fn publish(&self, event: Event) {
+        match serde_json::to_string(&OutgoingEnvelope { node: self.node, event: &event }) {
+            // Full (Redis slow or down): the others fill the gap from the database.
+            Ok(payload) => drop(self.outbound.try_send(payload)),
+            Err(e) => tracing::error!(error = %e, "an event could not be serialised"),
+        }
+        self.sequencer.offer(event);
+    }
+
+    fn linked(&self) -> Option<bool> {
+        Some(self.up.load(Ordering::Relaxed))
+    }
+}
+
+fn seq_of(frame: &ServerFrame) -> i64 {
+    match frame {
+        ServerFrame::NewMessage { seq, .. } => *seq,
+        _ => 0,
+    }
+}
+
+/// Delivers every event, each room's messages once, in order and without gaps.
+struct Sequencer {
+    hub: Arc<Hub>,
+    state: std::sync::Mutex<Delivered>,
+    deferred: mpsc::UnboundedSender<Step>,
+}
+
+#[derive(Default)]
+struct Delivered {
+    /// The last `seq` delivered per room.
+    last: HashMap<i64, i64>,
+    /// Rooms with messages waiting on a gap fill, and how many steps for each are queued: their
+    /// later messages queue behind (never delivered past a gap).
+    waiting: HashMap<i64, usize>,
+}
+
+impl Sequencer {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Delivered> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Delivers an event now if nothing is missing before it; else queues it for the filler.
+    fn offer(&self, event: Event) {
+        let Event::Messages { room_id, members, frames } = event else {
+            apply(&self.hub, event);
+            return;
+        };
+        let Some(first) = frames.first().map(seq_of) else { return };
+        let mut state = self.lock();
+        if state.last.len() >= TRACKED_ROOMS && !state.last.contains_key(&room_id) && state.waiting.is_empty() {
+            state.last.clear();
+        }
+        let last = *state.last.entry(room_id).or_insert(first - 1);
+        if state.waiting.contains_key(&room_id) || first > last + 1 {
+            *state.waiting.entry(room_id).or_insert(0) += 1;
+            let _ = self.deferred.send(Step::Deferred(Box::new(Event::Messages { room_id, members, frames })));
+            return;
+        }
+        self.deliver_fresh(&mut state, room_id, &members, frames);
+    }
+
+    /// Delivers the frames past the room's last delivered `seq` (the rest were delivered).
+    fn deliver_fresh(&self, state: &mut Delivered, room_id: i64, members: &[i64], frames: Vec<ServerFrame>) {
+        let last = state.last.get(&room_id).copied().unwrap_or(0);
+        let fresh: Vec<ServerFrame> = frames.into_iter().filter(|f| seq_of(f) > last).collect();
+        if let Some(newest) = fresh.last().map(seq_of) {
+            self.hub.deliver_messages(room_id, members, &fresh);
+            state.last.insert(room_id, newest);
+        }
+    }
+
+    fn done_waiting(state: &mut Delivered, room_id: i64) {
+        if let Some(n) = state.waiting.get_mut(&room_id) {
+            *n -= 1;
+            if *n == 0 {
+                state.waiting.remove(&room_id);
+            }
+        }
+    }
+}
+
+/// Fills gaps from the database, then delivers what waited on them, in order.
+async fn fill_loop(mut steps: mpsc::UnboundedReceiver<Step>, sequencer: Arc<Sequencer>, history: Arc<dyn History>) {
+    while let Some(step) = steps.recv().await {
+        match step {
+            Step::Deferred(event) => {
+                let Event::Messages { room_id, members, frames } = *event else { continue };
+                let first = frames.first().map_or(0, seq_of);
+                let last = sequencer.lock().last.get(&room_id).copied().unwrap_or(first - 1);
+                if first > last + 1 {
+                    // Nothing else delivers this room meanwhile: its messages wait in line here.
+                    let filled = fill(&sequencer.hub, history.as_ref(), room_id, last, first - 1).await;
+                    sequencer.lock().last.insert(room_id, filled);
+                }
+                let mut state = sequencer.lock();
+                sequencer.deliver_fresh(&mut state, room_id, &members, frames);
+                Sequencer::done_waiting(&mut state, room_id);
+            }
+            Step::CatchUp => {
+                // Each known room not already waiting: hold its live messages while reading.
+                let rooms: Vec<(i64, i64)> = {
+                    let mut state = sequencer.lock();
+                    let rooms: Vec<(i64, i64)> = state
+                        .last
+                        .iter()
+                        .filter(|(r, _)| !state.waiting.contains_key(r))
+                        .map(|(r, s)| (*r, *s))
+                        .collect();
+                    for (room, _) in &rooms {
+                        state.waiting.insert(*room, 1);
+                    }
+                    rooms
+                };
+                for (room_id, last) in rooms {
+                    let filled = fill(&sequencer.hub, history.as_ref(), room_id, last, i64::MAX).await;
+                    let mut state = sequencer.lock();
+                    let now = state.last.entry(room_id).or_insert(filled);
+                    *now = (*now).max(filled);
+                    Sequencer::done_waiting(&mut state, room_id);
+                }
+            }
+        }
+    }
+}
+
+/// Delivers the room's messages after `after` up to `upto` from the database; returns the last
+/// `seq` delivered.
+async fn fill(hub: &Hub, history: &dyn History, room_id: i64, after: i64, upto: i64) -> i64 {
+    let mut last = after;
+    while last < upto {
+        match history.messages_after(room_id, last, FILL_LIMIT).await {
+            Ok((members, frames)) => {
+                let frames: Vec<ServerFrame> = frames.into_iter().filter(|f| seq_of(f) <= upto).collect();
+                let Some(newest) = frames.last().map(seq_of) else { break };
+                hub.deliver_messages(room_id, &members, &frames);
+                last = newest;
+            }
+            Err(e) => {
+                // Clients still catch up with `sync`; live delivery goes on from here.
+                tracing::warn!(error = %e, room_id, "could not fill a gap in a room's messages");
+                break;
+            }
+        }
+    }
+    last
+}
+
+/// Publishes this node's events in order, each at least once: while Redis is unreachable the
+/// next event waits (and the rest queue behind it, up to [`OUTBOUND`]; beyond that the other
+/// nodes fill in from the database) and is sent again once Redis is back — a publication whose
+/// answer was lost may arrive twice, which the receivers' sequencers drop.
+async fn publish_loop(client: redis::Client, mut events: mpsc::Receiver<String>) {
+    let mut conn: Option<redis::aio::MultiplexedConnection> = None;
+    let mut pending: Option<String> = None;
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let payload = match pending.take() {
+            Some(p) => p,
+            None => match events.recv().await {
+                Some(p) => p,
+                None => return,
+            },
+        };
+        if conn.is_none() {
+            let connecting = tokio::time::timeout(Duration::from_secs(2), client.get_multiplexed_async_connection());
+            conn = connecting.await.ok().and_then(Result::ok);
+        }
+        let sent = match conn.as_mut() {
+            Some(c) => {
+                let mut command = redis::cmd("PUBLISH");
+                command.arg(CHANNEL).arg(&payload);
+                // Bounded: a connection to a Redis that went away can leave a request unanswered.
+                matches!(tokio::time::timeout(Duration::from_secs(1), command.query_async::<i64>(c)).await, Ok(Ok(_)))
+            }
+            None => false,
+        };
+        if sent {
+            backoff = Duration::from_millis(50);
+        } else {
+            conn = None;
+            pending = Some(payload);
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(1));
+        }
+    }
+}
+
+/// Receives the other nodes' events; reconnects with backoff, and after each reconnect has the
+/// sequencer catch up from the database. Logs each change of state once.
+async fn subscribe_loop(client: redis::Client, node: u64, sequencer: Arc<Sequencer>, up: Arc<AtomicBool>) {
+    let mut backoff = Duration::from_millis(100);
+    let mut was_up = false;
+    let mut reported_down = false;
+    loop {
+        let connected = tokio::time::timeout(Duration::from_secs(2), async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(CHANNEL).await?;
+            redis::RedisResult::Ok(pubsub)
+        })
+        .await;
+        match connected {
+            Ok(Ok(mut pubsub)) => {
+                up.store(true, Ordering::Relaxed);
+                tracing::info!("connected to Redis; events flow between nodes");
+                if was_up || reported_down {
+                    let _ = sequencer.deferred.send(Step::CatchUp);
+                }
+                was_up = true;
+                backoff = Duration::from_millis(100);
+                let mut messages = pubsub.on_message();
+                while let Some(msg) = messages.next().await {
+                    match serde_json::from_slice::<Envelope>(msg.get_payload_bytes()) {
+                        Ok(envelope) if envelope.node == node => {}
+                        Ok(envelope) => {
+                            sequencer.offer(envelope.event);
+                        }
+                        Err(e) => tracing::warn!(error = %e, "an event from Redis could not be read"),
+                    }
+                }
+                up.store(false, Ordering::Relaxed);
+                tracing::warn!("lost the connection to Redis; messages are still stored, and delivered across nodes once it is back");
+                reported_down = true;
+            }
+            Ok(Err(e)) if !reported_down => {
+                up.store(false, Ordering::Relaxed);
+                tracing::warn!(error = %e, "cannot reach Redis; retrying (messages are still stored)");
+                reported_down = true;
+            }
+            Err(_) if !reported_down => {
+                up.store(false, Ordering::Relaxed);
+                tracing::warn!("Redis did not answer in 2 s; retrying (messages are still stored)");
+                reported_down = true;
+            }
+            _ => {}
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}

@@ -1,0 +1,186 @@
+//! Several nodes on one database, linked by Redis (`REDIS_URL`): a private `redis-server`
+//! started by each test on a free port (never the machine's), two Banter servers, clients
+//! spread over them.
+
+use std::{
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::{
+    helpers::TestApp,
+    ws::{Ended, Ws},
+};
+
+backend_tests!(messages_typing_and_revocation_cross_nodes, a_redis_restart_loses_nothing_and_keeps_order);
+
+/// A private Redis, killed when dropped.
+struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    fn start() -> Self {
+        let port =
+            std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a port");
+        let mut server = Self { child: None, port, dir: tempfile::tempdir().expect("dir") };
+        server.restart();
+        server
+    }
+
+    /// Starts (again) on the same port, and waits until it accepts connections.
+    fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts (apt-get install redis-server)");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "redis-server did not listen in 10 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Waits (bounded) until the node's `/ready` says Redis is `state`.
+async fn redis_is(node: &TestApp, state: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, ready) = node.request(reqwest::Method::GET, "/ready", None, None).await;
+        if ready["redis"] == state {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "redis never {state}: {ready}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The next `n` `new_message` frames.
+async fn messages(ws: &mut Ws, n: usize) -> Vec<Value> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(ws.expect("new_message").await);
+    }
+    out
+}
+
+/// Two nodes on the test's database, linked by a private Redis.
+async fn cluster(app: TestApp) -> (RedisServer, TestApp, TestApp) {
+    let storage = app.stop().await;
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let one = TestApp::start(storage.clone(), &[("REDIS_URL", &url)]).await;
+    let two = TestApp::start(storage, &[("REDIS_URL", &url)]).await;
+    redis_is(&one, "up").await;
+    redis_is(&two, "up").await;
+    (redis, one, two)
+}
+
+async fn messages_typing_and_revocation_cross_nodes(app: TestApp) {
+    let (_redis, one, two) = cluster(app).await;
+    let (a, b) = (one.user("cross").await, one.user("cross").await);
+    let (_, group) = one.post("/groups/create", &a.access, json!({"name": "cross", "member_ids": [b.id]})).await;
+    let room = group["group"]["id"].as_i64().expect("room");
+    // b and a's second device on node two; a's first device on node one.
+    let mut b_two = Ws::subscribed(&two, &b.access).await;
+    let mut a_two = Ws::subscribed(&two, &a.access).await;
+    let mut a_one = Ws::subscribed(&one, &a.access).await;
+
+    // A REST send on node one reaches every device on node two.
+    let (status, sent) = one.post("/groups/send", &a.access, json!({"group_id": room, "content": "over REST"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{sent}");
+    for ws in [&mut b_two, &mut a_two, &mut a_one] {
+        let m = ws.expect("new_message").await;
+        assert_eq!((m["content"].as_str(), m["seq"].as_i64()), (Some("over REST"), Some(1)));
+    }
+    // A WebSocket send on node one: acknowledged there, delivered on node two, in order.
+    a_one.send(json!({"type": "message", "room_id": room, "content": "over WS", "client_id": "x-1"})).await;
+    assert_eq!(a_one.until("ack").await.last().expect("ack")["message"]["seq"], 2);
+    let m = b_two.expect("new_message").await;
+    assert_eq!((m["content"].as_str(), m["seq"].as_i64()), (Some("over WS"), Some(2)));
+    // And the other way: b on node two, a on node one.
+    b_two.send(json!({"type": "message", "room_id": room, "content": "reply", "client_id": "x-2"})).await;
+    let own = b_two.until("ack").await;
+    assert_eq!(own.len(), 2, "its own new_message, then the ack: {own:?}");
+    let m = a_one.expect("new_message").await;
+    assert_eq!((m["content"].as_str(), m["seq"].as_i64()), (Some("reply"), Some(3)));
+    // Typing on node one is seen on node two.
+    a_one.send(json!({"type": "typing", "room_id": room, "is_typing": true})).await;
+    let t = b_two.expect("user_typing").await;
+    assert_eq!((t["user_id"].as_i64(), t["is_typing"].as_bool()), (Some(a.id), Some(true)));
+    // Logging out everywhere on node one closes b's socket on node two.
+    let (status, _) = one.post("/auth/logout-all", &b.access, json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(b_two.ended().await, Ended::Closed(4003, "session revoked".into()));
+}
+
+async fn a_redis_restart_loses_nothing_and_keeps_order(app: TestApp) {
+    let (mut redis, one, two) = cluster(app).await;
+    let (a, b) = (one.user("outage").await, one.user("outage").await);
+    let (_, group) = one.post("/groups/create", &a.access, json!({"name": "outage", "member_ids": [b.id]})).await;
+    let room = group["group"]["id"].as_i64().expect("room");
+    let mut b_two = Ws::subscribed(&two, &b.access).await;
+    let (one_ref, token) = (&one, a.access.clone());
+    let send = |i: usize| {
+        let body = json!({"group_id": room, "content": format!("m{i}"), "client_id": format!("o-{i}")});
+        let token = token.clone();
+        async move {
+            let (status, sent) = one_ref.post("/groups/send", &token, body).await;
+            assert_eq!(status, StatusCode::CREATED, "m{i}: {sent}");
+        }
+    };
+    let mut received: Vec<Value> = Vec::new();
+    for i in 1..=10 {
+        send(i).await;
+    }
+    received.extend(messages(&mut b_two, 10).await);
+    // Redis goes away: sends are still stored and acknowledged.
+    redis.stop();
+    redis_is(&one, "down").await;
+    for i in 11..=20 {
+        send(i).await;
+    }
+    // It comes back: node two catches up from the database, then live delivery goes on.
+    redis.restart();
+    redis_is(&one, "up").await;
+    redis_is(&two, "up").await;
+    for i in 21..=30 {
+        send(i).await;
+    }
+    received.extend(messages(&mut b_two, 20).await);
+    let seqs: Vec<i64> = received.iter().map(|m| m["seq"].as_i64().expect("seq")).collect();
+    assert_eq!(seqs, (1..=30).collect::<Vec<_>>(), "every message once, in order");
+    let contents: Vec<&str> = received.iter().map(|m| m["content"].as_str().expect("content")).collect();
+    assert_eq!(contents, (1..=30).map(|i| format!("m{i}")).collect::<Vec<_>>());
+    // Nothing more arrives (no duplicate): the next frame is the answer to a ping.
+    b_two.send(json!({"type": "ping"})).await;
+    let rest = b_two.until("pong").await;
+    assert!(rest.iter().all(|f| f["type"] != "new_message"), "{rest:?}");
+}
