@@ -43,4 +43,14 @@ pub trait History: Send + Sync + 'static {
     /// The room's current members and its `new_message` frames after `seq`, oldest first, at
     /// most `limit`.
     async fn messages_after(&self, room_id: i64, seq: i64, limit: i64) -> anyhow::Result<(Vec<i64>, Vec<ServerFrame>)>;
+
+    /// The room's current members and its `new_message` frames before `seq` that were stored at
+    /// or after `since`, oldest first (at most the newest `limit`).
+    async fn recent_before(
+        &self,
+        room_id: i64,
+        seq: i64,
+        since: chrono::DateTime<chrono::Utc>,
+        limit: i64,
+    ) -> anyhow::Result<(Vec<i64>, Vec<ServerFrame>)>;
 }

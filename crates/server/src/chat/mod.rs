@@ -372,6 +372,25 @@ impl crate::events::History for StoreHistory {
             .collect();
         Ok((members, frames))
     }
+
+    async fn recent_before(
+        &self,
+        room_id: i64,
+        seq: i64,
+        since: chrono::DateTime<chrono::Utc>,
+        limit: i64,
+    ) -> anyhow::Result<(Vec<i64>, Vec<ServerFrame>)> {
+        let members = self.0.member_ids(room_id).await?;
+        let frames = self
+            .0
+            .messages(room_id, Page::Before { seq, limit })
+            .await?
+            .into_iter()
+            .filter(|row| row.created_at >= since)
+            .map(|row| ServerFrame::new_message(to_message(row, false)))
+            .collect();
+        Ok((members, frames))
+    }
 }
 
 /// `UserPublic` for a user, with live presence.

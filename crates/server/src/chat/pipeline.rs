@@ -281,8 +281,9 @@ fn failure(e: StoreError) -> Failure {
 /// every one of those wake-ups would be a cross-thread one).
 async fn publish_loop(mut written: mpsc::Receiver<Written>, broker: Arc<dyn Broker>) {
     while let Some(Written { jobs, answers, mut members }) = written.recv().await {
-        // Published before anyone is answered, so a sender's own devices can never see the ack
-        // before the message it acknowledges; one event per room, in seq order. Only new
+        // Published before anyone is answered, so a sender's own devices do not see the ack
+        // before the message it acknowledges (with several nodes, unless the room waits on a
+        // gap fill: docs/ARCHITECTURE.md); one event per room, in seq order. Only new
         // messages: a resend's original was published when it was stored (and should that
         // publication have been lost with a crashed node, this node's connections went with
         // it and catch up with `sync`; with several nodes, the others must fill such a gap

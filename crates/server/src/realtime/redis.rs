@@ -5,13 +5,17 @@
 //! data: messages are in the database before they are published, so Redis losing one (a
 //! reconnect, an outage) costs delay, never a message.
 //!
-//! Order and exactly-once: every event, local or remote, goes through one sequencer task per
-//! node, which remembers the last `seq` it delivered per room. Messages at or below it are
-//! duplicates and dropped; a message past the next expected `seq` means some were missed, and
-//! the sequencer reads them from the database and delivers them first. (Within a room, commits
-//! happen in `seq` order — each batch locks the room — so when `seq` N is published, all below
-//! it are readable.) After reconnecting to Redis, it also reads what each room it knows got
-//! meanwhile. Clients thus see each room's messages in order, once, with no gap.
+//! Order and exactly-once: every event, local or remote, goes through one sequencer per node,
+//! which remembers the last `seq` it delivered per room. Messages at or below it are duplicates
+//! and dropped; a message past the next expected `seq` means some were missed, so that room's
+//! messages wait while a filler task reads the missing ones from the database and delivers them
+//! first. (Within a room, commits happen in `seq` order — each batch locks the room — so when
+//! `seq` N is published, all below it are readable.) A room seen for the first time may have
+//! messages on their way from another node: those stored since tracking began are read first.
+//! After reconnecting to Redis, the filler also reads what each known room got meanwhile.
+//! Nothing waiting on a gap, a node's own events are delivered before `publish` returns — so,
+//! as on one node, a sender's devices see a message before its ack; when one does wait, the ack
+//! can come first (it carries the message; clients drop the later copy by id).
 //!
 //! Why the `redis` crate: it is the maintained, widely used client, with tokio support and a
 //! pub/sub API; reconnecting is a small loop here (with the node's own catch-up on reconnect,
@@ -39,6 +43,8 @@ const CHANNEL: &str = "banter:events";
 /// Events waiting to be published at most; past it (Redis too slow or down for long) they are
 /// not published — the other nodes fill the gap from the database.
 const OUTBOUND: usize = 16 * 1024;
+/// How often the subscription is checked with a ping.
+const KEEPALIVE: Duration = Duration::from_secs(15);
 /// Messages read from the database per room in one gap fill.
 const FILL_LIMIT: i64 = 1000;
 /// Rooms whose last delivered `seq` is remembered; past this the memory starts over (each room
@@ -57,10 +63,19 @@ struct OutgoingEnvelope<'a> {
     event: &'a Event,
 }
 
+/// Whether the sequencer knew the room when its event came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    Known,
+    /// First seen since tracking (re)started: messages stored since then may not have been
+    /// delivered here yet (another node's, still on their way).
+    First,
+}
+
 enum Step {
     /// A room's messages that came after a gap, or behind others waiting on one. Boxed: events
     /// are large, and the channel's slots are as big as the largest step.
-    Deferred(Box<Event>),
+    Deferred(Box<Event>, Seen),
     /// Reconnected to Redis: read what every known room got meanwhile.
     CatchUp,
 }
@@ -70,6 +85,8 @@ pub struct RedisBroker {
     sequencer: Arc<Sequencer>,
     outbound: mpsc::Sender<String>,
     up: Arc<AtomicBool>,
+    /// Events are being dropped for want of room (logged once until publishing catches up).
+    behind: Arc<AtomicBool>,
 }
 
 impl RedisBroker {
@@ -83,21 +100,25 @@ impl RedisBroker {
         let sequencer = Arc::new(Sequencer { hub, state: std::sync::Mutex::default(), deferred });
         let (outbound, to_publish) = mpsc::channel(OUTBOUND);
         tokio::spawn(fill_loop(steps, sequencer.clone(), history));
-        tokio::spawn(publish_loop(client.clone(), to_publish));
+        let behind = Arc::new(AtomicBool::new(false));
+        tokio::spawn(publish_loop(client.clone(), to_publish, behind.clone()));
         tokio::spawn(subscribe_loop(client, node, sequencer.clone(), up.clone()));
-        Ok(Self { node, sequencer, outbound, up })
+        Ok(Self { node, sequencer, outbound, up, behind })
     }
 }
 
 impl Broker for RedisBroker {
     /// Publishes to the other nodes, and applies here without waiting for Redis (this node's
-    /// clients never depend on it). Applied before returning unless a gap must be filled first
-    /// (another node's message not yet here), so a sender's own devices see a message before
-    /// its ack, as on a single node.
+    /// clients never depend on it). Applied before returning unless the room waits on a gap
+    /// fill (see the module docs).
     fn publish(&self, event: Event) {
         match serde_json::to_string(&OutgoingEnvelope { node: self.node, event: &event }) {
             // Full (Redis slow or down): the others fill the gap from the database.
-            Ok(payload) => drop(self.outbound.try_send(payload)),
+            Ok(payload) => {
+                if self.outbound.try_send(payload).is_err() && !self.behind.swap(true, Ordering::Relaxed) {
+                    tracing::warn!("Redis is behind; events are not published (other nodes fill in from the database)");
+                }
+            }
             Err(e) => tracing::error!(error = %e, "an event could not be serialised"),
         }
         self.sequencer.offer(event);
@@ -122,13 +143,21 @@ struct Sequencer {
     deferred: mpsc::UnboundedSender<Step>,
 }
 
-#[derive(Default)]
 struct Delivered {
+    /// When tracking (re)started: a room first seen later may have messages stored since then
+    /// that this node has not delivered.
+    since: chrono::DateTime<chrono::Utc>,
     /// The last `seq` delivered per room.
     last: HashMap<i64, i64>,
     /// Rooms with messages waiting on a gap fill, and how many steps for each are queued: their
     /// later messages queue behind (never delivered past a gap).
     waiting: HashMap<i64, usize>,
+}
+
+impl Default for Delivered {
+    fn default() -> Self {
+        Self { since: chrono::Utc::now(), last: HashMap::new(), waiting: HashMap::new() }
+    }
 }
 
 impl Sequencer {
@@ -146,11 +175,20 @@ impl Sequencer {
         let mut state = self.lock();
         if state.last.len() >= TRACKED_ROOMS && !state.last.contains_key(&room_id) && state.waiting.is_empty() {
             state.last.clear();
+            state.since = chrono::Utc::now();
         }
-        let last = *state.last.entry(room_id).or_insert(first - 1);
-        if state.waiting.contains_key(&room_id) || first > last + 1 {
+        let seen = match state.last.get(&room_id) {
+            Some(_) => Seen::Known,
+            None => {
+                state.last.insert(room_id, first - 1);
+                Seen::First
+            }
+        };
+        let last = state.last.get(&room_id).copied().unwrap_or(first - 1);
+        if seen == Seen::First || state.waiting.contains_key(&room_id) || first > last + 1 {
             *state.waiting.entry(room_id).or_insert(0) += 1;
-            let _ = self.deferred.send(Step::Deferred(Box::new(Event::Messages { room_id, members, frames })));
+            let event = Box::new(Event::Messages { room_id, members, frames });
+            let _ = self.deferred.send(Step::Deferred(event, seen));
             return;
         }
         self.deliver_fresh(&mut state, room_id, &members, frames);
@@ -180,9 +218,23 @@ impl Sequencer {
 async fn fill_loop(mut steps: mpsc::UnboundedReceiver<Step>, sequencer: Arc<Sequencer>, history: Arc<dyn History>) {
     while let Some(step) = steps.recv().await {
         match step {
-            Step::Deferred(event) => {
+            Step::Deferred(event, seen) => {
                 let Event::Messages { room_id, members, frames } = *event else { continue };
                 let first = frames.first().map_or(0, seq_of);
+                if seen == Seen::First {
+                    // Stored since tracking began and not delivered here (another node's
+                    // publication may still be on its way): deliver those first. Nodes' clocks
+                    // may differ a little, hence the margin; what it re-delivers, clients drop
+                    // by id.
+                    let since = sequencer.lock().since - chrono::Duration::seconds(5);
+                    if let Some(Ok((members, earlier))) =
+                        retry(|| history.recent_before(room_id, first, since, FILL_LIMIT)).await
+                    {
+                        if !earlier.is_empty() {
+                            sequencer.hub.deliver_messages(room_id, &members, &earlier);
+                        }
+                    }
+                }
                 let last = sequencer.lock().last.get(&room_id).copied().unwrap_or(first - 1);
                 if first > last + 1 {
                     // Nothing else delivers this room meanwhile: its messages wait in line here.
@@ -225,16 +277,17 @@ async fn fill_loop(mut steps: mpsc::UnboundedReceiver<Step>, sequencer: Arc<Sequ
 async fn fill(hub: &Hub, history: &dyn History, room_id: i64, after: i64, upto: i64) -> i64 {
     let mut last = after;
     while last < upto {
-        match history.messages_after(room_id, last, FILL_LIMIT).await {
-            Ok((members, frames)) => {
+        match retry(|| history.messages_after(room_id, last, FILL_LIMIT)).await {
+            Some(Ok((members, frames))) => {
                 let frames: Vec<ServerFrame> = frames.into_iter().filter(|f| seq_of(f) <= upto).collect();
                 let Some(newest) = frames.last().map(seq_of) else { break };
                 hub.deliver_messages(room_id, &members, &frames);
                 last = newest;
             }
-            Err(e) => {
-                // Clients still catch up with `sync`; live delivery goes on from here.
-                tracing::warn!(error = %e, room_id, "could not fill a gap in a room's messages");
+            _ => {
+                // The database could not be read for a few seconds: live delivery goes on
+                // from here, and the room's clients recover the rest with `sync`.
+                tracing::warn!(room_id, after = last, "could not fill a gap in a room's messages");
                 break;
             }
         }
@@ -242,12 +295,32 @@ async fn fill(hub: &Hub, history: &dyn History, room_id: i64, after: i64, upto: 
     last
 }
 
+/// Runs a database read up to four times, waiting 0.1, 0.4 and 1.6 s between tries.
+async fn retry<T, F, Fut>(read: F) -> Option<anyhow::Result<T>>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let mut wait = Duration::from_millis(100);
+    for attempt in 0..4 {
+        match read().await {
+            Ok(found) => return Some(Ok(found)),
+            Err(e) if attempt == 3 => return Some(Err(e)),
+            Err(e) => tracing::debug!(error = %e, "a gap fill read failed; retrying"),
+        }
+        tokio::time::sleep(wait).await;
+        wait *= 4;
+    }
+    None
+}
+
 /// Publishes this node's events in order, each at least once: while Redis is unreachable the
 /// next event waits (and the rest queue behind it, up to [`OUTBOUND`]; beyond that the other
 /// nodes fill in from the database) and is sent again once Redis is back — a publication whose
 /// answer was lost may arrive twice, which the receivers' sequencers drop.
-async fn publish_loop(client: redis::Client, mut events: mpsc::Receiver<String>) {
+async fn publish_loop(client: redis::Client, mut events: mpsc::Receiver<String>, behind: Arc<AtomicBool>) {
     let mut conn: Option<redis::aio::MultiplexedConnection> = None;
+    let mut refused = false;
     let mut pending: Option<String> = None;
     let mut backoff = Duration::from_millis(50);
     loop {
@@ -267,12 +340,26 @@ async fn publish_loop(client: redis::Client, mut events: mpsc::Receiver<String>)
                 let mut command = redis::cmd("PUBLISH");
                 command.arg(CHANNEL).arg(&payload);
                 // Bounded: a connection to a Redis that went away can leave a request unanswered.
-                matches!(tokio::time::timeout(Duration::from_secs(1), command.query_async::<i64>(c)).await, Ok(Ok(_)))
+                match tokio::time::timeout(Duration::from_secs(1), command.query_async::<i64>(c)).await {
+                    Ok(Ok(_)) => true,
+                    // Redis answered, and refused (say, NOAUTH or READONLY): trying again would
+                    // block every later event behind this one. Dropped; the others fill in.
+                    Ok(Err(e)) if !(e.is_io_error() || e.is_connection_dropped() || e.is_timeout()) => {
+                        if !refused {
+                            tracing::error!(error = %e, "Redis refuses this node's events; other nodes fill in from the database");
+                            refused = true;
+                        }
+                        continue;
+                    }
+                    _ => false,
+                }
             }
             None => false,
         };
         if sent {
             backoff = Duration::from_millis(50);
+            refused = false;
+            behind.store(false, Ordering::Relaxed);
         } else {
             conn = None;
             pending = Some(payload);
@@ -296,7 +383,7 @@ async fn subscribe_loop(client: redis::Client, node: u64, sequencer: Arc<Sequenc
         })
         .await;
         match connected {
-            Ok(Ok(mut pubsub)) => {
+            Ok(Ok(pubsub)) => {
                 up.store(true, Ordering::Relaxed);
                 tracing::info!("connected to Redis; events flow between nodes");
                 if was_up || reported_down {
@@ -304,14 +391,28 @@ async fn subscribe_loop(client: redis::Client, node: u64, sequencer: Arc<Sequenc
                 }
                 was_up = true;
                 backoff = Duration::from_millis(100);
-                let mut messages = pubsub.on_message();
-                while let Some(msg) = messages.next().await {
-                    match serde_json::from_slice::<Envelope>(msg.get_payload_bytes()) {
-                        Ok(envelope) if envelope.node == node => {}
-                        Ok(envelope) => {
-                            sequencer.offer(envelope.event);
+                let (mut sink, mut messages) = pubsub.split();
+                // A ping now and then: a connection that died without a word (a half-open TCP
+                // connection) would otherwise look up forever.
+                let mut keepalive = tokio::time::interval(KEEPALIVE);
+                keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                keepalive.tick().await;
+                loop {
+                    tokio::select! {
+                        msg = messages.next() => {
+                            let Some(msg) = msg else { break };
+                            match serde_json::from_slice::<Envelope>(msg.get_payload_bytes()) {
+                                Ok(envelope) if envelope.node == node => {}
+                                Ok(envelope) => sequencer.offer(envelope.event),
+                                Err(e) => tracing::warn!(error = %e, "an event from Redis could not be read"),
+                            }
                         }
-                        Err(e) => tracing::warn!(error = %e, "an event from Redis could not be read"),
+                        _ = keepalive.tick() => {
+                            let ping = tokio::time::timeout(Duration::from_secs(5), sink.ping::<redis::Value>()).await;
+                            if !matches!(ping, Ok(Ok(_))) {
+                                break;
+                            }
+                        }
                     }
                 }
                 up.store(false, Ordering::Relaxed);
