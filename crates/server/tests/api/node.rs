@@ -33,14 +33,26 @@ impl Node {
     }
 
     async fn start_on(storage: &Storage, port: u16) -> Self {
-        Self::launch(storage, port, Command::new(env!("CARGO_BIN_EXE_banter"))).await
+        let mut command = Command::new(env!("CARGO_BIN_EXE_banter"));
+        command.env_clear();
+        Self::launch(storage, port, command).await
     }
 
     /// Starts a server whose open-files limit is `soft`:`hard` when it starts (set by `prlimit`,
     /// which then runs the server in its own process).
     pub async fn start_with_open_files(storage: &Storage, soft: u64, hard: u64) -> Self {
         let mut command = Command::new("prlimit");
-        command.arg(format!("--nofile={soft}:{hard}")).arg("--").arg(env!("CARGO_BIN_EXE_banter"));
+        command.env_clear().arg(format!("--nofile={soft}:{hard}")).arg("--").arg(env!("CARGO_BIN_EXE_banter"));
+        Self::launch(storage, free_port(), command).await
+    }
+
+    /// Starts a server with extra settings.
+    pub async fn start_with(storage: &Storage, settings: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_banter"));
+        command.env_clear();
+        for (k, v) in settings {
+            command.env(k, v);
+        }
         Self::launch(storage, free_port(), command).await
     }
 
@@ -48,11 +60,11 @@ impl Node {
         self.child.id()
     }
 
+    /// (Settings already on `command` are kept; nothing else is inherited from the tests.)
     async fn launch(storage: &Storage, port: u16, mut command: Command) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let child = command
             .current_dir(dir.path())
-            .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("DATABASE_URL", &storage.database_url)
             .env("SECRET_KEY", SECRET)
