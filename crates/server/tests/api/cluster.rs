@@ -23,14 +23,14 @@ backend_tests!(
 );
 
 /// A private Redis, killed when dropped.
-struct RedisServer {
+pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     dir: tempfile::TempDir,
 }
 
 impl RedisServer {
-    fn start() -> Self {
+    pub fn start() -> Self {
         let port =
             std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a port");
         let mut server = Self { child: None, port, dir: tempfile::tempdir().expect("dir") };
@@ -77,7 +77,7 @@ impl RedisServer {
         }
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 }

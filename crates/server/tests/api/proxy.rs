@@ -1,8 +1,8 @@
-//! Banter behind the reverse proxies whose configs it ships (`docs/deploy/`): nginx and Caddy
-//! from Debian's packages, started by the test on free ports with the documented config (only
-//! the listen address and upstream port swapped). Through each: HTTP answers, a browser-style
-//! WebSocket (with an `Origin` header naming `PUBLIC_URL`) connects and chats, and a foreign
-//! origin is refused.
+//! A two-node cluster (one database, one private Redis) behind the reverse proxies whose
+//! configs Banter ships (`docs/deploy/`): nginx and Caddy from Debian's packages, started by the
+//! test on free ports with the documented config (only the listen address and the upstreams
+//! swapped). Through each: HTTP answers, browser-style WebSockets (with an `Origin` header naming
+//! `PUBLIC_URL`) connect — spread over both nodes — and chat, and a foreign origin is refused.
 
 use std::{
     process::{Child, Command, Stdio},
@@ -51,11 +51,14 @@ fn installed(binary: &str) -> bool {
 }
 
 impl Proxy {
-    fn nginx(port: u16, upstream: u16) -> Self {
+    fn nginx(port: u16, upstreams: &[u16]) -> Self {
         let dir = tempfile::tempdir().expect("dir");
         let site = include_str!("../../../../docs/deploy/nginx.conf")
             .replace("listen 80;", &format!("listen 127.0.0.1:{port};"))
-            .replace("server 127.0.0.1:8000;", &format!("server 127.0.0.1:{upstream};"));
+            .replace(
+                "server 127.0.0.1:8000;",
+                &upstreams.iter().map(|p| format!("server 127.0.0.1:{p};")).collect::<Vec<_>>().join("\n    "),
+            );
         let path = dir.path().display().to_string();
         std::fs::write(dir.path().join("site.conf"), site).expect("site");
         let main = format!(
@@ -75,11 +78,14 @@ impl Proxy {
         Self { child, port, _dir: dir }
     }
 
-    fn caddy(port: u16, upstream: u16) -> Self {
+    fn caddy(port: u16, upstreams: &[u16]) -> Self {
         let dir = tempfile::tempdir().expect("dir");
         let site = include_str!("../../../../docs/deploy/Caddyfile")
             .replace("chat.example.com {", &format!("http://127.0.0.1:{port} {{"))
-            .replace("127.0.0.1:8000", &format!("127.0.0.1:{upstream}"));
+            .replace(
+                "127.0.0.1:8000",
+                &upstreams.iter().map(|p| format!("127.0.0.1:{p}")).collect::<Vec<_>>().join(" "),
+            );
         // The test's own global options: no admin endpoint, nothing written outside its dir.
         std::fs::write(dir.path().join("Caddyfile"), format!("{{\n\tadmin off\n}}\n\n{site}")).expect("Caddyfile");
         let child = Command::new("/usr/bin/caddy")
@@ -118,20 +124,25 @@ async fn browser_socket(port: u16, token: &str, origin: &str) -> Result<Ws, tung
     Ok(Ws::from_stream(stream))
 }
 
-async fn through(proxy: fn(u16, u16) -> Proxy, binary: &str) {
+async fn through(proxy: fn(u16, &[u16]) -> Proxy, binary: &str) {
     if !installed(binary) {
         return;
     }
     let port = free_port();
     let public = format!("http://127.0.0.1:{port}");
     let storage = Storage::new(Backend::Sqlite).await.expect("sqlite");
+    let redis = crate::cluster::RedisServer::start();
+    let url = redis.url();
     // Only the public address may open sockets from a browser (not any origin, the default).
-    let app = TestApp::start(
-        storage,
-        &[("PUBLIC_URL", &public), ("TRUSTED_PROXIES", "127.0.0.1, ::1"), ("CORS_ORIGINS", "http://elsewhere.example")],
-    )
-    .await;
-    let proxy = proxy(port, app.addr.port());
+    let settings = [
+        ("PUBLIC_URL", public.as_str()),
+        ("TRUSTED_PROXIES", "127.0.0.1, ::1"),
+        ("CORS_ORIGINS", "http://elsewhere.example"),
+        ("REDIS_URL", url.as_str()),
+    ];
+    let app = TestApp::start(storage.clone(), &settings).await;
+    let other = TestApp::start(storage, &settings).await;
+    let proxy = proxy(port, &[app.addr.port(), other.addr.port()]);
     let ready = proxy.until_ready(&app.client).await;
     assert_eq!(ready["status"], "ready");
 
@@ -149,6 +160,15 @@ async fn through(proxy: fn(u16, u16) -> Proxy, binary: &str) {
     aw.send(json!({"type": "message", "room_id": room, "content": "via the proxy", "client_id": "px-1"})).await;
     assert_eq!(aw.expect("ack").await["message"]["content"], "via the proxy");
     assert_eq!(bw.expect("new_message").await["content"], "via the proxy");
+
+    // The proxy spreads sockets over both nodes (opened until both have one; bounded).
+    let mut extra = Vec::new();
+    while app.state.hub.connection_count() == 0 || other.state.hub.connection_count() == 0 {
+        assert!(extra.len() < 20, "20 sockets through the proxy all went to one node");
+        let mut ws = browser_socket(port, &a.access, &public).await.expect("connects");
+        ws.expect("connected").await;
+        extra.push(ws);
+    }
 
     // Another site's page is refused at the upgrade.
     match browser_socket(port, &a.access, "http://evil.example").await {
