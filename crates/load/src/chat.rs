@@ -34,6 +34,9 @@ pub struct Workload {
     pub messages: usize,
     /// Messages per second in all (open loop), or `None` (closed loop).
     pub rate: Option<f64>,
+    /// Where the WebSockets go, spread round-robin (several nodes of one cluster); empty: the
+    /// `--url` host.
+    pub ws_hosts: Vec<String>,
 }
 
 pub async fn run(url: &str, host: &str, w: Workload) -> anyhow::Result<()> {
@@ -103,7 +106,8 @@ pub async fn run(url: &str, host: &str, w: Workload) -> anyhow::Result<()> {
         HashMap::new();
     let senders: std::collections::HashSet<usize> = (0..w.senders).map(sender_of).collect();
     for (u, (token, _)) in accounts.iter().enumerate() {
-        let ws = open(host, token).await?;
+        let ws_host = if w.ws_hosts.is_empty() { host } else { w.ws_hosts[u % w.ws_hosts.len()].as_str() };
+        let ws = open(ws_host, token).await?;
         let (sink, stream) = ws.split();
         let group = u / w.members;
         let (ack_tx, ack_rx) = mpsc::channel(per_sender.max(1));

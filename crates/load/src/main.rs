@@ -54,7 +54,13 @@ async fn main() -> anyhow::Result<()> {
                 inflight: number("--inflight", 1)?,
                 messages: number("--messages", 2000)?,
                 rate,
+                ws_hosts: arg("--ws-hosts")
+                    .map(|h| h.split(',').map(|h| h.trim().to_owned()).filter(|h| !h.is_empty()).collect())
+                    .unwrap_or_default(),
             };
+            if let Some(bad) = workload.ws_hosts.iter().find(|h| !h.starts_with("127.")) {
+                bail!("refusing {bad}: load tests target loopback only");
+            }
             return chat::run(&url, &host, workload).await;
         }
         Some("logins") => {

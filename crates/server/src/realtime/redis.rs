@@ -7,9 +7,10 @@
 //!
 //! Order and exactly-once: every event, local or remote, goes through one sequencer per node,
 //! which remembers the last `seq` it delivered per room. Messages at or below it are duplicates
-//! and dropped; a message past the next expected `seq` means some were missed, so that room's
-//! messages wait while a filler task reads the missing ones from the database and delivers them
-//! first. (Within a room, commits happen in `seq` order — each batch locks the room — so when
+//! and dropped; a message past the next expected `seq` means some were missed — usually another
+//! node's publication still on its way — so it is held until they arrive, or for
+//! [`GAP_WAIT`] at most, after which a filler task reads the missing ones from the database and
+//! delivers them first. (Within a room, commits happen in `seq` order — each batch locks the room — so when
 //! `seq` N is published, all below it are readable.) A room seen for the first time may have
 //! messages on their way from another node: those stored since tracking began are read first.
 //! After reconnecting to Redis, the filler also reads what each known room got meanwhile.
@@ -43,6 +44,8 @@ const CHANNEL: &str = "banter:events";
 /// Events waiting to be published at most; past it (Redis too slow or down for long) they are
 /// not published — the other nodes fill the gap from the database.
 const OUTBOUND: usize = 16 * 1024;
+/// Events published in one pipeline at most.
+const PUBLISH_BATCH: usize = 256;
 /// How often the subscription is checked with a ping.
 const KEEPALIVE: Duration = Duration::from_secs(15);
 /// Messages read from the database per room in one gap fill.
@@ -152,28 +155,45 @@ struct Delivered {
     /// Rooms with messages waiting on a gap fill, and how many steps for each are queued: their
     /// later messages queue behind (never delivered past a gap).
     waiting: HashMap<i64, usize>,
+    /// Messages that came before ones they follow (another node's publication still on its
+    /// way): held for [`GAP_WAIT`], delivered as soon as the missing ones arrive — or, if they
+    /// do not, after the gap is read from the database.
+    held: HashMap<i64, Vec<Batch>>,
 }
 
 impl Default for Delivered {
     fn default() -> Self {
-        Self { since: chrono::Utc::now(), last: HashMap::new(), waiting: HashMap::new() }
+        Self { since: chrono::Utc::now(), last: HashMap::new(), waiting: HashMap::new(), held: HashMap::new() }
     }
 }
+
+/// A room's messages from one event: its members, and the frames in `seq` order.
+type Batch = (Vec<i64>, Vec<ServerFrame>);
+
+/// How long messages past a gap wait for the missing ones to arrive through Redis before the
+/// gap is read from the database. (Two nodes writing to one room at once make such gaps all
+/// the time, for about a Redis round trip; reading each from the database would be slow.)
+const GAP_WAIT: Duration = Duration::from_millis(200);
 
 impl Sequencer {
     fn lock(&self) -> std::sync::MutexGuard<'_, Delivered> {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Delivers an event now if nothing is missing before it; else queues it for the filler.
-    fn offer(&self, event: Event) {
+    /// Delivers an event now if nothing is missing before it; else holds it until the missing
+    /// messages arrive, or queues it for the filler.
+    fn offer(self: &Arc<Self>, event: Event) {
         let Event::Messages { room_id, members, frames } = event else {
             apply(&self.hub, event);
             return;
         };
         let Some(first) = frames.first().map(seq_of) else { return };
         let mut state = self.lock();
-        if state.last.len() >= TRACKED_ROOMS && !state.last.contains_key(&room_id) && state.waiting.is_empty() {
+        if state.last.len() >= TRACKED_ROOMS
+            && !state.last.contains_key(&room_id)
+            && state.waiting.is_empty()
+            && state.held.is_empty()
+        {
             state.last.clear();
             state.since = chrono::Utc::now();
         }
@@ -185,13 +205,64 @@ impl Sequencer {
             }
         };
         let last = state.last.get(&room_id).copied().unwrap_or(first - 1);
-        if seen == Seen::First || state.waiting.contains_key(&room_id) || first > last + 1 {
+        if seen == Seen::First || state.waiting.contains_key(&room_id) {
             *state.waiting.entry(room_id).or_insert(0) += 1;
             let event = Box::new(Event::Messages { room_id, members, frames });
             let _ = self.deferred.send(Step::Deferred(event, seen));
             return;
         }
+        let newest = frames.last().map_or(first, seq_of);
+        if newest <= last {
+            return; // all delivered already
+        }
+        if first > last + 1 {
+            let held = state.held.entry(room_id).or_default();
+            let new_gap = held.is_empty();
+            held.push((members, frames));
+            if new_gap {
+                let sequencer = Arc::clone(self);
+                tokio::spawn(async move {
+                    tokio::time::sleep(GAP_WAIT).await;
+                    sequencer.gap_expired(room_id);
+                });
+            }
+            return;
+        }
         self.deliver_fresh(&mut state, room_id, &members, frames);
+        self.release_held(&mut state, room_id);
+    }
+
+    /// Delivers held messages that now follow on (their gap was filled).
+    fn release_held(&self, state: &mut Delivered, room_id: i64) {
+        loop {
+            let last = state.last.get(&room_id).copied().unwrap_or(0);
+            let Some(held) = state.held.get_mut(&room_id) else { return };
+            held.sort_by_key(|(_, frames)| frames.first().map_or(0, seq_of));
+            match held.first() {
+                Some((_, frames)) if frames.first().map_or(0, seq_of) <= last + 1 => {
+                    let (members, frames) = held.remove(0);
+                    self.deliver_fresh(state, room_id, &members, frames);
+                }
+                Some(_) => return,
+                None => {
+                    state.held.remove(&room_id);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// A gap did not close by itself in [`GAP_WAIT`]: what waits behind it goes to the filler,
+    /// which reads the gap from the database first.
+    fn gap_expired(&self, room_id: i64) {
+        let mut state = self.lock();
+        let Some(mut held) = state.held.remove(&room_id) else { return };
+        held.sort_by_key(|(_, frames)| frames.first().map_or(0, seq_of));
+        for (members, frames) in held {
+            *state.waiting.entry(room_id).or_insert(0) += 1;
+            let event = Box::new(Event::Messages { room_id, members, frames });
+            let _ = self.deferred.send(Step::Deferred(event, Seen::Known));
+        }
     }
 
     /// Delivers the frames past the room's last delivered `seq` (the rest were delivered).
@@ -321,34 +392,41 @@ where
 async fn publish_loop(client: redis::Client, mut events: mpsc::Receiver<String>, behind: Arc<AtomicBool>) {
     let mut conn: Option<redis::aio::MultiplexedConnection> = None;
     let mut refused = false;
-    let mut pending: Option<String> = None;
+    // Everything waiting goes out in one pipeline: one round trip for many events.
+    let mut pending: Vec<String> = Vec::new();
     let mut backoff = Duration::from_millis(50);
     loop {
-        let payload = match pending.take() {
-            Some(p) => p,
-            None => match events.recv().await {
-                Some(p) => p,
+        if pending.is_empty() {
+            match events.recv().await {
+                Some(p) => pending.push(p),
                 None => return,
-            },
-        };
+            }
+        }
+        while pending.len() < PUBLISH_BATCH {
+            let Ok(p) = events.try_recv() else { break };
+            pending.push(p);
+        }
         if conn.is_none() {
             let connecting = tokio::time::timeout(Duration::from_secs(2), client.get_multiplexed_async_connection());
             conn = connecting.await.ok().and_then(Result::ok);
         }
         let sent = match conn.as_mut() {
             Some(c) => {
-                let mut command = redis::cmd("PUBLISH");
-                command.arg(CHANNEL).arg(&payload);
+                let mut pipe = redis::pipe();
+                for payload in &pending {
+                    pipe.cmd("PUBLISH").arg(CHANNEL).arg(payload).ignore();
+                }
                 // Bounded: a connection to a Redis that went away can leave a request unanswered.
-                match tokio::time::timeout(Duration::from_secs(1), command.query_async::<i64>(c)).await {
-                    Ok(Ok(_)) => true,
+                match tokio::time::timeout(Duration::from_secs(2), pipe.query_async::<()>(c)).await {
+                    Ok(Ok(())) => true,
                     // Redis answered, and refused (say, NOAUTH or READONLY): trying again would
-                    // block every later event behind this one. Dropped; the others fill in.
+                    // block every later event behind these. Dropped; the others fill in.
                     Ok(Err(e)) if !(e.is_io_error() || e.is_connection_dropped() || e.is_timeout()) => {
                         if !refused {
                             tracing::error!(error = %e, "Redis refuses this node's events; other nodes fill in from the database");
                             refused = true;
                         }
+                        pending.clear();
                         continue;
                     }
                     _ => false,
@@ -357,12 +435,12 @@ async fn publish_loop(client: redis::Client, mut events: mpsc::Receiver<String>,
             None => false,
         };
         if sent {
+            pending.clear();
             backoff = Duration::from_millis(50);
             refused = false;
             behind.store(false, Ordering::Relaxed);
         } else {
             conn = None;
-            pending = Some(payload);
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(1));
         }
