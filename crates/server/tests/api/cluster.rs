@@ -154,6 +154,20 @@ async fn messages_typing_and_revocation_cross_nodes(app: TestApp) {
     a_one.send(json!({"type": "typing", "room_id": room, "is_typing": true})).await;
     let t = b_two.expect("user_typing").await;
     assert_eq!((t["user_id"].as_i64(), t["is_typing"].as_bool()), (Some(a.id), Some(true)));
+    // A third member, removed on node one, stops receiving the room on node two at once.
+    let c = one.user("cross").await;
+    let (status, _) = one.post(&format!("/groups/{room}/members"), &a.access, json!({"user_ids": [c.id]})).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut c_two = Ws::subscribed(&two, &c.access).await;
+    let (status, _) = one.delete(&format!("/groups/{room}/members"), &a.access, json!({"user_id": c.id})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = one.post("/groups/send", &a.access, json!({"group_id": room, "content": "after removal"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(b_two.expect_skipping("new_message").await["content"], "after removal", "b still receives");
+    c_two.send(json!({"type": "ping"})).await;
+    let seen = c_two.until("pong").await;
+    assert!(seen.iter().all(|f| f["type"] != "new_message"), "a removed member received: {seen:?}");
+
     // Logging out everywhere on node one closes b's socket on node two.
     let (status, _) = one.post("/auth/logout-all", &b.access, json!({})).await;
     assert_eq!(status, StatusCode::OK);
