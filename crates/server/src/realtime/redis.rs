@@ -158,12 +158,26 @@ struct Delivered {
     /// Messages that came before ones they follow (another node's publication still on its
     /// way): held for [`GAP_WAIT`], delivered as soon as the missing ones arrive — or, if they
     /// do not, after the gap is read from the database.
-    held: HashMap<i64, Vec<Batch>>,
+    held: HashMap<i64, Held>,
+    /// Numbers each hold, so a timer started for one gap never cuts a later one short.
+    next_hold: u64,
+}
+
+/// A room's held messages, and which hold (gap) they belong to.
+struct Held {
+    batches: Vec<Batch>,
+    generation: u64,
 }
 
 impl Default for Delivered {
     fn default() -> Self {
-        Self { since: chrono::Utc::now(), last: HashMap::new(), waiting: HashMap::new(), held: HashMap::new() }
+        Self {
+            since: chrono::Utc::now(),
+            last: HashMap::new(),
+            waiting: HashMap::new(),
+            held: HashMap::new(),
+            next_hold: 0,
+        }
     }
 }
 
@@ -189,12 +203,10 @@ impl Sequencer {
         };
         let Some(first) = frames.first().map(seq_of) else { return };
         let mut state = self.lock();
-        if state.last.len() >= TRACKED_ROOMS
-            && !state.last.contains_key(&room_id)
-            && state.waiting.is_empty()
-            && state.held.is_empty()
-        {
-            state.last.clear();
+        if state.last.len() >= TRACKED_ROOMS && !state.last.contains_key(&room_id) {
+            // Forget the rooms nothing waits in; a forgotten room counts as first seen again.
+            let Delivered { last, held, waiting, .. } = &mut *state;
+            last.retain(|room, _| held.contains_key(room) || waiting.contains_key(room));
             state.since = chrono::Utc::now();
         }
         let seen = match state.last.get(&room_id) {
@@ -204,43 +216,62 @@ impl Sequencer {
                 Seen::First
             }
         };
-        let last = state.last.get(&room_id).copied().unwrap_or(first - 1);
-        if seen == Seen::First || state.waiting.contains_key(&room_id) {
+        if seen == Seen::First {
             *state.waiting.entry(room_id).or_insert(0) += 1;
             let event = Box::new(Event::Messages { room_id, members, frames });
             let _ = self.deferred.send(Step::Deferred(event, seen));
             return;
         }
+        let last = state.last.get(&room_id).copied().unwrap_or(first - 1);
         let newest = frames.last().map_or(first, seq_of);
         if newest <= last {
             return; // all delivered already
         }
+        if state.waiting.contains_key(&room_id) {
+            // The filler is reading this room: held until it is done (it then releases them).
+            self.hold(&mut state, room_id, (members, frames), false);
+            return;
+        }
         if first > last + 1 {
-            let held = state.held.entry(room_id).or_default();
-            let new_gap = held.is_empty();
-            held.push((members, frames));
-            if new_gap {
-                let sequencer = Arc::clone(self);
-                tokio::spawn(async move {
-                    tokio::time::sleep(GAP_WAIT).await;
-                    sequencer.gap_expired(room_id);
-                });
-            }
+            self.hold(&mut state, room_id, (members, frames), true);
             return;
         }
         self.deliver_fresh(&mut state, room_id, &members, frames);
         self.release_held(&mut state, room_id);
     }
 
-    /// Delivers held messages that now follow on (their gap was filled).
-    fn release_held(&self, state: &mut Delivered, room_id: i64) {
+    /// Holds a batch past a gap; a new hold with `timed` gets a timer of [`GAP_WAIT`].
+    fn hold(self: &Arc<Self>, state: &mut Delivered, room_id: i64, batch: Batch, timed: bool) {
+        if let Some(held) = state.held.get_mut(&room_id) {
+            held.batches.push(batch);
+            return;
+        }
+        state.next_hold += 1;
+        let generation = state.next_hold;
+        state.held.insert(room_id, Held { batches: vec![batch], generation });
+        if timed {
+            self.time_hold(room_id, generation);
+        }
+    }
+
+    fn time_hold(self: &Arc<Self>, room_id: i64, generation: u64) {
+        let sequencer = Arc::clone(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(GAP_WAIT).await;
+            sequencer.gap_expired(room_id, generation);
+        });
+    }
+
+    /// Delivers held messages that now follow on (their gap was filled); what still waits past
+    /// a gap stays held, timed.
+    fn release_held(self: &Arc<Self>, state: &mut Delivered, room_id: i64) {
         loop {
             let last = state.last.get(&room_id).copied().unwrap_or(0);
             let Some(held) = state.held.get_mut(&room_id) else { return };
-            held.sort_by_key(|(_, frames)| frames.first().map_or(0, seq_of));
-            match held.first() {
+            held.batches.sort_by_key(|(_, frames)| frames.first().map_or(0, seq_of));
+            match held.batches.first() {
                 Some((_, frames)) if frames.first().map_or(0, seq_of) <= last + 1 => {
-                    let (members, frames) = held.remove(0);
+                    let (members, frames) = held.batches.remove(0);
                     self.deliver_fresh(state, room_id, &members, frames);
                 }
                 Some(_) => return,
@@ -253,15 +284,31 @@ impl Sequencer {
     }
 
     /// A gap did not close by itself in [`GAP_WAIT`]: what waits behind it goes to the filler,
-    /// which reads the gap from the database first.
-    fn gap_expired(&self, room_id: i64) {
+    /// which reads the gap from the database first. (A timer of an earlier hold does nothing.)
+    fn gap_expired(&self, room_id: i64, generation: u64) {
         let mut state = self.lock();
+        if state.held.get(&room_id).is_none_or(|h| h.generation != generation) || state.waiting.contains_key(&room_id) {
+            return;
+        }
         let Some(mut held) = state.held.remove(&room_id) else { return };
-        held.sort_by_key(|(_, frames)| frames.first().map_or(0, seq_of));
-        for (members, frames) in held {
+        held.batches.sort_by_key(|(_, frames)| frames.first().map_or(0, seq_of));
+        for (members, frames) in held.batches {
             *state.waiting.entry(room_id).or_insert(0) += 1;
             let event = Box::new(Event::Messages { room_id, members, frames });
             let _ = self.deferred.send(Step::Deferred(event, Seen::Known));
+        }
+    }
+
+    /// The filler finished one step for the room: once nothing more is queued for it, what was
+    /// held meanwhile is delivered (and what still follows a gap, held and timed anew).
+    fn step_done(self: &Arc<Self>, state: &mut Delivered, room_id: i64) {
+        Self::done_waiting(state, room_id);
+        if state.waiting.contains_key(&room_id) {
+            return;
+        }
+        self.release_held(state, room_id);
+        if let Some(held) = state.held.get(&room_id) {
+            self.time_hold(room_id, held.generation);
         }
     }
 
@@ -314,7 +361,7 @@ async fn fill_loop(mut steps: mpsc::UnboundedReceiver<Step>, sequencer: Arc<Sequ
                 }
                 let mut state = sequencer.lock();
                 sequencer.deliver_fresh(&mut state, room_id, &members, frames);
-                Sequencer::done_waiting(&mut state, room_id);
+                sequencer.step_done(&mut state, room_id);
             }
             Step::CatchUp => {
                 // Each known room not already waiting: hold its live messages while reading.
@@ -336,7 +383,7 @@ async fn fill_loop(mut steps: mpsc::UnboundedReceiver<Step>, sequencer: Arc<Sequ
                     let mut state = sequencer.lock();
                     let now = state.last.entry(room_id).or_insert(filled);
                     *now = (*now).max(filled);
-                    Sequencer::done_waiting(&mut state, room_id);
+                    sequencer.step_done(&mut state, room_id);
                 }
             }
         }
@@ -407,7 +454,12 @@ async fn publish_loop(client: redis::Client, mut events: mpsc::Receiver<String>,
             pending.push(p);
         }
         if conn.is_none() {
-            let connecting = tokio::time::timeout(Duration::from_secs(2), client.get_multiplexed_async_connection());
+            // Answers may take a while for a large pipeline; the timeout below bounds the wait.
+            let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(5)));
+            let connecting = tokio::time::timeout(
+                Duration::from_secs(2),
+                client.get_multiplexed_async_connection_with_config(&config),
+            );
             conn = connecting.await.ok().and_then(Result::ok);
         }
         let sent = match conn.as_mut() {
@@ -417,7 +469,7 @@ async fn publish_loop(client: redis::Client, mut events: mpsc::Receiver<String>,
                     pipe.cmd("PUBLISH").arg(CHANNEL).arg(payload).ignore();
                 }
                 // Bounded: a connection to a Redis that went away can leave a request unanswered.
-                match tokio::time::timeout(Duration::from_secs(2), pipe.query_async::<()>(c)).await {
+                match tokio::time::timeout(Duration::from_secs(5), pipe.query_async::<()>(c)).await {
                     Ok(Ok(())) => true,
                     // Redis answered, and refused (say, NOAUTH or READONLY): trying again would
                     // block every later event behind these. Dropped; the others fill in.
