@@ -565,3 +565,118 @@ async fn subscribe_loop(client: redis::Client, node: u64, sequencer: Arc<Sequenc
         backoff = (backoff * 2).min(Duration::from_secs(2));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::realtime::hub::Outbound;
+
+    fn frame(room: i64, seq: i64) -> ServerFrame {
+        ServerFrame::new_message(banter_protocol::Message {
+            id: seq,
+            chat_room_id: room,
+            sender_id: Some(1),
+            content: format!("m{seq}"),
+            is_read: false,
+            created_at: chrono::Utc::now(),
+            sender_username: "u".into(),
+            sender_full_name: None,
+            room_id: room,
+            seq,
+            client_id: None,
+        })
+    }
+
+    fn batch(room: i64, seqs: std::ops::RangeInclusive<i64>) -> Event {
+        Event::Messages { room_id: room, members: vec![1], frames: seqs.map(|s| frame(room, s)).collect() }
+    }
+
+    /// The room's stored messages, as the database would give them (a test double for the
+    /// database, for the sequencing logic alone; the cluster tests run the real thing).
+    struct Stored(Vec<i64>);
+
+    #[async_trait::async_trait]
+    impl History for Stored {
+        async fn messages_after(
+            &self,
+            room: i64,
+            seq: i64,
+            limit: i64,
+        ) -> anyhow::Result<(Vec<i64>, Vec<ServerFrame>)> {
+            let frames = self.0.iter().filter(|s| **s > seq).take(limit as usize).map(|s| frame(room, *s)).collect();
+            Ok((vec![1], frames))
+        }
+
+        async fn recent_before(
+            &self,
+            room: i64,
+            seq: i64,
+            _since: chrono::DateTime<chrono::Utc>,
+            _limit: i64,
+        ) -> anyhow::Result<(Vec<i64>, Vec<ServerFrame>)> {
+            Ok((vec![1], self.0.iter().filter(|s| **s < seq).map(|s| frame(room, *s)).collect()))
+        }
+    }
+
+    fn sequencer(stored: Vec<i64>) -> (Arc<Sequencer>, crate::realtime::hub::Inbox) {
+        let hub = Arc::new(Hub::default());
+        let mut reg = hub.connect(1, "s", Outbound::Frame("hi".into()));
+        hub.subscribe_all(reg.id);
+        let _ = reg.rx.try_recv();
+        let (deferred, steps) = mpsc::unbounded_channel();
+        let sequencer = Arc::new(Sequencer { hub, state: std::sync::Mutex::default(), deferred });
+        tokio::spawn(fill_loop(steps, sequencer.clone(), Arc::new(Stored(stored))));
+        (sequencer, reg.rx)
+    }
+
+    /// The seqs delivered so far, in order.
+    fn delivered(inbox: &mut crate::realtime::hub::Inbox) -> Vec<i64> {
+        let mut seqs = Vec::new();
+        while let Some(item) = inbox.try_recv() {
+            if let Outbound::Messages { items, .. } = item {
+                seqs.extend(items.iter().map(|(seq, _)| *seq));
+            }
+        }
+        seqs
+    }
+
+    async fn until_delivered(inbox: &mut crate::realtime::hub::Inbox, want: &[i64]) -> Vec<i64> {
+        let mut got = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while got.len() < want.len() && tokio::time::Instant::now() < deadline {
+            inbox.ready().await;
+            got.extend(delivered(inbox));
+        }
+        got
+    }
+
+    #[tokio::test]
+    async fn out_of_order_messages_wait_for_the_gap_and_duplicates_are_dropped() {
+        // Nothing in the database before seq 1: the first-seen read finds nothing.
+        let (seq, mut inbox) = sequencer(vec![]);
+        seq.offer(batch(7, 1..=2));
+        assert_eq!(until_delivered(&mut inbox, &[1, 2]).await, [1, 2]);
+        // 5 comes before 3-4 (another node's, on their way): held, then all in order.
+        seq.offer(batch(7, 5..=5));
+        seq.offer(batch(7, 3..=4));
+        assert_eq!(until_delivered(&mut inbox, &[3, 4, 5]).await, [3, 4, 5]);
+        // Duplicates (a re-sent publication) are dropped.
+        seq.offer(batch(7, 2..=5));
+        seq.offer(batch(7, 6..=6));
+        assert_eq!(until_delivered(&mut inbox, &[6]).await, [6]);
+    }
+
+    #[tokio::test]
+    async fn a_gap_that_does_not_close_is_read_from_the_database() {
+        let (seq, mut inbox) = sequencer((1..=9).collect());
+        // First seen at 3: 1-2, stored since tracking began, are read first.
+        seq.offer(batch(3, 3..=3));
+        assert_eq!(until_delivered(&mut inbox, &[1, 2, 3]).await, [1, 2, 3]);
+        // 4-6 never arrive through Redis: after the hold, they come from the database, then 7.
+        seq.offer(batch(3, 7..=7));
+        assert_eq!(until_delivered(&mut inbox, &[4, 5, 6, 7]).await, [4, 5, 6, 7]);
+        // And the room is back on the fast path: the next one is delivered at once.
+        seq.offer(batch(3, 8..=8));
+        assert_eq!(delivered(&mut inbox), [8]);
+    }
+}
