@@ -141,11 +141,24 @@ impl Setup {
     }
 }
 
-/// Unregisters a closed connection; the user goes offline with their last one.
+/// How long after a user's last connection here closes, while another node still counted them
+/// online, this node looks again (other nodes' presence is read every 2 s; see
+/// `realtime::redis`): if they are offline everywhere by then, it says so.
+const PRESENCE_RECHECK: Duration = Duration::from_secs(5);
+
+/// Unregisters a closed connection; the user goes offline with their last one — on every node.
 async fn finish(conn: Conn) {
     if let Some((user_id, _)) = conn.state.hub.disconnect(conn.id) {
         debug_assert_eq!(user_id, conn.user.id);
-        conn.announce_presence(false).await;
+        if conn.state.hub.is_online(user_id) {
+            // Still connected to another node, or that node's last word is not in yet.
+            tokio::spawn(async move {
+                tokio::time::sleep(PRESENCE_RECHECK).await;
+                conn.announce_presence(false).await;
+            });
+        } else {
+            conn.announce_presence(false).await;
+        }
     }
 }
 

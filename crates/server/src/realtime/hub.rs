@@ -283,6 +283,8 @@ pub struct Hub {
     next_id: AtomicU64,
     /// When each (announcement, user, room) was last relayed.
     throttled: Mutex<HashMap<(Announcement, i64, i64), std::time::Instant>>,
+    /// Users online on other nodes (several nodes only).
+    remote: Mutex<HashSet<i64>>,
 }
 
 /// Room announcements a client can trigger, each throttled separately.
@@ -378,14 +380,40 @@ impl Hub {
         self.lock().conns.get(&id).is_some_and(|c| c.wants(room_id))
     }
 
+    /// Whether the user has a connection here or (with several nodes) on another node.
     pub fn is_online(&self, user_id: i64) -> bool {
-        self.lock().users.contains_key(&user_id)
+        self.lock().users.contains_key(&user_id) || self.remote_online().contains(&user_id)
     }
 
-    /// Which of `user_ids` are online.
+    /// Which of `user_ids` are online, here or on another node.
     pub fn online_among(&self, user_ids: impl IntoIterator<Item = i64>) -> Vec<i64> {
         let index = self.lock();
-        user_ids.into_iter().filter(|u| index.users.contains_key(u)).collect()
+        let remote = self.remote_online();
+        user_ids.into_iter().filter(|u| index.users.contains_key(u) || remote.contains(u)).collect()
+    }
+
+    /// The users with a connection on this node.
+    pub fn local_online(&self) -> Vec<i64> {
+        self.lock().users.keys().copied().collect()
+    }
+
+    fn remote_online(&self) -> MutexGuard<'_, HashSet<i64>> {
+        self.remote.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Who is online on the other nodes (with several nodes; kept by the broker).
+    pub fn set_remote_online(&self, users: HashSet<i64>) {
+        *self.remote_online() = users;
+    }
+
+    /// Another node said a user came online or went offline there.
+    pub fn remote_presence(&self, user_id: i64, online: bool) {
+        let mut remote = self.remote_online();
+        if online {
+            remote.insert(user_id);
+        } else {
+            remote.remove(&user_id);
+        }
     }
 
     pub fn connection_count(&self) -> usize {

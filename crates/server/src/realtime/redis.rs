@@ -44,6 +44,12 @@ const CHANNEL: &str = "banter:events";
 /// Events waiting to be published at most; past it (Redis too slow or down for long) they are
 /// not published — the other nodes fill the gap from the database.
 const OUTBOUND: usize = 16 * 1024;
+/// How often a node writes who is online on it, and reads who is on the others.
+const PRESENCE_EVERY: Duration = Duration::from_secs(2);
+/// How long a node's presence record outlives its last write: a node that dies stops counting
+/// after this.
+const PRESENCE_TTL_SECONDS: i64 = 10;
+
 /// Events published in one pipeline at most.
 const PUBLISH_BATCH: usize = 256;
 /// How often the subscription is checked with a ping.
@@ -105,6 +111,7 @@ impl RedisBroker {
         tokio::spawn(fill_loop(steps, sequencer.clone(), history));
         let behind = Arc::new(AtomicBool::new(false));
         tokio::spawn(publish_loop(client.clone(), to_publish, behind.clone()));
+        tokio::spawn(presence_loop(client.clone(), node, sequencer.hub.clone()));
         tokio::spawn(subscribe_loop(client, node, sequencer.clone(), up.clone()));
         Ok(Self { node, sequencer, outbound, up, behind })
     }
@@ -499,6 +506,61 @@ async fn publish_loop(client: redis::Client, mut events: mpsc::Receiver<String>,
     }
 }
 
+/// Cluster-wide presence: every [`PRESENCE_EVERY`], writes the users connected to this node as
+/// `banter:presence:{node}` (expiring after [`PRESENCE_TTL_SECONDS`]) and reads the other
+/// nodes' records into the hub. Presence frames from other nodes update it in between; a node
+/// that dies drops out when its record expires.
+async fn presence_loop(client: redis::Client, node: u64, hub: Arc<Hub>) {
+    let own = format!("banter:presence:{node}");
+    let mut conn: Option<redis::aio::MultiplexedConnection> = None;
+    let mut every = tokio::time::interval(PRESENCE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if conn.is_none() {
+            let connecting = tokio::time::timeout(Duration::from_secs(2), client.get_multiplexed_async_connection());
+            conn = connecting.await.ok().and_then(Result::ok);
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        let round = async {
+            let users = hub.local_online();
+            let mut pipe = redis::pipe();
+            pipe.atomic().cmd("DEL").arg(&own).ignore();
+            if !users.is_empty() {
+                pipe.cmd("SADD").arg(&own).arg(&users).ignore();
+                pipe.cmd("EXPIRE").arg(&own).arg(PRESENCE_TTL_SECONDS).ignore();
+            }
+            pipe.query_async::<()>(c).await?;
+            let mut others = std::collections::HashSet::new();
+            let mut cursor: u64 = 0;
+            loop {
+                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg("banter:presence:*")
+                    .arg("COUNT")
+                    .arg(100)
+                    .query_async(c)
+                    .await?;
+                for key in keys.iter().filter(|k| **k != own) {
+                    let members: Vec<i64> = redis::cmd("SMEMBERS").arg(key).query_async(c).await?;
+                    others.extend(members);
+                }
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+            redis::RedisResult::Ok(others)
+        };
+        match tokio::time::timeout(Duration::from_secs(5), round).await {
+            Ok(Ok(others)) => hub.set_remote_online(others),
+            // Redis is away (the subscriber says so once); what other nodes said last stands.
+            _ => conn = None,
+        }
+    }
+}
+
 /// Receives the other nodes' events; reconnects with backoff, and after each reconnect has the
 /// sequencer catch up from the database. Logs each change of state once.
 async fn subscribe_loop(client: redis::Client, node: u64, sequencer: Arc<Sequencer>, up: Arc<AtomicBool>) {
@@ -533,7 +595,13 @@ async fn subscribe_loop(client: redis::Client, node: u64, sequencer: Arc<Sequenc
                             let Some(msg) = msg else { break };
                             match serde_json::from_slice::<Envelope>(msg.get_payload_bytes()) {
                                 Ok(envelope) if envelope.node == node => {}
-                                Ok(envelope) => sequencer.offer(envelope.event),
+                                Ok(envelope) => {
+                                    // Another node's user came online or went offline there.
+                                    if let Event::Users { frame: ServerFrame::Presence { user_id, online, .. }, .. } = &envelope.event {
+                                        sequencer.hub.remote_presence(*user_id, *online);
+                                    }
+                                    sequencer.offer(envelope.event);
+                                }
                                 Err(e) => tracing::warn!(error = %e, "an event from Redis could not be read"),
                             }
                         }

@@ -20,6 +20,7 @@ backend_tests!(
     messages_typing_and_revocation_cross_nodes,
     a_redis_restart_loses_nothing_and_keeps_order,
     a_node_killed_mid_traffic_loses_nothing,
+    presence_is_cluster_wide,
 );
 
 /// A private Redis, killed when dropped.
@@ -338,4 +339,48 @@ async fn send_to(client: &reqwest::Client, base: &str, token: &str, room: i64, i
         .await
         .expect("a live node answers")
         .status()
+}
+
+/// Waits (bounded) until `node` shows `user` as `online`.
+async fn shows_online(node: &TestApp, token: &str, user: i64, online: bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, found) = node.get(&format!("/users/{user}"), token).await;
+        if found["online"] == online {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "user {user} never online={online}: {found}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A user connected to one node is online on every node; offline once their last connection,
+/// on any node, closes — and not before.
+async fn presence_is_cluster_wide(app: TestApp) {
+    let (_redis, one, two) = cluster(app).await;
+    let (u, v) = (one.user("here").await, one.user("there").await);
+    let (_, _) = one.post("/groups/create", &v.access, json!({"name": "presence", "member_ids": [u.id]})).await;
+    let mut v_two = Ws::subscribed(&two, &v.access).await;
+    shows_online(&two, &v.access, u.id, false).await;
+
+    let u_one = Ws::subscribed(&one, &u.access).await;
+    shows_online(&two, &v.access, u.id, true).await;
+    let p = v_two.expect("presence").await;
+    assert_eq!((p["user_id"].as_i64(), p["online"].as_bool()), (Some(u.id), Some(true)));
+
+    // Connected on both nodes: closing one connection does not make u offline anywhere.
+    let u_two = Ws::subscribed(&two, &u.access).await;
+    shows_online(&one, &v.access, u.id, true).await;
+    drop(u_one);
+    v_two.send(json!({"type": "ping"})).await;
+    let seen = v_two.until("pong").await;
+    assert!(seen.iter().all(|f| f["type"] != "presence" || f["online"] == true), "{seen:?}");
+    shows_online(&two, &v.access, u.id, true).await;
+
+    // The last one closes: offline everywhere, and said so.
+    drop(u_two);
+    let p = v_two.expect("presence").await;
+    assert_eq!((p["user_id"].as_i64(), p["online"].as_bool()), (Some(u.id), Some(false)));
+    shows_online(&one, &v.access, u.id, false).await;
+    shows_online(&two, &v.access, u.id, false).await;
 }
