@@ -141,24 +141,33 @@ impl Setup {
     }
 }
 
-/// How long after a user's last connection here closes, while another node still counted them
-/// online, this node looks again (other nodes' presence is read every 2 s; see
-/// `realtime::redis`): if they are offline everywhere by then, it says so.
-const PRESENCE_RECHECK: Duration = Duration::from_secs(5);
+/// While another node still counts a user whose last connection here closed, this node looks
+/// again this often (other nodes' presence is read every 2 s; see `realtime::redis`), for at
+/// most [`PRESENCE_RECHECKS`] times: once they are offline everywhere, it says so.
+const PRESENCE_RECHECK: Duration = Duration::from_millis(2500);
+const PRESENCE_RECHECKS: u32 = 12;
 
 /// Unregisters a closed connection; the user goes offline with their last one — on every node.
 async fn finish(conn: Conn) {
     if let Some((user_id, _)) = conn.state.hub.disconnect(conn.id) {
         debug_assert_eq!(user_id, conn.user.id);
-        if conn.state.hub.is_online(user_id) {
-            // Still connected to another node, or that node's last word is not in yet.
-            tokio::spawn(async move {
-                tokio::time::sleep(PRESENCE_RECHECK).await;
-                conn.announce_presence(false).await;
-            });
-        } else {
+        if !conn.state.hub.is_online(user_id) {
             conn.announce_presence(false).await;
+            return;
         }
+        // Still connected to another node, or that node's last word is not in yet.
+        tokio::spawn(async move {
+            for _ in 0..PRESENCE_RECHECKS {
+                tokio::time::sleep(PRESENCE_RECHECK).await;
+                if conn.state.hub.is_local(user_id) {
+                    return; // back here: nothing to announce
+                }
+                if !conn.state.hub.is_online(user_id) {
+                    conn.announce_presence(false).await;
+                    return;
+                }
+            }
+        });
     }
 }
 

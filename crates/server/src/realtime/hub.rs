@@ -392,6 +392,11 @@ impl Hub {
         user_ids.into_iter().filter(|u| index.users.contains_key(u) || remote.contains(u)).collect()
     }
 
+    /// Whether the user has a connection on this node.
+    pub fn is_local(&self, user_id: i64) -> bool {
+        self.lock().users.contains_key(&user_id)
+    }
+
     /// The users with a connection on this node.
     pub fn local_online(&self) -> Vec<i64> {
         self.lock().users.keys().copied().collect()
