@@ -11,8 +11,9 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::{
-    helpers::{TestApp, PASSWORD},
+    helpers::TestApp,
     node::Node,
+    pipeline::{create_group, register},
     ws::{Ended, Ws},
 };
 
@@ -247,61 +248,24 @@ async fn a_node_killed_mid_traffic_loses_nothing(app: TestApp) {
         Node::start_with(&storage, &settings).await,
     ];
     let client = reqwest::Client::new();
-    let register = |name: String| {
-        let client = client.clone();
-        let base = nodes[0].base.clone();
-        async move {
-            let body = json!({"username": name, "email": format!("{name}@example.com"), "password": PASSWORD});
-            let v: Value = client
-                .post(format!("{base}/auth/register"))
-                .json(&body)
-                .send()
-                .await
-                .expect("sent")
-                .json()
-                .await
-                .expect("json");
-            (v["user"]["id"].as_i64().expect("id"), v["tokens"]["access_token"].as_str().expect("token").to_owned())
-        }
-    };
-    let (_, a_token) = register(crate::helpers::unique("killa")).await;
-    let (b, b_token) = register(crate::helpers::unique("killb")).await;
-    let group: Value = client
-        .post(format!("{}/groups/create", nodes[0].base))
-        .bearer_auth(&a_token)
-        .json(&json!({"name": "kill", "member_ids": [b]}))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
-    let room = group["group"]["id"].as_i64().expect("room");
+    let (_, a_token) = register(&client, &nodes[0].base, "killa").await;
+    let (b, b_token) = register(&client, &nodes[0].base, "killb").await;
+    let room = create_group(&client, &nodes[0].base, &a_token, &[b]).await;
     // b on node 2 (survives) and on node 1 (killed).
     let mut b_two = socket_to(&nodes[2], &b_token).await;
     let mut b_one = socket_to(&nodes[1], &b_token).await;
 
-    let send = |node: usize, i: usize| {
-        let (client, token) = (client.clone(), a_token.clone());
-        let base = nodes[node].base.clone();
-        async move {
-            let body = json!({"group_id": room, "content": format!("k{i}"), "client_id": format!("k-{i}")});
-            let resp = client.post(format!("{base}/groups/send")).bearer_auth(token).json(&body).send().await;
-            resp.ok().map(|r| r.status())
-        }
-    };
     // 20 messages over the three nodes, then node 1 dies (SIGKILL), then 20 more over the two
     // that are left.
     for i in 1..=20 {
-        assert_eq!(send(i % 3, i).await, Some(StatusCode::CREATED), "k{i}");
+        assert_eq!(send_to(&client, &nodes[i % 3].base, &a_token, room, i).await, StatusCode::CREATED, "k{i}");
     }
     let before: Vec<Value> = messages(&mut b_one, 20).await;
     let [n0, n1, n2] = nodes;
     let _storage = n1.kill();
     let nodes = [n0, n2];
     for i in 21..=40 {
-        let status = send_to(&client, &nodes[i % 2].base, &a_token, room, i).await;
-        assert_eq!(status, StatusCode::CREATED, "k{i}");
+        assert_eq!(send_to(&client, &nodes[i % 2].base, &a_token, room, i).await, StatusCode::CREATED, "k{i}");
     }
     // The surviving receiver got everything live, once, in order.
     let live: Vec<i64> = messages(&mut b_two, 40).await.iter().map(|m| m["seq"].as_i64().expect("seq")).collect();

@@ -92,7 +92,7 @@ backend_tests!(
 );
 
 /// A registered user on a node: (id, access token).
-async fn register(client: &reqwest::Client, base: &str, prefix: &str) -> (i64, String) {
+pub async fn register(client: &reqwest::Client, base: &str, prefix: &str) -> (i64, String) {
     let name = unique(prefix);
     let body = json!({"username": name, "email": format!("{name}@example.com"), "password": PASSWORD});
     let resp: Value = client
@@ -107,7 +107,7 @@ async fn register(client: &reqwest::Client, base: &str, prefix: &str) -> (i64, S
     (resp["user"]["id"].as_i64().expect("id"), resp["tokens"]["access_token"].as_str().expect("token").to_owned())
 }
 
-async fn create_group(client: &reqwest::Client, base: &str, token: &str, members: &[i64]) -> i64 {
+pub async fn create_group(client: &reqwest::Client, base: &str, token: &str, members: &[i64]) -> i64 {
     let resp: Value = client
         .post(format!("{base}/groups/create"))
         .bearer_auth(token)
