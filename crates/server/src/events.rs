@@ -27,6 +27,7 @@ pub enum Event {
 
 /// Carries events to every node. Publishing never waits and never fails from the caller's point
 /// of view: delivery is the broker's job.
+#[async_trait::async_trait]
 pub trait Broker: Send + Sync + 'static {
     fn publish(&self, event: Event);
 
@@ -34,10 +35,14 @@ pub trait Broker: Send + Sync + 'static {
     fn linked(&self) -> Option<bool> {
         None
     }
+
+    /// At shutdown, once the connections have closed: sends on what is still queued for the
+    /// other nodes (bounded in time) and stops the broker's background work.
+    async fn shutdown(&self) {}
 }
 
-/// Where a broker that missed a room's messages (a lost publication, a Redis outage) finds
-/// them: the database, through the domain that owns it.
+/// What a broker reads from the database, through the domain that owns it: a room's messages it
+/// missed (a lost publication, a Redis outage), and presence news no event carried (a node died).
 #[async_trait::async_trait]
 pub trait History: Send + Sync + 'static {
     /// The room's current members and its `new_message` frames after `seq`, oldest first, at
@@ -53,4 +58,8 @@ pub trait History: Send + Sync + 'static {
         since: chrono::DateTime<chrono::Utc>,
         limit: i64,
     ) -> anyhow::Result<(Vec<i64>, Vec<ServerFrame>)>;
+
+    /// The `presence` frame saying the user is `online` (or not), and whom it is for (the users
+    /// they share a room with); `None` if the account is gone.
+    async fn presence(&self, user_id: i64, online: bool) -> anyhow::Result<Option<(Vec<i64>, ServerFrame)>>;
 }

@@ -82,6 +82,7 @@ pub async fn run(
     let token = state.shutdown.clone();
     let connections = state.connections.clone();
     let hub = state.hub.clone();
+    let broker = state.broker.clone();
     let signal = async move {
         shutdown.await;
         // Cancelled first: a connection registering after `close_all` sees it and closes too.
@@ -103,6 +104,8 @@ pub async fn run(
     if tokio::time::timeout(SHUTDOWN_GRACE, connections.wait()).await.is_err() {
         tracing::warn!("some WebSocket connections did not close in time");
     }
+    // After the connections: their last events (users going offline) reach the other nodes.
+    broker.shutdown().await;
     Ok(())
 }
 

@@ -391,6 +391,12 @@ impl crate::events::History for StoreHistory {
             .collect();
         Ok((members, frames))
     }
+
+    async fn presence(&self, user_id: i64, online: bool) -> anyhow::Result<Option<(Vec<i64>, ServerFrame)>> {
+        let Some(user) = self.0.user_by_id(user_id).await? else { return Ok(None) };
+        let peers = self.0.co_member_ids(user_id).await?;
+        Ok(Some((peers, ServerFrame::Presence { user_id, username: user.username, online })))
+    }
 }
 
 /// `UserPublic` for a user, with live presence.

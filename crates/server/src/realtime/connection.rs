@@ -141,33 +141,16 @@ impl Setup {
     }
 }
 
-/// While another node still counts a user whose last connection here closed, this node looks
-/// again this often (other nodes' presence is read every 2 s; see `realtime::redis`), for at
-/// most [`PRESENCE_RECHECKS`] times: once they are offline everywhere, it says so.
-const PRESENCE_RECHECK: Duration = Duration::from_millis(2500);
-const PRESENCE_RECHECKS: u32 = 12;
-
 /// Unregisters a closed connection; the user goes offline with their last one — on every node.
+/// (If another node still counts them, that node says so when they leave there; or, if its
+/// record of them is only stale, every node announces it when the record catches up: see
+/// `Hub::set_remote_online`.)
 async fn finish(conn: Conn) {
     if let Some((user_id, _)) = conn.state.hub.disconnect(conn.id) {
         debug_assert_eq!(user_id, conn.user.id);
         if !conn.state.hub.is_online(user_id) {
             conn.announce_presence(false).await;
-            return;
         }
-        // Still connected to another node, or that node's last word is not in yet.
-        tokio::spawn(async move {
-            for _ in 0..PRESENCE_RECHECKS {
-                tokio::time::sleep(PRESENCE_RECHECK).await;
-                if conn.state.hub.is_local(user_id) {
-                    return; // back here: nothing to announce
-                }
-                if !conn.state.hub.is_online(user_id) {
-                    conn.announce_presence(false).await;
-                    return;
-                }
-            }
-        });
     }
 }
 

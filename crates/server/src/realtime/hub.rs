@@ -284,8 +284,28 @@ pub struct Hub {
     /// When each (announcement, user, room) was last relayed.
     throttled: Mutex<HashMap<(Announcement, i64, i64), std::time::Instant>>,
     /// Users online on other nodes (several nodes only).
-    remote: Mutex<HashSet<i64>>,
+    remote: Mutex<Remote>,
 }
+
+/// Who is online on the other nodes, as their presence records and presence events say.
+#[derive(Default)]
+struct Remote {
+    users: HashSet<i64>,
+    /// Users whose presence an event changed lately, and to what: until the records agree (or
+    /// for [`RECORDS_LAG`]), a record — written up to 2 s before it was read — does not override
+    /// the event.
+    recent: HashMap<i64, (std::time::Instant, bool)>,
+    /// Whether the records were read once: the first read finds everyone online elsewhere, which
+    /// is no news to anyone connected here.
+    primed: bool,
+}
+
+/// How far behind presence events the other nodes' presence records may be (written every 2 s,
+/// read every 2 s; see `realtime::redis`).
+const RECORDS_LAG: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Users whose presence changed without a presence event: came online (`true`) or went offline.
+pub type PresenceChanges = Vec<(i64, bool)>;
 
 /// Room announcements a client can trigger, each throttled separately.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -382,14 +402,14 @@ impl Hub {
 
     /// Whether the user has a connection here or (with several nodes) on another node.
     pub fn is_online(&self, user_id: i64) -> bool {
-        self.lock().users.contains_key(&user_id) || self.remote_online().contains(&user_id)
+        self.lock().users.contains_key(&user_id) || self.remote().users.contains(&user_id)
     }
 
     /// Which of `user_ids` are online, here or on another node.
     pub fn online_among(&self, user_ids: impl IntoIterator<Item = i64>) -> Vec<i64> {
         let index = self.lock();
-        let remote = self.remote_online();
-        user_ids.into_iter().filter(|u| index.users.contains_key(u) || remote.contains(u)).collect()
+        let remote = self.remote();
+        user_ids.into_iter().filter(|u| index.users.contains_key(u) || remote.users.contains(u)).collect()
     }
 
     /// Whether the user has a connection on this node.
@@ -402,22 +422,48 @@ impl Hub {
         self.lock().users.keys().copied().collect()
     }
 
-    fn remote_online(&self) -> MutexGuard<'_, HashSet<i64>> {
+    fn remote(&self) -> MutexGuard<'_, Remote> {
         self.remote.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Who is online on the other nodes (with several nodes; kept by the broker).
-    pub fn set_remote_online(&self, users: HashSet<i64>) {
-        *self.remote_online() = users;
+    /// Who is online on the other nodes, as their presence records say now (several nodes; kept
+    /// by the broker). Returns whose presence changed without an event saying so — a node that
+    /// died and whose record expired, or events lost while Redis was away — for the broker to
+    /// announce to this node's connections. Users connected here are never among them.
+    pub fn set_remote_online(&self, mut users: HashSet<i64>) -> PresenceChanges {
+        let local: HashSet<i64> = self.lock().users.keys().copied().collect();
+        let mut remote = self.remote();
+        let now = std::time::Instant::now();
+        // An event stands until the records agree with it (they caught up), or for the lag.
+        remote
+            .recent
+            .retain(|user, (at, online)| now.duration_since(*at) < RECORDS_LAG && users.contains(user) != *online);
+        for (user, (_, online)) in &remote.recent {
+            if *online {
+                users.insert(*user);
+            } else {
+                users.remove(user);
+            }
+        }
+        let mut changes = PresenceChanges::new();
+        if remote.primed {
+            let was = &remote.users;
+            changes.extend(users.difference(was).filter(|u| !local.contains(u)).map(|u| (*u, true)));
+            changes.extend(was.difference(&users).filter(|u| !local.contains(u)).map(|u| (*u, false)));
+        }
+        remote.primed = true;
+        remote.users = users;
+        changes
     }
 
     /// Another node said a user came online or went offline there.
     pub fn remote_presence(&self, user_id: i64, online: bool) {
-        let mut remote = self.remote_online();
+        let mut remote = self.remote();
+        remote.recent.insert(user_id, (std::time::Instant::now(), online));
         if online {
-            remote.insert(user_id);
+            remote.users.insert(user_id);
         } else {
-            remote.remove(&user_id);
+            remote.users.remove(&user_id);
         }
     }
 
@@ -571,6 +617,35 @@ mod tests {
         hub.deliver_users(&[1], &ServerFrame::Pong);
         assert_eq!(text(reg.rx.try_recv()), "first");
         assert_eq!(text(reg.rx.try_recv()), r#"{"type":"pong"}"#);
+    }
+
+    #[test]
+    fn presence_records_report_what_no_event_said_and_never_override_a_newer_event() {
+        let hub = Hub::default();
+        let set = |users: &[i64]| users.iter().copied().collect::<HashSet<i64>>();
+        let sorted = |mut changes: PresenceChanges| {
+            changes.sort_unstable();
+            changes
+        };
+        // The first read is no news; 9 is connected here, so never news either.
+        let _here = hub.connect(9, "s", Outbound::Frame("hi".into()));
+        assert_eq!(hub.set_remote_online(set(&[1, 2, 9])), []);
+        assert!(hub.is_online(1) && hub.is_online(2));
+        // 2's node died (its record expired); 3 came online and its event was lost.
+        assert_eq!(sorted(hub.set_remote_online(set(&[1, 3]))), [(2, false), (3, true)]);
+        assert!(!hub.is_online(2) && hub.is_online(3));
+        // An event says 1 left; a record written before it still has 1: the event stands, and
+        // nothing is reported (the event was delivered).
+        hub.remote_presence(1, false);
+        assert_eq!(hub.set_remote_online(set(&[1, 3])), []);
+        assert!(!hub.is_online(1));
+        // The records catch up, then 1 comes back without an event: reported.
+        assert_eq!(hub.set_remote_online(set(&[3])), []);
+        assert_eq!(hub.set_remote_online(set(&[1, 3])), [(1, true)]);
+        // 9 leaves another node while connected here: still online, nothing to report.
+        assert_eq!(hub.set_remote_online(set(&[1, 3, 9])), []);
+        assert_eq!(hub.set_remote_online(set(&[1, 3])), []);
+        assert!(hub.is_online(9));
     }
 
     #[test]

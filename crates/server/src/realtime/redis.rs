@@ -36,7 +36,10 @@ use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::{broker::apply, hub::Hub};
+use super::{
+    broker::apply,
+    hub::{Hub, PresenceChanges},
+};
 use crate::events::{Broker, Event, History};
 
 /// The pub/sub channel every node publishes on.
@@ -50,6 +53,8 @@ const PRESENCE_EVERY: Duration = Duration::from_secs(2);
 /// after this.
 const PRESENCE_TTL_SECONDS: i64 = 10;
 
+/// Presence changes announced from one read of the records at most.
+const ANNOUNCED: usize = 10_000;
 /// Events published in one pipeline at most.
 const PUBLISH_BATCH: usize = 256;
 /// How often the subscription is checked with a ping.
@@ -91,16 +96,28 @@ enum Step {
 
 pub struct RedisBroker {
     node: u64,
+    client: redis::Client,
     sequencer: Arc<Sequencer>,
-    outbound: mpsc::Sender<String>,
+    outbound: mpsc::Sender<Outgoing>,
     up: Arc<AtomicBool>,
     /// Events are being dropped for want of room (logged once until publishing catches up).
     behind: Arc<AtomicBool>,
+    /// The background tasks, stopped at shutdown (or when the broker is dropped). The presence
+    /// loop is first: shutdown stops it before removing this node's record.
+    tasks: Vec<tokio::task::AbortHandle>,
+}
+
+/// What the publisher is given.
+enum Outgoing {
+    /// An event, serialised.
+    Event(String),
+    /// Answer once everything queued before is published, or dropped.
+    Flush(tokio::sync::oneshot::Sender<()>),
 }
 
 impl RedisBroker {
-    /// Starts the publisher, the subscriber and the gap filler. Fails only on a malformed URL:
-    /// a Redis that is down now is connected to when it comes up.
+    /// Starts the publisher, the subscriber, the presence loop and the gap filler. Fails only on
+    /// a malformed URL: a Redis that is down now is connected to when it comes up.
     pub fn start(url: &str, hub: Arc<Hub>, history: Arc<dyn History>) -> anyhow::Result<Self> {
         let client = redis::Client::open(url).map_err(|e| anyhow::anyhow!("REDIS_URL: {e}"))?;
         let node: u64 = rand::random();
@@ -108,15 +125,24 @@ impl RedisBroker {
         let (deferred, steps) = mpsc::unbounded_channel();
         let sequencer = Arc::new(Sequencer { hub, state: std::sync::Mutex::default(), deferred });
         let (outbound, to_publish) = mpsc::channel(OUTBOUND);
-        tokio::spawn(fill_loop(steps, sequencer.clone(), history));
         let behind = Arc::new(AtomicBool::new(false));
-        tokio::spawn(publish_loop(client.clone(), to_publish, behind.clone()));
-        tokio::spawn(presence_loop(client.clone(), node, sequencer.hub.clone()));
-        tokio::spawn(subscribe_loop(client, node, sequencer.clone(), up.clone()));
-        Ok(Self { node, sequencer, outbound, up, behind })
+        let tasks = vec![
+            tokio::spawn(presence_loop(client.clone(), node, sequencer.hub.clone(), history.clone())).abort_handle(),
+            tokio::spawn(fill_loop(steps, sequencer.clone(), history)).abort_handle(),
+            tokio::spawn(publish_loop(client.clone(), to_publish, behind.clone())).abort_handle(),
+            tokio::spawn(subscribe_loop(client.clone(), node, sequencer.clone(), up.clone())).abort_handle(),
+        ];
+        Ok(Self { node, client, sequencer, outbound, up, behind, tasks })
     }
 }
 
+impl Drop for RedisBroker {
+    fn drop(&mut self) {
+        self.tasks.iter().for_each(tokio::task::AbortHandle::abort);
+    }
+}
+
+#[async_trait::async_trait]
 impl Broker for RedisBroker {
     /// Publishes to the other nodes, and applies here without waiting for Redis (this node's
     /// clients never depend on it). Applied before returning unless the room waits on a gap
@@ -125,7 +151,9 @@ impl Broker for RedisBroker {
         match serde_json::to_string(&OutgoingEnvelope { node: self.node, event: &event }) {
             // Full (Redis slow or down): the others fill the gap from the database.
             Ok(payload) => {
-                if self.outbound.try_send(payload).is_err() && !self.behind.swap(true, Ordering::Relaxed) {
+                if self.outbound.try_send(Outgoing::Event(payload)).is_err()
+                    && !self.behind.swap(true, Ordering::Relaxed)
+                {
                     tracing::warn!("Redis is behind; events are not published (other nodes fill in from the database)");
                 }
             }
@@ -137,6 +165,33 @@ impl Broker for RedisBroker {
     fn linked(&self) -> Option<bool> {
         Some(self.up.load(Ordering::Relaxed))
     }
+
+    /// Publishes what is queued (the connections' last presence events among it), removes this
+    /// node's presence record so that its users count as offline at once rather than when the
+    /// record expires, and stops. Bounded: a Redis that is away gets 3 s, then is given up on.
+    async fn shutdown(&self) {
+        if let Some(presence) = self.tasks.first() {
+            presence.abort();
+        }
+        let (done, flushed) = tokio::sync::oneshot::channel();
+        if self.outbound.send(Outgoing::Flush(done)).await.is_ok()
+            && tokio::time::timeout(Duration::from_secs(3), flushed).await.is_err()
+        {
+            tracing::warn!("Redis did not take this node's last events before shutdown");
+        }
+        let forget = async {
+            let mut conn = self.client.get_multiplexed_async_connection().await?;
+            redis::cmd("DEL").arg(presence_key(self.node)).query_async::<()>(&mut conn).await
+        };
+        if !matches!(tokio::time::timeout(Duration::from_secs(1), forget).await, Ok(Ok(()))) {
+            tracing::debug!("could not remove this node's presence record; it expires by itself");
+        }
+        self.tasks.iter().for_each(tokio::task::AbortHandle::abort);
+    }
+}
+
+fn presence_key(node: u64) -> String {
+    format!("banter:presence:{node}")
 }
 
 fn seq_of(frame: &ServerFrame) -> i64 {
@@ -443,22 +498,34 @@ where
 /// next event waits (and the rest queue behind it, up to [`OUTBOUND`]; beyond that the other
 /// nodes fill in from the database) and is sent again once Redis is back — a publication whose
 /// answer was lost may arrive twice, which the receivers' sequencers drop.
-async fn publish_loop(client: redis::Client, mut events: mpsc::Receiver<String>, behind: Arc<AtomicBool>) {
+async fn publish_loop(client: redis::Client, mut events: mpsc::Receiver<Outgoing>, behind: Arc<AtomicBool>) {
     let mut conn: Option<redis::aio::MultiplexedConnection> = None;
     let mut refused = false;
     // Everything waiting goes out in one pipeline: one round trip for many events.
     let mut pending: Vec<String> = Vec::new();
+    // Asked to answer once `pending` is out.
+    let mut flushes: Vec<tokio::sync::oneshot::Sender<()>> = Vec::new();
     let mut backoff = Duration::from_millis(50);
     loop {
         if pending.is_empty() {
+            for done in flushes.drain(..) {
+                let _ = done.send(());
+            }
             match events.recv().await {
-                Some(p) => pending.push(p),
+                Some(Outgoing::Event(p)) => pending.push(p),
+                Some(Outgoing::Flush(done)) => {
+                    let _ = done.send(());
+                    continue;
+                }
                 None => return,
             }
         }
-        while pending.len() < PUBLISH_BATCH {
-            let Ok(p) = events.try_recv() else { break };
-            pending.push(p);
+        while pending.len() < PUBLISH_BATCH && flushes.is_empty() {
+            match events.try_recv() {
+                Ok(Outgoing::Event(p)) => pending.push(p),
+                Ok(Outgoing::Flush(done)) => flushes.push(done),
+                Err(_) => break,
+            }
         }
         if conn.is_none() {
             // Answers may take a while for a large pipeline; the timeout below bounds the wait.
@@ -510,8 +577,8 @@ async fn publish_loop(client: redis::Client, mut events: mpsc::Receiver<String>,
 /// `banter:presence:{node}` (expiring after [`PRESENCE_TTL_SECONDS`]) and reads the other
 /// nodes' records into the hub. Presence frames from other nodes update it in between; a node
 /// that dies drops out when its record expires.
-async fn presence_loop(client: redis::Client, node: u64, hub: Arc<Hub>) {
-    let own = format!("banter:presence:{node}");
+async fn presence_loop(client: redis::Client, node: u64, hub: Arc<Hub>, history: Arc<dyn History>) {
+    let own = presence_key(node);
     let mut conn: Option<redis::aio::MultiplexedConnection> = None;
     let mut every = tokio::time::interval(PRESENCE_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -554,9 +621,31 @@ async fn presence_loop(client: redis::Client, node: u64, hub: Arc<Hub>) {
             redis::RedisResult::Ok(others)
         };
         match tokio::time::timeout(Duration::from_secs(5), round).await {
-            Ok(Ok(others)) => hub.set_remote_online(others),
+            Ok(Ok(others)) => {
+                let changes = hub.set_remote_online(others);
+                if !changes.is_empty() {
+                    tokio::spawn(announce(hub.clone(), history.clone(), changes));
+                }
+            }
             // Redis is away (the subscriber says so once); what other nodes said last stands.
             _ => conn = None,
+        }
+    }
+}
+
+/// Presence news found in the records rather than in an event (a node died, or events were lost
+/// while Redis was away), told to the users here who share a room with each user — each node
+/// tells its own connections. At most [`ANNOUNCED`] a round; the rest see it on their next look.
+async fn announce(hub: Arc<Hub>, history: Arc<dyn History>, changes: PresenceChanges) {
+    for (user_id, online) in changes.into_iter().take(ANNOUNCED) {
+        match history.presence(user_id, online).await {
+            // Announced only if still true (they may have come back meanwhile).
+            Ok(Some((peers, frame))) if hub.is_online(user_id) == online => hub.deliver_users(&peers, &frame),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, "presence news not announced: the database is away");
+                return;
+            }
         }
     }
 }
@@ -683,6 +772,10 @@ mod tests {
             _limit: i64,
         ) -> anyhow::Result<(Vec<i64>, Vec<ServerFrame>)> {
             Ok((vec![1], self.0.iter().filter(|s| **s < seq).map(|s| frame(room, *s)).collect()))
+        }
+
+        async fn presence(&self, _user: i64, _online: bool) -> anyhow::Result<Option<(Vec<i64>, ServerFrame)>> {
+            Ok(None)
         }
     }
 

@@ -22,6 +22,7 @@ backend_tests!(
     a_redis_restart_loses_nothing_and_keeps_order,
     a_node_killed_mid_traffic_loses_nothing,
     presence_is_cluster_wide,
+    a_node_stopped_gracefully_takes_its_users_offline_at_once,
 );
 
 /// A private Redis, killed when dropped.
@@ -250,10 +251,12 @@ async fn a_node_killed_mid_traffic_loses_nothing(app: TestApp) {
     let client = reqwest::Client::new();
     let (_, a_token) = register(&client, &nodes[0].base, "killa").await;
     let (b, b_token) = register(&client, &nodes[0].base, "killb").await;
-    let room = create_group(&client, &nodes[0].base, &a_token, &[b]).await;
-    // b on node 2 (survives) and on node 1 (killed).
+    let (c, c_token) = register(&client, &nodes[0].base, "killc").await;
+    let room = create_group(&client, &nodes[0].base, &a_token, &[b, c]).await;
+    // b on node 2 (survives) and on node 1 (killed); c only on node 1.
     let mut b_two = socket_to(&nodes[2], &b_token).await;
     let mut b_one = socket_to(&nodes[1], &b_token).await;
+    let _c_one = socket_to(&nodes[1], &c_token).await;
 
     // 20 messages over the three nodes, then node 1 dies (SIGKILL), then 20 more over the two
     // that are left.
@@ -280,17 +283,31 @@ async fn a_node_killed_mid_traffic_loses_nothing(app: TestApp) {
     seqs.extend(caught_up.iter().filter(|f| f["type"] == "new_message").map(|f| f["seq"].as_i64().expect("seq")));
     assert_eq!(seqs, (1..=40).collect::<Vec<_>>(), "no gap, no duplicate across the reconnect");
     // Every acknowledged message exists once.
-    let history: Vec<Value> = client
-        .get(format!("{}/rooms/{room}/messages?limit=100", nodes[1].base))
-        .bearer_auth(&b_token)
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
-    let contents: Vec<&str> = history.iter().map(|m| m["content"].as_str().expect("content")).collect();
+    let (_, history) = get_json(&client, &format!("{}/rooms/{room}/messages?limit=100", nodes[1].base), &b_token).await;
+    let contents: Vec<&str> =
+        history.as_array().expect("messages").iter().map(|m| m["content"].as_str().expect("content")).collect();
     assert_eq!(contents, (1..=40).map(|i| format!("k{i}")).collect::<Vec<_>>());
+
+    // c was connected to the dead node only: once its presence record expires, every node
+    // counts c offline, and the survivors tell the users who share a room with c.
+    offline_announced(&mut b_two, c).await;
+    let (_, found) = get_json(&client, &format!("{}/users/{c}", nodes[0].base), &b_token).await;
+    assert_eq!(found["online"], false, "{found}");
+}
+
+/// Waits (bounded: a dead node's presence record expires in 10 s, and records are read every
+/// 2 s) for a `presence` frame saying `user` went offline, pinging meanwhile to keep frames coming.
+async fn offline_announced(ws: &mut Ws, user: i64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        ws.send(json!({"type": "ping"})).await;
+        let seen = ws.until("pong").await;
+        if seen.iter().any(|f| f["type"] == "presence" && f["user_id"] == user && f["online"] == false) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no presence frame saying {user} is offline");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 async fn send_to(client: &reqwest::Client, base: &str, token: &str, room: i64, i: usize) -> StatusCode {
@@ -347,4 +364,50 @@ async fn presence_is_cluster_wide(app: TestApp) {
     assert_eq!((p["user_id"].as_i64(), p["online"].as_bool()), (Some(u.id), Some(false)));
     shows_online(&one, &v.access, u.id, false).await;
     shows_online(&two, &v.access, u.id, false).await;
+}
+
+/// The presence records in a Redis (one per node with users connected).
+async fn presence_records(redis: &RedisServer) -> usize {
+    let client = redis::Client::open(redis.url()).expect("redis url");
+    let mut conn = client.get_multiplexed_async_connection().await.expect("redis answers");
+    let keys: Vec<String> = redis::cmd("KEYS").arg("banter:presence:*").query_async(&mut conn).await.expect("KEYS");
+    keys.len()
+}
+
+/// A node stopped with SIGTERM (a rolling deploy) closes its sockets with 1001, tells the other
+/// nodes its users left, and removes its presence record before it exits — its users do not
+/// linger online until the record would have expired.
+async fn a_node_stopped_gracefully_takes_its_users_offline_at_once(app: TestApp) {
+    let storage = app.stop().await;
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let settings = [("REDIS_URL", url.as_str())];
+    let (stays, goes) = (Node::start_with(&storage, &settings).await, Node::start_with(&storage, &settings).await);
+    let client = reqwest::Client::new();
+    let (_, b_token) = register(&client, &stays.base, "gentleb").await;
+    let (c, c_token) = register(&client, &stays.base, "gentlec").await;
+    create_group(&client, &stays.base, &b_token, &[c]).await;
+    let mut b_ws = socket_to(&stays, &b_token).await;
+    let mut c_ws = socket_to(&goes, &c_token).await;
+    let p = b_ws.expect("presence").await;
+    assert_eq!((p["user_id"].as_i64(), p["online"].as_bool()), (Some(c), Some(true)));
+    // Both nodes have written their record (every 2 s).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while presence_records(&redis).await < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "the nodes never wrote their presence records");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    assert!(goes.terminate(), "a clean exit");
+    assert_eq!(c_ws.ended().await, Ended::Closed(1001, "server shutting down".into()));
+    assert_eq!(presence_records(&redis).await, 1, "the stopped node's record is gone");
+    let p = b_ws.expect("presence").await;
+    assert_eq!((p["user_id"].as_i64(), p["online"].as_bool()), (Some(c), Some(false)));
+    let (_, found) = get_json(&client, &format!("{}/users/{c}", stays.base), &b_token).await;
+    assert_eq!(found["online"], false, "{found}");
+}
+
+async fn get_json(client: &reqwest::Client, url: &str, token: &str) -> (StatusCode, Value) {
+    let response = client.get(url).bearer_auth(token).send().await.expect("sent");
+    (response.status(), response.json().await.expect("json"))
 }

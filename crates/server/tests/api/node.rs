@@ -117,6 +117,21 @@ impl Node {
         self.storage.clone()
     }
 
+    /// SIGTERM, as an orchestrator stops a node: waits (bounded) for the process to exit and
+    /// returns whether it exited cleanly.
+    pub fn terminate(mut self) -> bool {
+        let sent = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "SIGTERM sent");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            assert!(std::time::Instant::now() < deadline, "banter did not exit within 30 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Kills the process, then starts a new one on the same storage and port.
     pub async fn restart_after_kill(self) -> Self {
         let port = self.port;
