@@ -107,6 +107,15 @@ impl CorsOrigins {
     }
 }
 
+/// Whom `/users/search` lists (`DIRECTORY`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Directory {
+    /// Every active user, as team chats do (the default).
+    All,
+    /// Only people who share a room with the one searching, and an exact username match.
+    Shared,
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub database_url: DatabaseUrl,
@@ -136,6 +145,8 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// Proxies whose `X-Forwarded-*` headers are believed (`TRUSTED_PROXIES`).
     pub trusted_proxies: std::sync::Arc<[crate::http::proxy::Net]>,
+    /// Whom people search lists (`DIRECTORY`).
+    pub directory: Directory,
 }
 
 /// A setting that cannot be used, and why.
@@ -252,6 +263,12 @@ impl Config {
                 .collect::<Result<_, _>>()?,
         };
 
+        let directory = match get("DIRECTORY").as_deref().unwrap_or("all") {
+            "all" => Directory::All,
+            "shared" => Directory::Shared,
+            other => return Err(bad("DIRECTORY", format!("{other:?} is not all or shared"))),
+        };
+
         let ws_ping = positive(&get, "WS_PING_SECONDS", 25, 3600)?;
         let send_queue = positive(&get, "SEND_QUEUE", 8192, 1_000_000)?;
         let send_queue_wait = positive(&get, "SEND_QUEUE_WAIT", 5, 300)?;
@@ -275,6 +292,7 @@ impl Config {
             public_origin,
             redis_url,
             trusted_proxies: trusted_proxies.into(),
+            directory,
         })
     }
 }

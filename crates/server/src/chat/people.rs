@@ -5,9 +5,10 @@ use banter_protocol::{RoomSummary, UserPublic};
 
 use super::{public, to_message};
 use crate::{
+    config::Directory,
     error::{Error, FieldError, Result},
     state::AppState,
-    store::{MessageRow, RoomRow, User, DELETED_USER},
+    store::{MessageRow, RoomRow, User, UserSearch, DELETED_USER},
 };
 
 pub const QUERY_MAX: usize = 50;
@@ -51,18 +52,38 @@ pub async fn search_users(state: &AppState, user: &User, q: &str, limit: i64, of
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
     }
-    let found = state.store.search_users(q, user.id, limit, offset).await?;
-    Ok(found.into_iter().map(|(id, username, full_name)| public(state, id, username, full_name)).collect())
+    let shared_only = state.config.directory == Directory::Shared;
+    let search = UserSearch { prefix: q, viewer: user.id, limit, offset, shared_only };
+    let found = state.store.search_users(&search).await?;
+    Ok(found
+        .into_iter()
+        .map(|f| {
+            let mut found = public(state, f.id, f.username, f.full_name);
+            // Presence is for the people you share a room with.
+            found.online &= f.shared;
+            found
+        })
+        .collect())
 }
 
-pub async fn user_public(state: &AppState, id: i64) -> Result<(UserPublic, chrono::DateTime<chrono::Utc>)> {
+/// A user's public profile, as `viewer` may see it: whether they are online only if the two
+/// share a room (or it is the viewer).
+pub async fn user_public(
+    state: &AppState,
+    viewer: i64,
+    id: i64,
+) -> Result<(UserPublic, chrono::DateTime<chrono::Utc>)> {
     let user = state
         .store
         .user_by_id(id)
         .await?
         .filter(|u| u.is_active)
         .ok_or_else(|| Error::NotFound("User not found".into()))?;
-    Ok((public(state, user.id, user.username, user.full_name), user.created_at))
+    let mut profile = public(state, user.id, user.username, user.full_name);
+    if profile.online && id != viewer && !state.store.share_a_room(viewer, id).await? {
+        profile.online = false;
+    }
+    Ok((profile, user.created_at))
 }
 
 /// The user's conversations, newest activity first.

@@ -17,6 +17,7 @@ use std::time::Duration;
 use axum::{
     extract::{DefaultBodyLimit, MatchedPath, Request},
     http::{header, HeaderName, HeaderValue, StatusCode},
+    response::Response,
     Router,
 };
 use serde::Serialize;
@@ -131,6 +132,21 @@ pub fn router(state: AppState) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
+        // No page of this server may be framed by another site (clickjacking): the web client
+        // says so in its own policy, and everything else (the API docs) gets this.
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("frame-ancestors 'none'"),
+        ))
+        // API answers are private (tokens, messages): never kept by a browser or shared cache.
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, |response: &Response| {
+            let json = response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .is_some_and(|ct| ct.as_bytes().starts_with(b"application/json"));
+            json.then(|| HeaderValue::from_static("no-store"))
+        }))
         .layer(CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(Error::Internal(anyhow::anyhow!("handler panicked")))
         }))

@@ -42,7 +42,8 @@ impl FromFields for SearchQuery {
     }
 }
 
-/// Find people by name. Never lists yourself; never shows emails.
+/// Find people by name. Never lists yourself; never shows emails; `online` only for people you
+/// share a room with. With `DIRECTORY=shared`, lists only those people and an exact username.
 #[utoipa::path(get, path = "/users/search", tag = "users", security(("HTTPBearer" = [])), params(SearchQuery),
     responses((status = 200, body = [UserPublic]), (status = 401, body = Detail), (status = 403, body = Detail),
         (status = 422, body = ValidationDetail)))]
@@ -64,13 +65,13 @@ pub struct Profile {
     created_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// A user's public profile.
+/// A user's public profile; `online` only if you share a room.
 #[utoipa::path(get, path = "/users/{user_id}", tag = "users", security(("HTTPBearer" = [])),
     params(("user_id" = i64, Path)),
     responses((status = 200, body = Profile), (status = 401, body = Detail), (status = 403, body = Detail),
         (status = 404, body = Detail), (status = 422, body = ValidationDetail)))]
-async fn profile(State(state): State<AppState>, _auth: AuthUser, Id(id): Id) -> Result<Json<Profile>> {
-    let (user, created_at) = chat::user_public(&state, id).await?;
+async fn profile(State(state): State<AppState>, auth: AuthUser, Id(id): Id) -> Result<Json<Profile>> {
+    let (user, created_at) = chat::user_public(&state, auth.user.id, id).await?;
     Ok(Json(Profile { user, created_at }))
 }
 

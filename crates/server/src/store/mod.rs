@@ -10,7 +10,7 @@ mod sql;
 pub use sql::fold;
 
 pub use messages::{Append, AppendBatch, Appended, EventKind, MessageRow, MessageStore, Page, RoomEvent};
-pub use rooms::{Member, Room, RoomRow, RoomStore};
+pub use rooms::{Found, Member, Room, RoomRow, RoomStore, UserSearch};
 
 use std::{str::FromStr, sync::Arc, time::Duration};
 

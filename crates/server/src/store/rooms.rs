@@ -72,13 +72,12 @@ pub trait RoomStore: Send + Sync + 'static {
     async fn existing_user_ids(&self, ids: &[i64]) -> StoreResult<Vec<i64>>;
     /// Users whose username or full name starts with `prefix` (case-insensitive; a word of the
     /// full name counts too), except `exclude`, by username.
-    async fn search_users(
-        &self,
-        prefix: &str,
-        exclude: i64,
-        limit: i64,
-        offset: i64,
-    ) -> StoreResult<Vec<(i64, String, Option<String>)>>;
+    /// Active users (never `viewer`) whose username or a word of whose full name starts with
+    /// `prefix`, each with whether they share a room with `viewer`. With `shared_only`, only
+    /// those who do — and whoever has exactly that username.
+    async fn search_users(&self, search: &UserSearch<'_>) -> StoreResult<Vec<Found>>;
+    /// Whether two users are members of one room.
+    async fn share_a_room(&self, a: i64, b: i64) -> StoreResult<bool>;
 
     async fn room(&self, room_id: i64) -> StoreResult<Option<Room>>;
     /// The DM room of two users, if they have one.
@@ -132,6 +131,24 @@ fn placeholders(first: usize, n: usize) -> String {
 }
 
 /// A LIKE pattern matching strings that start with `prefix`, with `\` escaping wildcards.
+/// A people search: see [`RoomStore::search_users`].
+pub struct UserSearch<'a> {
+    pub prefix: &'a str,
+    pub viewer: i64,
+    pub limit: i64,
+    pub offset: i64,
+    pub shared_only: bool,
+}
+
+/// A user found by a search, and whether they share a room with the one who searched.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Found {
+    pub id: i64,
+    pub username: String,
+    pub full_name: Option<String>,
+    pub shared: bool,
+}
+
 fn like_prefix(prefix: &str) -> String {
     let mut p = String::with_capacity(prefix.len() + 1);
     for c in super::sql::fold(prefix).chars() {
@@ -250,27 +267,40 @@ macro_rules! sql_chat_store {
                 Ok(q.fetch_all(self.reader()).await?.into_iter().map(|(id,)| id).collect())
             }
 
-            async fn search_users(
-                &self,
-                prefix: &str,
-                exclude: i64,
-                limit: i64,
-                offset: i64,
-            ) -> StoreResult<Vec<(i64, String, Option<String>)>> {
-                let pattern = like_prefix(prefix);
+            async fn search_users(&self, search: &UserSearch<'_>) -> StoreResult<Vec<Found>> {
+                let pattern = like_prefix(search.prefix);
                 let word = format!("% {pattern}");
-                Ok(sqlx::query_as(
-                    "SELECT id, username, full_name FROM users WHERE id <> $1 AND is_active AND ( \
-                       username_key LIKE $2 ESCAPE '\\' OR name_key LIKE $2 ESCAPE '\\' \
-                       OR name_key LIKE $3 ESCAPE '\\') \
-                     ORDER BY username_key, id LIMIT $4 OFFSET $5",
+                let only = if search.shared_only { "AND (shared OR username_key = $6)" } else { "" };
+                let sql = format!(
+                    "SELECT id, username, full_name, shared FROM ( \
+                       SELECT u.id, u.username, u.full_name, u.username_key, EXISTS ( \
+                         SELECT 1 FROM chat_room_members a JOIN chat_room_members b ON b.chat_room_id = a.chat_room_id \
+                         WHERE a.user_id = $1 AND b.user_id = u.id) AS shared \
+                       FROM users u WHERE u.id <> $1 AND u.is_active AND ( \
+                         u.username_key LIKE $2 ESCAPE '\\' OR u.name_key LIKE $2 ESCAPE '\\' \
+                         OR u.name_key LIKE $3 ESCAPE '\\')) found \
+                     WHERE TRUE {only} ORDER BY username_key, id LIMIT $4 OFFSET $5"
+                );
+                let mut query = sqlx::query_as(&sql)
+                    .bind(search.viewer)
+                    .bind(&pattern)
+                    .bind(&word)
+                    .bind(search.limit)
+                    .bind(search.offset);
+                if search.shared_only {
+                    query = query.bind(super::sql::fold(search.prefix));
+                }
+                Ok(query.fetch_all(self.reader()).await?)
+            }
+
+            async fn share_a_room(&self, a: i64, b: i64) -> StoreResult<bool> {
+                Ok(sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM chat_room_members a JOIN chat_room_members b \
+                     ON b.chat_room_id = a.chat_room_id WHERE a.user_id = $1 AND b.user_id = $2)",
                 )
-                .bind(exclude)
-                .bind(&pattern)
-                .bind(&word)
-                .bind(limit)
-                .bind(offset)
-                .fetch_all(self.reader())
+                .bind(a)
+                .bind(b)
+                .fetch_one(self.reader())
                 .await?)
             }
 

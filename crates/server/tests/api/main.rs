@@ -10,6 +10,7 @@ mod accounts;
 mod chat;
 mod cluster;
 mod config;
+mod hardening;
 mod meta;
 mod node;
 mod pg;
