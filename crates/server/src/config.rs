@@ -147,6 +147,8 @@ pub struct Config {
     pub trusted_proxies: std::sync::Arc<[crate::http::proxy::Net]>,
     /// Whom people search lists (`DIRECTORY`).
     pub directory: Directory,
+    /// How often open sockets' sessions are checked against the database (`SESSION_CHECK_SECONDS`).
+    pub session_check: Duration,
 }
 
 /// A setting that cannot be used, and why.
@@ -272,6 +274,7 @@ impl Config {
         let ws_ping = positive(&get, "WS_PING_SECONDS", 25, 3600)?;
         let send_queue = positive(&get, "SEND_QUEUE", 8192, 1_000_000)?;
         let send_queue_wait = positive(&get, "SEND_QUEUE_WAIT", 5, 300)?;
+        let session_check = positive(&get, "SESSION_CHECK_SECONDS", 30, 3600)?;
 
         Ok(Self {
             database_url,
@@ -293,6 +296,7 @@ impl Config {
             redis_url,
             trusted_proxies: trusted_proxies.into(),
             directory,
+            session_check: Duration::from_secs(session_check),
         })
     }
 }

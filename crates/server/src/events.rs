@@ -59,6 +59,9 @@ pub trait History: Send + Sync + 'static {
         limit: i64,
     ) -> anyhow::Result<(Vec<i64>, Vec<ServerFrame>)>;
 
+    /// The last `seq` of each of these rooms (rooms that no longer exist are left out).
+    async fn last_seqs(&self, room_ids: &[i64]) -> anyhow::Result<Vec<(i64, i64)>>;
+
     /// The `presence` frame saying the user is `online` (or not), and whom it is for (the users
     /// they share a room with); `None` if the account is gone.
     async fn presence(&self, user_id: i64, online: bool) -> anyhow::Result<Option<(Vec<i64>, ServerFrame)>>;

@@ -49,6 +49,8 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         None => Arc::new(realtime::LocalBroker::new(hub.clone())),
     };
     let pipeline = chat::Pipeline::start(store.clone(), broker.clone(), config.send_queue, config.send_queue_wait);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(realtime::sessions::sweep_loop(store.clone(), hub.clone(), config.session_check, shutdown.clone()));
     Ok(AppState {
         config: Arc::new(config),
         store,
@@ -56,7 +58,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         hub,
         broker,
         pipeline,
-        shutdown: tokio_util::sync::CancellationToken::new(),
+        shutdown,
         connections: tokio_util::task::TaskTracker::new(),
         max_connections,
         sockets: Arc::default(),

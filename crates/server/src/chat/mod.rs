@@ -392,6 +392,10 @@ impl crate::events::History for StoreHistory {
         Ok((members, frames))
     }
 
+    async fn last_seqs(&self, room_ids: &[i64]) -> anyhow::Result<Vec<(i64, i64)>> {
+        Ok(self.0.last_seqs(room_ids).await?)
+    }
+
     async fn presence(&self, user_id: i64, online: bool) -> anyhow::Result<Option<(Vec<i64>, ServerFrame)>> {
         let Some(user) = self.0.user_by_id(user_id).await? else { return Ok(None) };
         let peers = self.0.co_member_ids(user_id).await?;

@@ -545,6 +545,16 @@ impl Hub {
         }
     }
 
+    /// The sessions with a connection here: `(user_id, session_id)`, each once.
+    pub fn sessions(&self) -> Vec<(i64, Arc<str>)> {
+        let index = self.lock();
+        let mut sessions: Vec<(i64, Arc<str>)> =
+            index.conns.values().map(|c| (c.user_id, c.session_id.clone())).collect();
+        sessions.sort_unstable();
+        sessions.dedup();
+        sessions
+    }
+
     /// Whether to relay an announcement of `kind` (typing, joined, left) by a user in a room
     /// now: at most one of each kind per user and room every [`TYPING_THROTTLE`], so nobody can
     /// flood a room's members with them.

@@ -5,6 +5,7 @@ pub mod broker;
 mod connection;
 pub mod hub;
 pub mod redis;
+pub mod sessions;
 
 use axum::{
     extract::{

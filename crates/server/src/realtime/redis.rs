@@ -53,28 +53,37 @@ const PRESENCE_EVERY: Duration = Duration::from_secs(2);
 /// after this.
 const PRESENCE_TTL_SECONDS: i64 = 10;
 
-/// Presence changes announced from one read of the records at most.
-const ANNOUNCED: usize = 10_000;
 /// Events published in one pipeline at most.
 const PUBLISH_BATCH: usize = 256;
 /// How often the subscription is checked with a ping.
 const KEEPALIVE: Duration = Duration::from_secs(15);
+/// Rooms whose last `seq` is read in one query when catching up.
+const CATCH_UP_CHUNK: usize = 500;
 /// Messages read from the database per room in one gap fill.
 const FILL_LIMIT: i64 = 1000;
 /// Rooms whose last delivered `seq` is remembered; past this the memory starts over (each room
 /// then takes its next message as given).
 const TRACKED_ROOMS: usize = 200_000;
 
+/// What travels on the channel: an event, or a node's word that some of its events were not
+/// published (dropped while Redis was slow or refused them), so the others catch up from the
+/// database.
 #[derive(Deserialize)]
 struct Envelope {
     node: u64,
-    event: Event,
+    #[serde(default)]
+    event: Option<Event>,
+    #[serde(default)]
+    catch_up: bool,
 }
 
 #[derive(Serialize)]
 struct OutgoingEnvelope<'a> {
     node: u64,
-    event: &'a Event,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event: Option<&'a Event>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    catch_up: bool,
 }
 
 /// Whether the sequencer knew the room when its event came.
@@ -100,8 +109,9 @@ pub struct RedisBroker {
     sequencer: Arc<Sequencer>,
     outbound: mpsc::Sender<Outgoing>,
     up: Arc<AtomicBool>,
-    /// Events are being dropped for want of room (logged once until publishing catches up).
-    behind: Arc<AtomicBool>,
+    /// Counts this node's events that were not published, and how many of them the other nodes
+    /// were told to catch up on: while they differ, delivery across nodes is degraded.
+    drops: Arc<Drops>,
     /// The background tasks, stopped at shutdown (or when the broker is dropped). The presence
     /// loop is first: shutdown stops it before removing this node's record.
     tasks: Vec<tokio::task::AbortHandle>,
@@ -125,14 +135,14 @@ impl RedisBroker {
         let (deferred, steps) = mpsc::unbounded_channel();
         let sequencer = Arc::new(Sequencer { hub, state: std::sync::Mutex::default(), deferred });
         let (outbound, to_publish) = mpsc::channel(OUTBOUND);
-        let behind = Arc::new(AtomicBool::new(false));
+        let drops = Arc::new(Drops::default());
         let tasks = vec![
-            tokio::spawn(presence_loop(client.clone(), node, sequencer.hub.clone(), history.clone())).abort_handle(),
+            tokio::spawn(presence_loop(client.clone(), node, sequencer.clone(), history.clone())).abort_handle(),
             tokio::spawn(fill_loop(steps, sequencer.clone(), history)).abort_handle(),
-            tokio::spawn(publish_loop(client.clone(), to_publish, behind.clone())).abort_handle(),
+            tokio::spawn(publish_loop(client.clone(), node, to_publish, drops.clone())).abort_handle(),
             tokio::spawn(subscribe_loop(client.clone(), node, sequencer.clone(), up.clone())).abort_handle(),
         ];
-        Ok(Self { node, client, sequencer, outbound, up, behind, tasks })
+        Ok(Self { node, client, sequencer, outbound, up, drops, tasks })
     }
 }
 
@@ -148,13 +158,13 @@ impl Broker for RedisBroker {
     /// clients never depend on it). Applied before returning unless the room waits on a gap
     /// fill (see the module docs).
     fn publish(&self, event: Event) {
-        match serde_json::to_string(&OutgoingEnvelope { node: self.node, event: &event }) {
-            // Full (Redis slow or down): the others fill the gap from the database.
+        match serde_json::to_string(&OutgoingEnvelope { node: self.node, event: Some(&event), catch_up: false }) {
+            // Full (Redis slow or down): the others catch up from the database once told.
             Ok(payload) => {
-                if self.outbound.try_send(Outgoing::Event(payload)).is_err()
-                    && !self.behind.swap(true, Ordering::Relaxed)
-                {
-                    tracing::warn!("Redis is behind; events are not published (other nodes fill in from the database)");
+                if self.outbound.try_send(Outgoing::Event(payload)).is_err() && self.drops.drop_one() {
+                    tracing::warn!(
+                        "Redis is behind; events are not published (other nodes catch up from the database)"
+                    );
                 }
             }
             Err(e) => tracing::error!(error = %e, "an event could not be serialised"),
@@ -162,8 +172,9 @@ impl Broker for RedisBroker {
         self.sequencer.offer(event);
     }
 
+    /// Up when this node receives the others' events and publishes its own.
     fn linked(&self) -> Option<bool> {
-        Some(self.up.load(Ordering::Relaxed))
+        Some(self.up.load(Ordering::Relaxed) && !self.drops.owed())
     }
 
     /// Publishes what is queued (the connections' last presence events among it), removes this
@@ -174,9 +185,12 @@ impl Broker for RedisBroker {
             presence.abort();
         }
         let (done, flushed) = tokio::sync::oneshot::channel();
-        if self.outbound.send(Outgoing::Flush(done)).await.is_ok()
-            && tokio::time::timeout(Duration::from_secs(3), flushed).await.is_err()
-        {
+        let flush = async {
+            if self.outbound.send(Outgoing::Flush(done)).await.is_ok() {
+                let _ = flushed.await;
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(3), flush).await.is_err() {
             tracing::warn!("Redis did not take this node's last events before shutdown");
         }
         let forget = async {
@@ -187,6 +201,30 @@ impl Broker for RedisBroker {
             tracing::debug!("could not remove this node's presence record; it expires by itself");
         }
         self.tasks.iter().for_each(tokio::task::AbortHandle::abort);
+    }
+}
+
+/// Events not published, and how many of those the other nodes were told about.
+#[derive(Default)]
+struct Drops {
+    dropped: std::sync::atomic::AtomicU64,
+    told: std::sync::atomic::AtomicU64,
+}
+
+impl Drops {
+    /// Counts a dropped event; `true` if it is the first since the others were last told (to
+    /// log once).
+    fn drop_one(&self) -> bool {
+        self.drop_many(1)
+    }
+
+    fn drop_many(&self, n: usize) -> bool {
+        let n = u64::try_from(n).unwrap_or(u64::MAX);
+        self.dropped.fetch_add(n, Ordering::Relaxed) == self.told.load(Ordering::Relaxed)
+    }
+
+    fn owed(&self) -> bool {
+        self.dropped.load(Ordering::Relaxed) != self.told.load(Ordering::Relaxed)
     }
 }
 
@@ -425,29 +463,44 @@ async fn fill_loop(mut steps: mpsc::UnboundedReceiver<Step>, sequencer: Arc<Sequ
                 sequencer.deliver_fresh(&mut state, room_id, &members, frames);
                 sequencer.step_done(&mut state, room_id);
             }
-            Step::CatchUp => {
-                // Each known room not already waiting: hold its live messages while reading.
-                let rooms: Vec<(i64, i64)> = {
-                    let mut state = sequencer.lock();
-                    let rooms: Vec<(i64, i64)> = state
-                        .last
-                        .iter()
-                        .filter(|(r, _)| !state.waiting.contains_key(r))
-                        .map(|(r, s)| (*r, *s))
-                        .collect();
-                    for (room, _) in &rooms {
-                        state.waiting.insert(*room, 1);
-                    }
-                    rooms
-                };
-                for (room_id, last) in rooms {
-                    let filled = fill(&sequencer.hub, history.as_ref(), room_id, last, i64::MAX).await;
-                    let mut state = sequencer.lock();
-                    let now = state.last.entry(room_id).or_insert(filled);
-                    *now = (*now).max(filled);
-                    sequencer.step_done(&mut state, room_id);
-                }
+            Step::CatchUp => catch_up(&sequencer, history.as_ref()).await,
+        }
+    }
+}
+
+/// Reads what the known rooms got that this node has not delivered (after a reconnect, or when
+/// another node died or dropped events): compares each room's last `seq` in the database with
+/// the last delivered, in chunks, and fills only the rooms behind — their live messages held
+/// meanwhile.
+async fn catch_up(sequencer: &Arc<Sequencer>, history: &dyn History) {
+    let rooms: Vec<i64> = sequencer.lock().last.keys().copied().collect();
+    for chunk in rooms.chunks(CATCH_UP_CHUNK) {
+        let Some(Ok(stored)) = retry(|| history.last_seqs(chunk)).await else {
+            tracing::warn!("could not catch up from the database; clients recover with sync");
+            return;
+        };
+        // Behind, and not already waiting on a fill (which reads up to the latest itself).
+        let behind: Vec<(i64, i64, i64)> = {
+            let mut state = sequencer.lock();
+            let behind: Vec<(i64, i64, i64)> = stored
+                .into_iter()
+                .filter(|(room, _)| !state.waiting.contains_key(room))
+                .filter_map(|(room, newest)| {
+                    let last = state.last.get(&room).copied()?;
+                    (newest > last).then_some((room, last, newest))
+                })
+                .collect();
+            for (room, _, _) in &behind {
+                state.waiting.insert(*room, 1);
             }
+            behind
+        };
+        for (room_id, last, newest) in behind {
+            let filled = fill(&sequencer.hub, history, room_id, last, newest).await;
+            let mut state = sequencer.lock();
+            let now = state.last.entry(room_id).or_insert(filled);
+            *now = (*now).max(filled);
+            sequencer.step_done(&mut state, room_id);
         }
     }
 }
@@ -495,12 +548,14 @@ where
 }
 
 /// Publishes this node's events in order, each at least once: while Redis is unreachable the
-/// next event waits (and the rest queue behind it, up to [`OUTBOUND`]; beyond that the other
-/// nodes fill in from the database) and is sent again once Redis is back — a publication whose
-/// answer was lost may arrive twice, which the receivers' sequencers drop.
-async fn publish_loop(client: redis::Client, mut events: mpsc::Receiver<Outgoing>, behind: Arc<AtomicBool>) {
+/// next event waits (and the rest queue behind it, up to [`OUTBOUND`]) and is sent again once
+/// Redis is back — a publication whose answer was lost may arrive twice, which the receivers'
+/// sequencers drop. Events that could not wait (the queue was full, or Redis refused them) are
+/// dropped and counted; the next batch that goes out ends with a catch-up word, on which the
+/// other nodes read what they missed from the database.
+async fn publish_loop(client: redis::Client, node: u64, mut events: mpsc::Receiver<Outgoing>, drops: Arc<Drops>) {
+    let catch_up = serde_json::to_string(&OutgoingEnvelope { node, event: None, catch_up: true }).unwrap_or_default();
     let mut conn: Option<redis::aio::MultiplexedConnection> = None;
-    let mut refused = false;
     // Everything waiting goes out in one pipeline: one round trip for many events.
     let mut pending: Vec<String> = Vec::new();
     // Asked to answer once `pending` is out.
@@ -536,39 +591,43 @@ async fn publish_loop(client: redis::Client, mut events: mpsc::Receiver<Outgoing
             );
             conn = connecting.await.ok().and_then(Result::ok);
         }
-        let sent = match conn.as_mut() {
-            Some(c) => {
-                let mut pipe = redis::pipe();
-                for payload in &pending {
-                    pipe.cmd("PUBLISH").arg(CHANNEL).arg(payload).ignore();
-                }
-                // Bounded: a connection to a Redis that went away can leave a request unanswered.
-                match tokio::time::timeout(Duration::from_secs(5), pipe.query_async::<()>(c)).await {
-                    Ok(Ok(())) => true,
-                    // Redis answered, and refused (say, NOAUTH or READONLY): trying again would
-                    // block every later event behind these. Dropped; the others fill in.
-                    Ok(Err(e)) if !(e.is_io_error() || e.is_connection_dropped() || e.is_timeout()) => {
-                        if !refused {
-                            tracing::error!(error = %e, "Redis refuses this node's events; other nodes fill in from the database");
-                            refused = true;
-                        }
-                        pending.clear();
-                        continue;
-                    }
-                    _ => false,
-                }
-            }
-            None => false,
-        };
-        if sent {
-            pending.clear();
-            backoff = Duration::from_millis(50);
-            refused = false;
-            behind.store(false, Ordering::Relaxed);
-        } else {
-            conn = None;
+        let Some(c) = conn.as_mut() else {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(1));
+            continue;
+        };
+        // Dropped events not yet told about: this batch ends with the word.
+        let dropped = drops.dropped.load(Ordering::Relaxed);
+        let tell = dropped != drops.told.load(Ordering::Relaxed);
+        let mut pipe = redis::pipe();
+        for payload in pending.iter().chain(tell.then_some(&catch_up)) {
+            pipe.cmd("PUBLISH").arg(CHANNEL).arg(payload).ignore();
+        }
+        // Bounded: a connection to a Redis that went away can leave a request unanswered.
+        match tokio::time::timeout(Duration::from_secs(5), pipe.query_async::<()>(c)).await {
+            Ok(Ok(())) => {
+                pending.clear();
+                backoff = Duration::from_millis(50);
+                if tell {
+                    drops.told.store(dropped, Ordering::Relaxed);
+                    tracing::info!("publishing to Redis again; the other nodes catch up on what was dropped");
+                }
+            }
+            // Redis answered, and refused (say, NOAUTH or READONLY): trying again would block
+            // every later event behind these. Dropped and counted.
+            Ok(Err(e)) if !(e.is_io_error() || e.is_connection_dropped() || e.is_timeout()) => {
+                if drops.drop_many(pending.len()) {
+                    tracing::error!(error = %e, "Redis refuses this node's events; other nodes catch up from the database");
+                }
+                pending.clear();
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+            _ => {
+                conn = None;
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
         }
     }
 }
@@ -577,8 +636,12 @@ async fn publish_loop(client: redis::Client, mut events: mpsc::Receiver<Outgoing
 /// `banter:presence:{node}` (expiring after [`PRESENCE_TTL_SECONDS`]) and reads the other
 /// nodes' records into the hub. Presence frames from other nodes update it in between; a node
 /// that dies drops out when its record expires.
-async fn presence_loop(client: redis::Client, node: u64, hub: Arc<Hub>, history: Arc<dyn History>) {
+async fn presence_loop(client: redis::Client, node: u64, sequencer: Arc<Sequencer>, history: Arc<dyn History>) {
+    let hub = sequencer.hub.clone();
     let own = presence_key(node);
+    // The other nodes' records last read: one that disappears is a node that died (or stopped),
+    // perhaps before it published its last messages.
+    let mut nodes: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut conn: Option<redis::aio::MultiplexedConnection> = None;
     let mut every = tokio::time::interval(PRESENCE_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -599,6 +662,7 @@ async fn presence_loop(client: redis::Client, node: u64, hub: Arc<Hub>, history:
             }
             pipe.query_async::<()>(c).await?;
             let mut others = std::collections::HashSet::new();
+            let mut seen = std::collections::HashSet::new();
             let mut cursor: u64 = 0;
             loop {
                 let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
@@ -609,23 +673,26 @@ async fn presence_loop(client: redis::Client, node: u64, hub: Arc<Hub>, history:
                     .arg(100)
                     .query_async(c)
                     .await?;
-                for key in keys.iter().filter(|k| **k != own) {
-                    let members: Vec<i64> = redis::cmd("SMEMBERS").arg(key).query_async(c).await?;
+                for key in keys.into_iter().filter(|k| *k != own) {
+                    let members: Vec<i64> = redis::cmd("SMEMBERS").arg(&key).query_async(c).await?;
                     others.extend(members);
+                    seen.insert(key);
                 }
                 if next == 0 {
                     break;
                 }
                 cursor = next;
             }
-            redis::RedisResult::Ok(others)
+            redis::RedisResult::Ok((others, seen))
         };
         match tokio::time::timeout(Duration::from_secs(5), round).await {
-            Ok(Ok(others)) => {
-                let changes = hub.set_remote_online(others);
-                if !changes.is_empty() {
-                    tokio::spawn(announce(hub.clone(), history.clone(), changes));
+            Ok(Ok((others, seen))) => {
+                if nodes.iter().any(|n| !seen.contains(n)) {
+                    let _ = sequencer.deferred.send(Step::CatchUp);
                 }
+                nodes = seen;
+                let changes = hub.set_remote_online(others);
+                announce(&hub, history.as_ref(), changes).await;
             }
             // Redis is away (the subscriber says so once); what other nodes said last stands.
             _ => conn = None,
@@ -635,17 +702,14 @@ async fn presence_loop(client: redis::Client, node: u64, hub: Arc<Hub>, history:
 
 /// Presence news found in the records rather than in an event (a node died, or events were lost
 /// while Redis was away), told to the users here who share a room with each user — each node
-/// tells its own connections. At most [`ANNOUNCED`] a round; the rest see it on their next look.
-async fn announce(hub: Arc<Hub>, history: Arc<dyn History>, changes: PresenceChanges) {
-    for (user_id, online) in changes.into_iter().take(ANNOUNCED) {
-        match history.presence(user_id, online).await {
+/// tells its own connections.
+async fn announce(hub: &Hub, history: &dyn History, changes: PresenceChanges) {
+    for (user_id, online) in changes {
+        match retry(|| history.presence(user_id, online)).await {
             // Announced only if still true (they may have come back meanwhile).
-            Ok(Some((peers, frame))) if hub.is_online(user_id) == online => hub.deliver_users(&peers, &frame),
-            Ok(_) => {}
-            Err(e) => {
-                tracing::debug!(error = %e, "presence news not announced: the database is away");
-                return;
-            }
+            Some(Ok(Some((peers, frame)))) if hub.is_online(user_id) == online => hub.deliver_users(&peers, &frame),
+            Some(Err(e)) => tracing::warn!(error = %e, user_id, "presence change not announced: the database is away"),
+            _ => {}
         }
     }
 }
@@ -684,13 +748,21 @@ async fn subscribe_loop(client: redis::Client, node: u64, sequencer: Arc<Sequenc
                             let Some(msg) = msg else { break };
                             match serde_json::from_slice::<Envelope>(msg.get_payload_bytes()) {
                                 Ok(envelope) if envelope.node == node => {}
-                                Ok(envelope) => {
-                                    // Another node's user came online or went offline there.
-                                    if let Event::Users { frame: ServerFrame::Presence { user_id, online, .. }, .. } = &envelope.event {
-                                        sequencer.hub.remote_presence(*user_id, *online);
-                                    }
-                                    sequencer.offer(envelope.event);
+                                Ok(Envelope { catch_up: true, .. }) => {
+                                    let _ = sequencer.deferred.send(Step::CatchUp);
                                 }
+                                Ok(Envelope { event: Some(event), .. }) => {
+                                    // Another node's user came online or went offline there.
+                                    if let Event::Users { frame: ServerFrame::Presence { user_id, online, .. }, .. } = &event {
+                                        sequencer.hub.remote_presence(*user_id, *online);
+                                        // Not what is true here (connected here too, say): not news.
+                                        if sequencer.hub.is_online(*user_id) != *online {
+                                            continue;
+                                        }
+                                    }
+                                    sequencer.offer(event);
+                                }
+                                Ok(_) => {}
                                 Err(e) => tracing::warn!(error = %e, "an event from Redis could not be read"),
                             }
                         }
@@ -774,6 +846,10 @@ mod tests {
             Ok((vec![1], self.0.iter().filter(|s| **s < seq).map(|s| frame(room, *s)).collect()))
         }
 
+        async fn last_seqs(&self, rooms: &[i64]) -> anyhow::Result<Vec<(i64, i64)>> {
+            Ok(rooms.iter().map(|r| (*r, self.0.iter().copied().max().unwrap_or(0))).collect())
+        }
+
         async fn presence(&self, _user: i64, _online: bool) -> anyhow::Result<Option<(Vec<i64>, ServerFrame)>> {
             Ok(None)
         }
@@ -825,6 +901,20 @@ mod tests {
         seq.offer(batch(7, 2..=5));
         seq.offer(batch(7, 6..=6));
         assert_eq!(until_delivered(&mut inbox, &[6]).await, [6]);
+    }
+
+    #[tokio::test]
+    async fn catching_up_reads_only_what_a_known_room_missed() {
+        let (seq, mut inbox) = sequencer((1..=9).collect());
+        seq.offer(batch(4, 1..=5));
+        assert_eq!(until_delivered(&mut inbox, &[1, 2, 3, 4, 5]).await, [1, 2, 3, 4, 5]);
+        // 6-9 were committed, and their publication lost (say, the node that wrote them died).
+        let _ = seq.deferred.send(Step::CatchUp);
+        assert_eq!(until_delivered(&mut inbox, &[6, 7, 8, 9]).await, [6, 7, 8, 9]);
+        // Nothing more to read: a second catch-up delivers nothing, and live delivery goes on.
+        let _ = seq.deferred.send(Step::CatchUp);
+        seq.offer(batch(4, 10..=10));
+        assert_eq!(until_delivered(&mut inbox, &[10]).await, [10]);
     }
 
     #[tokio::test]

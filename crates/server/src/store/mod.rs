@@ -212,6 +212,9 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn revoke_all_sessions(&self, user_id: i64) -> StoreResult<u64>;
     /// The user, if they are active and `session_id` is one of their live sessions.
     async fn user_in_session(&self, user_id: i64, session_id: &str) -> StoreResult<Option<User>>;
+    /// Which of these sessions are live: `(user_id, session_id)` of an active user, neither
+    /// revoked nor expired.
+    async fn live_sessions(&self, session_ids: &[&str]) -> StoreResult<Vec<(i64, String)>>;
 }
 
 pub type DynStore = Arc<dyn Store>;

@@ -100,6 +100,8 @@ pub trait RoomStore: Send + Sync + 'static {
     async fn member_ids(&self, room_id: i64) -> StoreResult<Vec<i64>>;
     /// The rooms `user_id` is a member of.
     async fn room_ids_of(&self, user_id: i64) -> StoreResult<Vec<i64>>;
+    /// The last `seq` of each of these rooms that exists.
+    async fn last_seqs(&self, room_ids: &[i64]) -> StoreResult<Vec<(i64, i64)>>;
     /// Everyone who shares at least one room with `user_id`.
     async fn co_member_ids(&self, user_id: i64) -> StoreResult<Vec<i64>>;
     /// The user's conversations, newest activity first (or just `only_room`).
@@ -441,6 +443,18 @@ macro_rules! sql_chat_store {
                         .fetch_all(self.reader())
                         .await?;
                 Ok(rows.into_iter().map(|(id,)| id).collect())
+            }
+
+            async fn last_seqs(&self, room_ids: &[i64]) -> StoreResult<Vec<(i64, i64)>> {
+                if room_ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let sql = format!("SELECT id, last_seq FROM chat_rooms WHERE id IN ({})", placeholders(1, room_ids.len()));
+                let mut query = sqlx::query_as::<$db, (i64, i64)>(&sql);
+                for id in room_ids {
+                    query = query.bind(id);
+                }
+                Ok(query.fetch_all(self.reader()).await?)
             }
 
             async fn co_member_ids(&self, user_id: i64) -> StoreResult<Vec<i64>> {

@@ -337,6 +337,22 @@ macro_rules! sql_store {
                     .fetch_optional(self.reader())
                     .await?)
             }
+
+            async fn live_sessions(&self, session_ids: &[&str]) -> StoreResult<Vec<(i64, String)>> {
+                if session_ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let list = (2..2 + session_ids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+                let sql = format!(
+                    "SELECT DISTINCT t.user_id, t.session_id FROM refresh_tokens t JOIN users u ON u.id = t.user_id \
+                     WHERE u.is_active AND t.revoked_at IS NULL AND t.expires_at > $1 AND t.session_id IN ({list})"
+                );
+                let mut query = sqlx::query_as::<$db, (i64, String)>(&sql).bind(now());
+                for id in session_ids {
+                    query = query.bind(*id);
+                }
+                Ok(query.fetch_all(self.reader()).await?)
+            }
         }
     };
 }

@@ -23,6 +23,7 @@ backend_tests!(
     a_node_killed_mid_traffic_loses_nothing,
     presence_is_cluster_wide,
     a_node_stopped_gracefully_takes_its_users_offline_at_once,
+    a_logout_during_a_redis_outage_still_closes_sockets_everywhere,
 );
 
 /// A private Redis, killed when dropped.
@@ -115,11 +116,18 @@ async fn messages(ws: &mut Ws, n: usize) -> Vec<Value> {
 
 /// Two nodes on the test's database, linked by a private Redis.
 async fn cluster(app: TestApp) -> (RedisServer, TestApp, TestApp) {
+    cluster_with(app, &[]).await
+}
+
+/// [`cluster`], with extra settings for both nodes.
+async fn cluster_with(app: TestApp, extra: &[(&str, &str)]) -> (RedisServer, TestApp, TestApp) {
     let storage = app.stop().await;
     let redis = RedisServer::start();
     let url = redis.url();
-    let one = TestApp::start(storage.clone(), &[("REDIS_URL", &url)]).await;
-    let two = TestApp::start(storage, &[("REDIS_URL", &url)]).await;
+    let mut settings = vec![("REDIS_URL", url.as_str())];
+    settings.extend_from_slice(extra);
+    let one = TestApp::start(storage.clone(), &settings).await;
+    let two = TestApp::start(storage, &settings).await;
     redis_is(&one, "up").await;
     redis_is(&two, "up").await;
     (redis, one, two)
@@ -410,4 +418,17 @@ async fn a_node_stopped_gracefully_takes_its_users_offline_at_once(app: TestApp)
 async fn get_json(client: &reqwest::Client, url: &str, token: &str) -> (StatusCode, Value) {
     let response = client.get(url).bearer_auth(token).send().await.expect("sent");
     (response.status(), response.json().await.expect("json"))
+}
+
+/// Logging out while Redis is down: the revocation event cannot travel, yet the session's socket
+/// on the other node is closed at that node's next session check.
+async fn a_logout_during_a_redis_outage_still_closes_sockets_everywhere(app: TestApp) {
+    let (mut redis, one, two) = cluster_with(app, &[("SESSION_CHECK_SECONDS", "1")]).await;
+    let user = one.user("outage").await;
+    let mut socket = Ws::subscribed(&two, &user.access).await;
+    redis.stop();
+    redis_is(&one, "down").await;
+    let (status, body) = one.post("/auth/logout-all", &user.access, json!({})).await;
+    assert_eq!((status, body["sessions_terminated"].as_i64()), (StatusCode::OK, Some(1)), "{body}");
+    assert_eq!(socket.ended().await, Ended::Closed(4003, "session revoked".into()));
 }

@@ -5,13 +5,14 @@ use reqwest::{header, StatusCode};
 use serde_json::{json, Value};
 
 use crate::{
-    helpers::{Storage, TestApp},
-    ws::Ws,
+    helpers::{execute, session_of, Storage, TestApp},
+    ws::{Ended, Ws},
 };
 
 backend_tests!(
     presence_is_shown_only_to_people_who_share_a_room,
     a_shared_directory_lists_only_people_you_share_a_room_with,
+    a_socket_ends_with_its_session,
 );
 
 fn names(found: &Value) -> Vec<&str> {
@@ -91,4 +92,26 @@ async fn private_answers_are_not_cached_and_pages_cannot_be_framed() {
     // Static files keep their own caching (revalidated by ETag).
     let css = app.client.get(app.url("/app.css")).send().await.expect("sent");
     assert_eq!(css.headers()[header::CACHE_CONTROL], "no-cache");
+}
+
+/// An open socket lives only as long as its session: one that expired, or was revoked without
+/// this node hearing of it (the event lost), is closed at the next check — and only that one.
+async fn a_socket_ends_with_its_session(app: TestApp) {
+    let storage: Storage = app.stop().await;
+    let app = TestApp::start(storage.clone(), &[("SESSION_CHECK_SECONDS", "1")]).await;
+    let user = app.user("sess").await;
+    let (expiring, revoked) = (app.login(&user).await, app.login(&user).await);
+    let mut stays = Ws::subscribed(&app, &user.access).await;
+    let mut expires = Ws::subscribed(&app, &expiring.access).await;
+    let mut dies = Ws::subscribed(&app, &revoked.access).await;
+
+    let sql = "UPDATE refresh_tokens SET expires_at = created_at WHERE session_id = $1";
+    assert!(execute(&storage, sql, &session_of(&expiring.access)).await > 0);
+    let sql = "UPDATE refresh_tokens SET revoked_at = created_at WHERE session_id = $1";
+    assert!(execute(&storage, sql, &session_of(&revoked.access)).await > 0);
+
+    assert_eq!(expires.ended().await, Ended::Closed(4003, "session revoked".into()));
+    assert_eq!(dies.ended().await, Ended::Closed(4003, "session revoked".into()));
+    stays.send(json!({"type": "ping"})).await;
+    stays.expect("pong").await;
 }

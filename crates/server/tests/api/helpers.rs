@@ -110,6 +110,30 @@ impl Storage {
     }
 }
 
+/// Runs one SQL statement (with `$1` bound to `arg`) on the storage's database, behind the
+/// server's back: for tests that need a state no API call makes.
+pub async fn execute(storage: &Storage, sql: &str, arg: &str) -> u64 {
+    use sqlx::Connection as _;
+    match storage.backend {
+        Backend::Sqlite => {
+            let mut db = sqlx::SqliteConnection::connect(&storage.database_url).await.expect("connect");
+            sqlx::query(sql).bind(arg).execute(&mut db).await.expect("sql runs").rows_affected()
+        }
+        Backend::Postgres => {
+            let mut db = sqlx::PgConnection::connect(&storage.database_url).await.expect("connect");
+            sqlx::query(sql).bind(arg).execute(&mut db).await.expect("sql runs").rows_affected()
+        }
+    }
+}
+
+/// The session id (`sid` claim) of an access token.
+pub fn session_of(access: &str) -> String {
+    let key = jsonwebtoken::DecodingKey::from_secret(SECRET.as_bytes());
+    let claims =
+        jsonwebtoken::decode::<Value>(access, &key, &jsonwebtoken::Validation::default()).expect("a valid token");
+    claims.claims["sid"].as_str().expect("sid").to_owned()
+}
+
 pub struct TestApp {
     pub addr: std::net::SocketAddr,
     pub base: String,

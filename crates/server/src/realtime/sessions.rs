@@ -1,0 +1,49 @@
+//! Sockets live only as long as their session: every so often each node checks the sessions of
+//! its open connections against the database and closes those that ended — expired, or revoked
+//! while the revocation event could not reach this node (Redis away, a node killed before it
+//! published). Revocations normally close sockets at once through the broker; this is the
+//! bound when that fails, and the only way an expiry is noticed.
+
+use std::{sync::Arc, time::Duration};
+
+use tokio_util::sync::CancellationToken;
+
+use super::Hub;
+use crate::store::DynStore;
+
+/// Sessions checked per query.
+const CHUNK: usize = 500;
+
+/// Checks every `every` until `stop`.
+pub async fn sweep_loop(store: DynStore, hub: Arc<Hub>, every: Duration, stop: CancellationToken) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = ticks.tick() => sweep(&store, &hub).await,
+        }
+    }
+}
+
+/// One check: closes the connections whose session ended. A database that does not answer
+/// closes nothing (the next check tries again).
+pub async fn sweep(store: &DynStore, hub: &Hub) {
+    for chunk in hub.sessions().chunks(CHUNK) {
+        let ids: Vec<&str> = chunk.iter().map(|(_, s)| &**s).collect();
+        let live = match store.live_sessions(&ids).await {
+            Ok(live) => live,
+            Err(e) => {
+                tracing::debug!(error = %e, "session check skipped: the database did not answer");
+                return;
+            }
+        };
+        for (user_id, session_id) in chunk {
+            if !live.iter().any(|(u, s)| u == user_id && **s == **session_id) {
+                tracing::info!(user_id, "closing sockets of an ended session");
+                hub.close_sessions(*user_id, Some(session_id));
+            }
+        }
+    }
+}
