@@ -56,6 +56,8 @@ export class BanterServer {
         PORT: String(this.port),
         DATABASE_URL: `sqlite://${path.join(this.dir, 'banter.db')}`,
         SECRET_KEY,
+        // The tests write long histories faster than anyone types.
+        SEND_RATE_LIMIT: '0',
         RUST_LOG: process.env.RUST_LOG || 'info',
       },
       stdio: ['ignore', log, log],

@@ -327,6 +327,9 @@ pub enum ServerFrame {
         /// The `client_id` of the `message` frame that failed, so the client can mark it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_id: Option<String>,
+        /// With `rate_limited`: milliseconds to wait before trying again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
     },
 }
 
@@ -355,7 +358,7 @@ impl ServerFrame {
     }
 
     pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::Error { message: message.into(), code, client_id: None }
+        Self::Error { message: message.into(), code, client_id: None, retry_after_ms: None }
     }
 }
 

@@ -13,6 +13,7 @@ use crate::{
     },
     error::{Error, Result},
     events::Event,
+    limits::Account,
     state::AppState,
     store::{self, NewUser, Rotation, StoreError, User},
     validate::{self, Checker},
@@ -112,17 +113,29 @@ async fn login_candidates(state: &AppState, login: &str) -> Result<Vec<User>> {
 
 /// Logs in by username or email. Unknown user and wrong password are indistinguishable, in
 /// answer and in time.
+///
+/// An account with `LOGIN_FAILURE_LIMIT` wrong passwords in 15 minutes is refused (429) until
+/// the oldest of them is 15 minutes old, whatever the password and wherever it comes from; a
+/// login name that matches no account is counted the same way, so the refusal tells nothing.
 pub async fn login(state: &AppState, login: &str, password: &str) -> Result<(User, TokenPair)> {
     let candidates = login_candidates(state, login).await?;
     let mut found = None;
     if candidates.is_empty() {
+        let unknown = Account::Name(crate::store::fold(login));
+        state.limits.password_allowed(&unknown)?;
         password::verify(password.to_owned(), None).await?;
+        state.limits.password_failed(unknown);
+    }
+    for user in &candidates {
+        state.limits.password_allowed(&Account::User(user.id))?;
     }
     for user in candidates {
         if password::verify(password.to_owned(), Some(user.hashed_password.clone())).await? {
+            state.limits.password_succeeded(user.id);
             found = Some(user);
             break;
         }
+        state.limits.password_failed(Account::User(user.id));
     }
     let user = found.ok_or_else(|| Error::Unauthorized("Invalid username or password".into()))?;
     if !user.is_active {
@@ -224,7 +237,7 @@ pub async fn change_password(state: &AppState, user: &User, req: ChangePasswordR
     let Some(new_password) = new_password else {
         return Err(Error::Internal(anyhow::anyhow!("validated field missing")));
     };
-    if !password::verify(req.old_password.clone(), Some(user.hashed_password.clone())).await? {
+    if !checked_password(state, user, &req.old_password).await? {
         return Err(Error::BadRequest("Current password is incorrect".into()));
     }
     let hashed = password::hash(new_password).await?;
@@ -233,6 +246,18 @@ pub async fn change_password(state: &AppState, user: &User, req: ChangePasswordR
     close_sockets(state, user.id, None);
     tracing::info!(user_id = user.id, "password changed; all sessions revoked");
     start_session(state, user.id).await
+}
+
+/// Whether `password` is the user's, under the failed-password limit (as for logins).
+async fn checked_password(state: &AppState, user: &User, password: &str) -> Result<bool> {
+    state.limits.password_allowed(&Account::User(user.id))?;
+    let right = password::verify(password.to_owned(), Some(user.hashed_password.clone())).await?;
+    if right {
+        state.limits.password_succeeded(user.id);
+    } else {
+        state.limits.password_failed(Account::User(user.id));
+    }
+    Ok(right)
 }
 
 /// The user an access token belongs to, if the token is valid and its session is still live.
@@ -253,7 +278,7 @@ pub struct DeleteAccountRequest {
 /// and show as sent by "Deleted User"; groups the user created pass to their longest-standing
 /// member (or are deleted when empty).
 pub async fn delete_account(state: &AppState, user: &User, password: &str) -> Result<()> {
-    if !password::verify(password.to_owned(), Some(user.hashed_password.clone())).await? {
+    if !checked_password(state, user, password).await? {
         return Err(Error::BadRequest("Password is incorrect".into()));
     }
     let groups = state.store.delete_user(user.id).await?;

@@ -107,6 +107,21 @@ impl CorsOrigins {
     }
 }
 
+/// Abuse limits (see `crate::limits`); `0` turns one off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LimitSettings {
+    /// Requests per minute per client address to the account endpoints (`AUTH_RATE_LIMIT`).
+    pub auth_per_minute: u32,
+    /// Failed password checks per account per 15 minutes (`LOGIN_FAILURE_LIMIT`).
+    pub login_failures: u32,
+    /// Messages per second per user, bursts of twice that (`SEND_RATE_LIMIT`).
+    pub sends_per_second: u32,
+    /// WebSockets per user on this node (`MAX_CONNECTIONS_PER_USER`).
+    pub sockets_per_user: usize,
+    /// WebSockets per client address on this node (`MAX_CONNECTIONS_PER_IP`).
+    pub sockets_per_addr: usize,
+}
+
 /// Whom `/users/search` lists (`DIRECTORY`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Directory {
@@ -149,6 +164,9 @@ pub struct Config {
     pub directory: Directory,
     /// How often open sockets' sessions are checked against the database (`SESSION_CHECK_SECONDS`).
     pub session_check: Duration,
+    pub limits: LimitSettings,
+    /// How long a WebSocket may take to authenticate (`WS_AUTH_TIMEOUT_SECONDS`).
+    pub ws_auth_timeout: Duration,
 }
 
 /// A setting that cannot be used, and why.
@@ -275,6 +293,14 @@ impl Config {
         let send_queue = positive(&get, "SEND_QUEUE", 8192, 1_000_000)?;
         let send_queue_wait = positive(&get, "SEND_QUEUE_WAIT", 5, 300)?;
         let session_check = positive(&get, "SESSION_CHECK_SECONDS", 30, 3600)?;
+        let ws_auth_timeout = positive(&get, "WS_AUTH_TIMEOUT_SECONDS", 10, 600)?;
+        let limits = LimitSettings {
+            auth_per_minute: limit(&get, "AUTH_RATE_LIMIT", 30, 1_000_000)?,
+            login_failures: limit(&get, "LOGIN_FAILURE_LIMIT", 10, 1_000_000)?,
+            sends_per_second: limit(&get, "SEND_RATE_LIMIT", 20, 1_000_000)?,
+            sockets_per_user: limit(&get, "MAX_CONNECTIONS_PER_USER", 20, 1_000_000)? as usize,
+            sockets_per_addr: limit(&get, "MAX_CONNECTIONS_PER_IP", 200, 1_000_000)? as usize,
+        };
 
         Ok(Self {
             database_url,
@@ -297,6 +323,8 @@ impl Config {
             trusted_proxies: trusted_proxies.into(),
             directory,
             session_check: Duration::from_secs(session_check),
+            limits,
+            ws_auth_timeout: Duration::from_secs(ws_auth_timeout),
         })
     }
 }
@@ -323,6 +351,22 @@ fn positive(
         Some(v) => match v.parse::<u64>() {
             Ok(n) if (1..=max).contains(&n) => Ok(n),
             _ => Err(bad(setting, format!("{v:?} is not a whole number from 1 to {max}"))),
+        },
+    }
+}
+
+/// A limit: a whole number up to `max`, where `0` turns the limit off.
+fn limit(
+    get: &impl Fn(&str) -> Option<String>,
+    setting: &'static str,
+    default: u32,
+    max: u32,
+) -> Result<u32, ConfigError> {
+    match get(setting) {
+        None => Ok(default),
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if n <= max => Ok(n),
+            _ => Err(bad(setting, format!("{v:?} is not a whole number from 0 (off) to {max}"))),
         },
     }
 }

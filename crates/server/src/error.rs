@@ -102,6 +102,9 @@ pub enum Error {
     Conflict(String),
     #[error("Request body too large")]
     PayloadTooLarge,
+    /// Too many requests (429, with `Retry-After`): a rate limit or a connection cap.
+    #[error("{detail}")]
+    RateLimited { detail: String, retry_after: std::time::Duration },
     /// A dependency (the database) is not answering (503).
     #[error("{0}")]
     Unavailable(String),
@@ -130,6 +133,7 @@ impl Error {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -145,6 +149,7 @@ impl Error {
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::PayloadTooLarge => ErrorCode::TooLarge,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::InternalError,
         }
@@ -156,6 +161,14 @@ impl Error {
             Self::Validation(fields) => json!(fields),
             Self::Internal(_) => json!("Internal server error"),
             other => json!(other.to_string()),
+        }
+    }
+
+    /// For a rate limit: how long to wait before trying again.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::RateLimited { retry_after, .. } => Some(*retry_after),
+            _ => None,
         }
     }
 
@@ -201,6 +214,11 @@ impl IntoResponse for Error {
         let mut response = (status, Json(json!({ "detail": self.detail() }))).into_response();
         if matches!(self, Self::Unauthorized(_)) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(wait) = self.retry_after() {
+            // Whole seconds, rounded up: never "0", which would invite an immediate retry.
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
         }
         response
     }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod limits;
 pub mod realtime;
 pub mod state;
 pub mod store;
@@ -51,6 +52,8 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let pipeline = chat::Pipeline::start(store.clone(), broker.clone(), config.send_queue, config.send_queue_wait);
     let shutdown = tokio_util::sync::CancellationToken::new();
     tokio::spawn(realtime::sessions::sweep_loop(store.clone(), hub.clone(), config.session_check, shutdown.clone()));
+    let limits = Arc::new(limits::Limits::new(config.limits));
+    tokio::spawn(limits::housekeeping(limits.clone(), shutdown.clone()));
     Ok(AppState {
         config: Arc::new(config),
         store,
@@ -62,6 +65,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         connections: tokio_util::task::TaskTracker::new(),
         max_connections,
         sockets: Arc::default(),
+        limits,
     })
 }
 

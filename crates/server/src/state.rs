@@ -25,4 +25,6 @@ pub struct AppState {
     pub max_connections: usize,
     /// Upgraded sockets open now, authenticated or not (each holds a file descriptor).
     pub sockets: Arc<std::sync::atomic::AtomicUsize>,
+    /// Rate limits and connection caps.
+    pub limits: Arc<crate::limits::Limits>,
 }

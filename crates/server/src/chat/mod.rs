@@ -103,6 +103,7 @@ pub async fn send(
     content: &str,
     client_id: Option<&str>,
 ) -> Result<(Message, bool)> {
+    state.limits.send(sender.id)?;
     check_content(content)?;
     check_client_id(client_id)?;
     let (room_id, group_only) = match target {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::proxy::ClientAddr;
 use super::{
     json::{checked, string, Fields, FromFields, Json},
     Detail, MessageResponse, ValidationDetail,
@@ -19,7 +20,30 @@ use crate::{
     validate,
 };
 
-pub fn router() -> OpenApiRouter<AppState> {
+/// `AUTH_RATE_LIMIT`: requests per client address to the endpoints that check a password or
+/// start a session (the rest of `/auth` is not limited beyond what the token allows).
+async fn limit_account_requests(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    client: Option<axum::Extension<ClientAddr>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::{http::Method, response::IntoResponse as _};
+    let limited = matches!(
+        (req.method(), req.uri().path()),
+        (&Method::POST, "/auth/register" | "/auth/login" | "/auth/refresh" | "/auth/change-password")
+            | (&Method::DELETE, "/auth/me")
+    );
+    if let (true, Some(axum::Extension(client))) = (limited, client) {
+        if let Err(e) = state.limits.auth_request(&client) {
+            tracing::info!(client = %client.ip, "account requests rate-limited");
+            return e.into_response();
+        }
+    }
+    next.run(req).await
+}
+
+pub fn router(state: AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(register))
         .routes(routes!(login))
@@ -28,6 +52,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(change_password))
         .routes(routes!(me, delete_me))
         .route_layer(axum::middleware::from_fn(super::json::read_body))
+        .route_layer(axum::middleware::from_fn_with_state(state, limit_account_requests))
         // No body: whatever is sent is ignored, as the seed ignores it.
         .routes(routes!(logout_all))
 }

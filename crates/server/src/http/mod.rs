@@ -91,9 +91,9 @@ impl MessageResponse {
 }
 
 /// The API router and its OpenAPI description.
-pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+pub fn api(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(auth::router())
+        .merge(auth::router(state.clone()))
         .merge(messages::router())
         .merge(groups::router())
         .merge(rooms::router())
@@ -103,7 +103,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 }
 
 pub fn router(state: AppState) -> Router {
-    let (api, mut spec) = api();
+    let (api, mut spec) = api(&state);
     spec.info.title.clone_from(&state.config.app_name);
     let redirects = std::sync::Arc::new(SlashRedirects::new(&spec));
     let request_id = HeaderName::from_static("x-request-id");

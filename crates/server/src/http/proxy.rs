@@ -77,14 +77,19 @@ pub struct ClientAddr {
     /// The origin the client opened (`https://chat.example.com`), when a trusted proxy said so
     /// with `X-Forwarded-Proto` and `X-Forwarded-Host`.
     pub forwarded_origin: Option<String>,
+    /// Straight from this machine: a loopback peer that sent no forwarding header (so not a
+    /// proxy passing on someone else's request). Not limited per address.
+    pub local: bool,
 }
 
 /// Works out the client's address from the peer and, if the peer is a trusted proxy, its
 /// forwarding headers.
 pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[Net]) -> ClientAddr {
     let is_trusted = |ip: IpAddr| trusted.iter().any(|n| n.contains(ip));
+    let forwarding = ["x-forwarded-for", "x-real-ip", "forwarded"].iter().any(|h| headers.contains_key(*h));
+    let local = peer.is_loopback() && !forwarding;
     if !is_trusted(peer) {
-        return ClientAddr { ip: peer, forwarded_origin: None };
+        return ClientAddr { ip: peer, forwarded_origin: None, local };
     }
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
     // Every X-Forwarded-For header, in order, as one list; from the right, skip our proxies.
@@ -113,7 +118,7 @@ pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[Net]) -> ClientAddr
         (Some(proto @ ("http" | "https")), Some(host)) if !host.is_empty() => Some(format!("{proto}://{host}")),
         _ => None,
     };
-    ClientAddr { ip, forwarded_origin }
+    ClientAddr { ip, forwarded_origin, local }
 }
 
 /// Puts the request's [`ClientAddr`] in its extensions, for handlers and logs.
@@ -180,7 +185,11 @@ mod tests {
         assert_eq!(c.forwarded_origin.as_deref(), Some("https://chat.example.com"));
         // From anyone else: the headers are ignored.
         let c = resolve("198.51.100.1".parse().expect("ip"), &h, &trusted);
-        assert_eq!(c, ClientAddr { ip: "198.51.100.1".parse().expect("ip"), forwarded_origin: None });
+        assert_eq!(c, ClientAddr { ip: "198.51.100.1".parse().expect("ip"), forwarded_origin: None, local: false });
+        // Straight from this machine, or a local proxy passing a request on.
+        assert!(resolve("127.0.0.1".parse().expect("ip"), &HeaderMap::new(), &[]).local);
+        assert!(!resolve("127.0.0.1".parse().expect("ip"), &h, &[]).local);
+        assert!(!resolve("127.0.0.1".parse().expect("ip"), &h, &trusted).local);
         // Garbage stops the walk; a proxy that sent nothing is the client as far as we know.
         let c = resolve("127.0.0.1".parse().expect("ip"), &headers(&[("x-forwarded-for", "junk, 10.0.0.9")]), &trusted);
         assert_eq!(c.ip, "10.0.0.9".parse::<IpAddr>().expect("ip"));

@@ -35,8 +35,6 @@ use crate::{
 const NO_ACCESS: &str = "You don't have access to this room";
 const NOT_IN_ROOM: &str = "You are not in this room";
 
-/// How long a connection opened without a token has to send its `auth` frame.
-pub const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// A typing indicator ends by itself after this long without a new `typing` frame.
 pub const TYPING_EXPIRES: Duration = Duration::from_secs(5);
 /// The most bytes of live frames held back during one catch-up before the client counts as
@@ -44,16 +42,22 @@ pub const TYPING_EXPIRES: Duration = Duration::from_secs(5);
 const HOLD_MAX_BYTES: usize = 4 << 20;
 /// A frame that cannot be written within this long means the peer stopped reading.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Client frames per second a connection may send on average, and in a burst.
+/// How long a connection being dropped tries to send its close frame.
+const LAST_WORD: Duration = Duration::from_secs(1);
+/// Client frames per second a connection may send on average, and in a burst — every frame:
+/// text, binary, ping and pong alike.
 const FRAMES_PER_SECOND: f64 = 100.0;
 const FRAME_BURST: f64 = 200.0;
+/// Frames refused in a row (each answered with a `rate_limited` error) before the connection
+/// is closed with 1008: a client that does not slow down is cut off.
+const REFUSED_MAX: u32 = 1000;
 
 /// Serves one upgraded socket until it closes.
 ///
 /// This runs in the upgrade's task, which ends once the connection is set up: the connection
 /// then lives on in a task of its own ([`run`]), sized for what it holds while it runs — the
 /// setup's state (authentication and its futures) is not carried for the connection's life.
-pub async fn serve(state: AppState, mut socket: WebSocket, credentials: Credentials, slot: super::SocketSlot) {
+pub async fn serve(state: AppState, mut socket: WebSocket, credentials: Credentials, mut slot: super::SocketSlot) {
     // Counted from the upgrade, so that shutdown also waits for a connection still being set up.
     let tracked = state.connections.token();
     let authed = match credentials {
@@ -61,7 +65,7 @@ pub async fn serve(state: AppState, mut socket: WebSocket, credentials: Credenti
         Credentials::Later(token) => {
             let token = match token {
                 Some(t) => Some(t),
-                None => first_frame_token(&mut socket).await,
+                None => first_frame_token(&mut socket, state.config.ws_auth_timeout).await,
             };
             match token {
                 Some(t) => accounts::authenticate(&state, &t).await,
@@ -83,6 +87,11 @@ pub async fn serve(state: AppState, mut socket: WebSocket, credentials: Credenti
             return;
         }
     };
+    // `MAX_CONNECTIONS_PER_USER` (for `/ws/{token}` checked before the upgrade, with a 429).
+    if slot.permit.claim_user(user.id).is_err() {
+        let _ = socket.send(close_frame(1008, "Too many connections for this account")).await;
+        return;
+    }
     // The connection needs the user's id and names; the password hash and the lookup keys are
     // not kept (in memory, once per open connection).
     for unused in [&mut user.hashed_password, &mut user.email, &mut user.username_key, &mut user.email_key] {
@@ -104,6 +113,7 @@ pub async fn serve(state: AppState, mut socket: WebSocket, credentials: Credenti
         typing: Vec::new(),
         budget: FRAME_BURST,
         refilled: Instant::now(),
+        refused: 0,
     };
     // A revocation between authenticating and registering would have missed this connection.
     if !matches!(state.store.user_in_session(conn.user.id, &conn.session_id).await, Ok(Some(_))) {
@@ -155,8 +165,8 @@ async fn finish(conn: Conn) {
 }
 
 /// Waits for `{"type": "auth", "token": …}` as the first frame.
-async fn first_frame_token(socket: &mut WebSocket) -> Option<String> {
-    let frame = tokio::time::timeout(AUTH_TIMEOUT, socket.recv()).await.ok()??.ok()?;
+async fn first_frame_token(socket: &mut WebSocket, wait: Duration) -> Option<String> {
+    let frame = tokio::time::timeout(wait, socket.recv()).await.ok()??.ok()?;
     match frame {
         WsMessage::Text(text) => match serde_json::from_str::<ClientFrame>(&text) {
             Ok(ClientFrame::Auth { token }) => Some(token),
@@ -182,6 +192,8 @@ struct Conn {
     /// Token bucket for client frames.
     budget: f64,
     refilled: Instant,
+    /// Frames refused in a row for coming too fast.
+    refused: u32,
 }
 
 impl Conn {
@@ -199,7 +211,8 @@ impl Conn {
         if let Error::Internal(cause) = error {
             tracing::error!(error = format!("{cause:#}"), user_id = self.user.id, "websocket frame failed");
         }
-        self.reply(&ServerFrame::Error { code: error.code(), message: error.message(), client_id });
+        let retry_after_ms = error.retry_after().map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1));
+        self.reply(&ServerFrame::Error { code: error.code(), message: error.message(), client_id, retry_after_ms });
     }
 
     async fn announce_presence(&self, online: bool) {
@@ -221,6 +234,7 @@ impl Conn {
         self.refilled = now;
         if self.budget >= 1.0 {
             self.budget -= 1.0;
+            self.refused = 0;
             true
         } else {
             false
@@ -371,8 +385,19 @@ impl Conn {
         writer: &mut Writer,
     ) -> bool {
         match incoming {
-            Some(Ok(WsMessage::Text(_) | WsMessage::Binary(_))) if !self.admit() => {
-                self.reply(&ServerFrame::error(ErrorCode::RateLimited, "Too many frames; slow down"));
+            Some(Ok(WsMessage::Close(_))) | None => return false,
+            Some(Ok(_)) if !self.admit() => {
+                self.refused += 1;
+                if self.refused > REFUSED_MAX {
+                    self.queue(Outbound::Close(1008, "Too many frames"));
+                    writer.write_out(socket, inbox, usize::MAX).await;
+                    return false;
+                }
+                let wait = Duration::from_secs_f64((1.0 - self.budget).max(0.0) / FRAMES_PER_SECOND);
+                self.error(
+                    &Error::RateLimited { detail: "Too many frames; slow down".into(), retry_after: wait },
+                    None,
+                );
             }
             Some(Ok(WsMessage::Text(text))) => match parse_frame(&text) {
                 Ok(frame) => {
@@ -410,7 +435,6 @@ impl Conn {
             Some(Ok(WsMessage::Binary(_))) => {
                 self.reply(&ServerFrame::error(ErrorCode::BadFrame, "Frames must be JSON text"));
             }
-            Some(Ok(WsMessage::Close(_))) | None => return false,
             Some(Ok(_)) => {} // ping/pong: axum answers pings itself
             Some(Err(e)) => {
                 // tungstenite's `Error::Capacity` ("Space limit exceeded: Message too
@@ -615,8 +639,8 @@ impl Writer {
     async fn write_out(&mut self, socket: &mut WebSocket, inbox: &mut Inbox, limit: usize) -> bool {
         let mut written = 0;
         loop {
-            if let Some((code, why)) = inbox.stop_reason() {
-                let _ = tokio::time::timeout(Duration::from_secs(1), socket.send(close_frame(code, why))).await;
+            if inbox.stop_reason().is_some() {
+                last_word(socket, inbox, Ended::Stopped).await;
                 return false;
             }
             let mut next = Next::More;
@@ -631,12 +655,18 @@ impl Writer {
                 return true;
             }
             written += taken;
+            let mut ended = None;
             for msg in out.drain(..) {
-                if !guarded(socket.feed(msg), inbox).await {
-                    return false;
+                if let Err(why) = guarded(socket.feed(msg), inbox).await {
+                    ended = Some(why);
+                    break;
                 }
             }
-            if !guarded(socket.flush(), inbox).await {
+            if ended.is_none() {
+                ended = guarded(socket.flush(), inbox).await.err();
+            }
+            if let Some(why) = ended {
+                last_word(socket, inbox, why).await;
                 return false;
             }
             if let Next::Close(frame) = next {
@@ -647,14 +677,37 @@ impl Writer {
     }
 }
 
-/// Runs one write to the socket; `false` if the connection must end instead: the write failed,
-/// the hub said stop (the socket is then dropped — a close frame could not get through a socket
-/// that is not being read either), or the peer took nothing for [`WRITE_TIMEOUT`].
-async fn guarded<E>(write: impl std::future::Future<Output = Result<(), E>>, inbox: &Inbox) -> bool {
+/// Why writing to a socket ended the connection.
+#[derive(Debug, Clone, Copy)]
+enum Ended {
+    /// The write failed: the socket is gone.
+    Failed,
+    /// The hub said stop (the client is too slow, its session was revoked, …).
+    Stopped,
+    /// The peer took nothing for [`WRITE_TIMEOUT`].
+    Stalled,
+}
+
+/// Runs one write to the socket, unless the hub says stop or the peer takes nothing for
+/// [`WRITE_TIMEOUT`].
+async fn guarded<E>(write: impl std::future::Future<Output = Result<(), E>>, inbox: &Inbox) -> Result<(), Ended> {
     tokio::select! {
         biased;
-        _ = inbox.stopped() => false,
-        done = write => done.is_ok(),
-        () = tokio::time::sleep(WRITE_TIMEOUT) => false,
+        _ = inbox.stopped() => Err(Ended::Stopped),
+        done = write => done.map_err(|_| Ended::Failed),
+        () = tokio::time::sleep(WRITE_TIMEOUT) => Err(Ended::Stalled),
     }
+}
+
+/// Before dropping a connection that is still there, tries for a moment to send a close frame
+/// saying why (after whatever frame was half written: the socket keeps it, so the stream stays
+/// well-formed). A client that has stopped reading cannot take it — the bytes ahead of it fill
+/// its buffers — and sees the connection end without one (1006); one that reads slowly gets it.
+async fn last_word(socket: &mut WebSocket, inbox: &Inbox, why: Ended) {
+    let (code, reason) = match (why, inbox.stop_reason()) {
+        (Ended::Failed, _) => return,
+        (_, Some(stop)) => stop,
+        (_, None) => (close::TOO_SLOW, "too slow: nothing read for 10 s"),
+    };
+    let _ = tokio::time::timeout(LAST_WORD, socket.send(close_frame(code, reason))).await;
 }

@@ -85,12 +85,13 @@ fn accept(
     client: Option<Extension<ClientAddr>>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, Error> {
-    check_origin(&state, headers, client.as_ref().map(|Extension(c)| c))?;
+    let client = client.as_ref().map(|Extension(c)| c);
+    check_origin(&state, headers, client)?;
     // Counted from the upgrade on, authenticated or not: every socket holds a descriptor.
-    let slot = SocketSlot::take(&state).ok_or_else(|| {
-        tracing::warn!(limit = state.max_connections, "websocket refused: connection limit reached");
-        Error::Unavailable("Too many connections; try again later".into())
-    })?;
+    let mut slot = SocketSlot::take(&state, client)?;
+    if let Credentials::Checked(user, _) = &credentials {
+        slot.permit.claim_user(user.id)?;
+    }
     let offered = headers
         .get_all(header::SEC_WEBSOCKET_PROTOCOL)
         .iter()
@@ -114,22 +115,37 @@ fn accept(
     Ok(ws.on_upgrade(move |socket| connection::serve(state, socket, credentials, slot)))
 }
 
-/// One of the node's `max_connections` socket slots, released when dropped (also when the
-/// upgrade never completes).
-pub(crate) struct SocketSlot(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+/// One of the node's `max_connections` socket slots, and the socket's place under the
+/// per-address and per-user caps; all released when dropped (also when the upgrade never
+/// completes).
+pub(crate) struct SocketSlot {
+    taken: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    pub(crate) permit: crate::limits::SocketPermit,
+}
 
 impl SocketSlot {
-    fn take(state: &AppState) -> Option<Self> {
+    fn take(state: &AppState, client: Option<&ClientAddr>) -> Result<Self, Error> {
         use std::sync::atomic::Ordering;
         let taken = state.sockets.fetch_add(1, Ordering::AcqRel);
-        let slot = Self(state.sockets.clone());
-        (taken < state.max_connections).then_some(slot)
+        let permit = if taken >= state.max_connections {
+            tracing::warn!(limit = state.max_connections, "websocket refused: connection limit reached");
+            Err(Error::Unavailable("Too many connections; try again later".into()))
+        } else {
+            state.limits.socket_from(client)
+        };
+        match permit {
+            Ok(permit) => Ok(Self { taken: state.sockets.clone(), permit }),
+            Err(e) => {
+                state.sockets.fetch_sub(1, Ordering::AcqRel);
+                Err(e)
+            }
+        }
     }
 }
 
 impl Drop for SocketSlot {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        self.taken.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 

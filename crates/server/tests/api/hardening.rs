@@ -1,11 +1,11 @@
 //! Hardening for the open internet: privacy of presence, the people directory, and response
 //! headers (more limits and timeouts alongside).
 
-use reqwest::{header, StatusCode};
+use reqwest::{header, Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::{
-    helpers::{execute, session_of, Storage, TestApp},
+    helpers::{execute, session_of, Storage, TestApp, PASSWORD},
     ws::{Ended, Ws},
 };
 
@@ -13,6 +13,10 @@ backend_tests!(
     presence_is_shown_only_to_people_who_share_a_room,
     a_shared_directory_lists_only_people_you_share_a_room_with,
     a_socket_ends_with_its_session,
+    account_requests_are_limited_per_client_address,
+    wrong_passwords_lock_the_account_from_any_address,
+    sends_are_limited_per_user_over_rest_and_websocket_together,
+    websockets_are_capped_per_user_and_per_address,
 );
 
 fn names(found: &Value) -> Vec<&str> {
@@ -114,4 +118,183 @@ async fn a_socket_ends_with_its_session(app: TestApp) {
     assert_eq!(dies.ended().await, Ended::Closed(4003, "session revoked".into()));
     stays.send(json!({"type": "ping"})).await;
     stays.expect("pong").await;
+}
+
+/// A server on the test's storage with `settings`, behind a (pretend) proxy on 127.0.0.1 whose
+/// `X-Forwarded-For` says who the client is.
+async fn behind_proxy(app: TestApp, settings: &[(&str, &str)]) -> TestApp {
+    let storage: Storage = app.stop().await;
+    let mut all = vec![("TRUSTED_PROXIES", "127.0.0.1")];
+    all.extend_from_slice(settings);
+    TestApp::start(storage, &all).await
+}
+
+/// A request from `client` (through the proxy), or straight from this machine with `None`.
+async fn from(
+    app: &TestApp,
+    client: Option<&str>,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Value,
+) -> reqwest::Response {
+    let mut req = app.client.request(method, app.url(path)).json(&body);
+    if let Some(ip) = client {
+        req = req.header("x-forwarded-for", ip);
+    }
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    req.send().await.expect("sent")
+}
+
+/// A 429 with a `Retry-After` of at least a second and at most `max` seconds, and a detail.
+async fn too_many(response: reqwest::Response, max: u64) -> String {
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = response.headers()[header::RETRY_AFTER].to_str().expect("ascii").parse().expect("seconds");
+    assert!((1..=max).contains(&wait), "Retry-After {wait}");
+    let body: Value = response.json().await.expect("json");
+    body["detail"].as_str().expect("detail").to_owned()
+}
+
+/// `AUTH_RATE_LIMIT`: 3 account requests a minute per client address; the 4th gets 429 with
+/// `Retry-After`, while another address, and requests straight from this machine, go on.
+async fn account_requests_are_limited_per_client_address(app: TestApp) {
+    let app = behind_proxy(app, &[("AUTH_RATE_LIMIT", "3"), ("LOGIN_FAILURE_LIMIT", "0")]).await;
+    let user = app.user("rate").await;
+    let wrong = json!({"username": user.username, "password": "not-the-password"});
+    for _ in 0..3 {
+        let r = from(&app, Some("203.0.113.5"), Method::POST, "/auth/login", None, wrong.clone()).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let right = json!({"username": user.username, "password": PASSWORD});
+    let r = from(&app, Some("203.0.113.5"), Method::POST, "/auth/login", None, right.clone()).await;
+    assert_eq!(too_many(r, 60).await, "Too many requests; try again later");
+    // Registration and refresh share the allowance.
+    let r =
+        from(&app, Some("203.0.113.5"), Method::POST, "/auth/refresh", None, json!({"refresh_token": user.refresh}))
+            .await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Another client, and this machine itself, are not held back.
+    let r = from(&app, Some("203.0.113.6"), Method::POST, "/auth/login", None, right.clone()).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = from(&app, None, Method::POST, "/auth/login", None, right).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // Other endpoints are not limited by it.
+    let r = from(&app, Some("203.0.113.5"), Method::GET, "/auth/me", Some(&user.access), json!({})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// `LOGIN_FAILURE_LIMIT`: 3 wrong passwords for one account, from three addresses, lock it —
+/// even the right password gets 429 — without touching other accounts. A name that matches no
+/// account locks the same way, so a lock-out does not tell who has an account.
+async fn wrong_passwords_lock_the_account_from_any_address(app: TestApp) {
+    let app = behind_proxy(app, &[("LOGIN_FAILURE_LIMIT", "3"), ("AUTH_RATE_LIMIT", "0")]).await;
+    let (victim, bystander) = (app.user("lock").await, app.user("lock").await);
+    for ip in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
+        let wrong = json!({"username": victim.username, "password": "guess-guess"});
+        let r = from(&app, Some(ip), Method::POST, "/auth/login", None, wrong).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let right = json!({"username": victim.username, "password": PASSWORD});
+    let r = from(&app, Some("198.51.100.4"), Method::POST, "/auth/login", None, right).await;
+    assert_eq!(too_many(r, 15 * 60).await, "Too many failed attempts; try again later");
+    // By email too: it is the account that is locked.
+    let by_email = json!({"username": format!("{}@example.com", victim.username), "password": PASSWORD});
+    let r = from(&app, None, Method::POST, "/auth/login", None, by_email).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Change-password checks count against the same account.
+    let body = json!({"old_password": PASSWORD, "new_password": "another-password-1"});
+    let r = from(&app, None, Method::POST, "/auth/change-password", Some(&victim.access), body).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Someone else is not affected.
+    let r = from(
+        &app,
+        Some("198.51.100.1"),
+        Method::POST,
+        "/auth/login",
+        None,
+        json!({"username": bystander.username, "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // Nobody by that name: the same three 401s, then the same 429.
+    let ghost = json!({"username": "nobody_by_this_name", "password": "guess-guess"});
+    for _ in 0..3 {
+        assert_eq!(
+            from(&app, None, Method::POST, "/auth/login", None, ghost.clone()).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        from(&app, None, Method::POST, "/auth/login", None, ghost).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+/// `SEND_RATE_LIMIT=1`: one message a second, bursts of two — counted over REST and WebSocket
+/// together; refused over REST with 429 and over the socket with a `rate_limited` error that
+/// says when to retry.
+async fn sends_are_limited_per_user_over_rest_and_websocket_together(app: TestApp) {
+    let storage: Storage = app.stop().await;
+    let app = TestApp::start(storage, &[("SEND_RATE_LIMIT", "1")]).await;
+    let (me, peer) = (app.user("burst").await, app.user("burst").await);
+    let send = json!({"recipient_id": peer.id, "content": "one"});
+    let (status, _) = app.post("/messages/send", &me.access, send.clone()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mut ws = Ws::connect(&app, &me.access).await;
+    let (status, dm) = app.post("/messages/send", &peer.access, json!({"recipient_id": me.id, "content": "hi"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let room = dm["data"]["chat_room_id"].as_i64().expect("room");
+    ws.send(json!({"type": "message", "room_id": room, "content": "two", "client_id": "c2"})).await;
+    assert_eq!(ws.expect("ack").await["client_id"], "c2");
+    // The burst is spent: the next one, by either way, is refused (a second refills one).
+    ws.send(json!({"type": "message", "room_id": room, "content": "three", "client_id": "c3"})).await;
+    let refused = ws.expect("error").await;
+    assert_eq!(
+        (refused["code"].as_str(), refused["client_id"].as_str()),
+        (Some("rate_limited"), Some("c3")),
+        "{refused}"
+    );
+    assert!((1..=1000).contains(&refused["retry_after_ms"].as_u64().expect("retry_after_ms")), "{refused}");
+    let r = from(&app, None, Method::POST, "/messages/send", Some(&me.access), send).await;
+    assert_eq!(too_many(r, 1).await, "Too many messages; slow down");
+    // The other user has an allowance of their own.
+    let (status, _) = app.post("/messages/send", &peer.access, json!({"recipient_id": me.id, "content": "ok"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+}
+
+/// `MAX_CONNECTIONS_PER_USER=2`, `MAX_CONNECTIONS_PER_IP=3`: past them, `/ws/{token}` is
+/// refused with 429 before the upgrade and `/ws` closes with 1008 after authenticating; a
+/// place that frees up can be taken again.
+async fn websockets_are_capped_per_user_and_per_address(app: TestApp) {
+    let app = behind_proxy(app, &[("MAX_CONNECTIONS_PER_USER", "2"), ("MAX_CONNECTIONS_PER_IP", "3")]).await;
+    let (me, other) = (app.user("cap").await, app.user("cap").await);
+    let first = Ws::connect(&app, &me.access).await;
+    let _second = Ws::connect(&app, &me.access).await;
+    let refused = Ws::open_request(&app, &format!("/ws/{}", me.access), &[]).await.err().expect("refused");
+    assert!(refused.contains("429"), "{refused}");
+    let mut late = Ws::open(&app, "/ws").await;
+    late.send(json!({"type": "auth", "token": me.access})).await;
+    assert_eq!(late.ended().await, Ended::Closed(1008, "Too many connections for this account".into()));
+    first.close().await;
+    // The place frees once the server has seen the close: wait for it by trying (bounded).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while let Err(e) = Ws::open_request(&app, &format!("/ws/{}", me.access), &[]).await {
+        assert!(e.contains("429") && tokio::time::Instant::now() < deadline, "{e}");
+        tokio::task::yield_now().await;
+    }
+
+    // Per address: three from one client address, whoever they are; the fourth is refused, and
+    // another address is not.
+    let third = app.user("cap").await;
+    let forwarded = [("x-forwarded-for", "192.0.2.7")];
+    let mut held = Vec::new();
+    for token in [&other.access, &other.access, &third.access] {
+        held.push(Ws::open_request(&app, &format!("/ws/{token}"), &forwarded).await.expect("under the cap"));
+    }
+    let refused = Ws::open_request(&app, &format!("/ws/{}", third.access), &forwarded).await.err().expect("refused");
+    assert!(refused.contains("429"), "{refused}");
+    let elsewhere = [("x-forwarded-for", "192.0.2.8")];
+    Ws::open_request(&app, &format!("/ws/{}", third.access), &elsewhere).await.expect("another address");
 }

@@ -100,8 +100,14 @@ impl Storage {
     }
 
     pub fn config(&self, extra: &[(&str, &str)]) -> Result<Config, banter::config::ConfigError> {
-        let mut vars: Vec<(String, String)> =
-            vec![("DATABASE_URL".into(), self.database_url.clone()), ("SECRET_KEY".into(), SECRET.into())];
+        // Tests send and connect far faster than people do: the per-user limits are off unless
+        // a test sets them (the limits' own tests do).
+        let mut vars: Vec<(String, String)> = vec![
+            ("DATABASE_URL".into(), self.database_url.clone()),
+            ("SECRET_KEY".into(), SECRET.into()),
+            ("SEND_RATE_LIMIT".into(), "0".into()),
+            ("MAX_CONNECTIONS_PER_USER".into(), "0".into()),
+        ];
         for (k, v) in extra {
             vars.retain(|(name, _)| name != k);
             vars.push(((*k).into(), (*v).into()));

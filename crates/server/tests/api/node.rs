@@ -68,6 +68,8 @@ impl Node {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("DATABASE_URL", &storage.database_url)
             .env("SECRET_KEY", SECRET)
+            .env("SEND_RATE_LIMIT", "0")
+            .env("MAX_CONNECTIONS_PER_USER", "0")
             .env("HOST", "127.0.0.1")
             .env("PORT", port.to_string())
             .env("RUST_LOG", "info")

@@ -426,6 +426,29 @@ async fn a_slow_reader_is_cut_off_while_others_keep_up(app: TestApp) {
         }
     }
     assert_eq!(connections(&app), 1, "the slow connection was cut off after {sent} messages");
+    // What the stalled client sees when it reads again: the frames that were on their way,
+    // whole and in order, then the end — with a 4008 close frame if one got through (it cannot
+    // while the client's buffers are full; the server tries for a moment).
+    use futures_util::StreamExt as _;
+    use tokio_tungstenite::tungstenite::Message;
+    let mut seqs = Vec::new();
+    loop {
+        match tokio::time::timeout(crate::ws::WAIT, slow_ws.next()).await.expect("the stream ends") {
+            Some(Ok(Message::Text(text))) => {
+                let frame: Value = serde_json::from_str(&text).expect("a whole JSON frame");
+                if frame["type"] == "new_message" {
+                    seqs.push(frame["seq"].as_i64().expect("seq"));
+                }
+            }
+            Some(Ok(Message::Close(Some(close)))) => {
+                assert_eq!(u16::from(close.code), 4008, "{close:?}");
+                break;
+            }
+            Some(Ok(_)) => {}
+            None | Some(Err(_)) => break,
+        }
+    }
+    assert!(!seqs.is_empty() && seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
     drop(slow_ws);
     app.post("/groups/send", &sender.access, json!({"group_id": gid, "content": "still flowing"})).await;
     assert_eq!(fast_ws.expect("new_message").await["content"], "still flowing");
