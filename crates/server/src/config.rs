@@ -167,6 +167,11 @@ pub struct Config {
     pub limits: LimitSettings,
     /// How long a WebSocket may take to authenticate (`WS_AUTH_TIMEOUT_SECONDS`).
     pub ws_auth_timeout: Duration,
+    /// How long a connection may take to send a request head, from opening or from its
+    /// previous response (`HEADER_TIMEOUT_SECONDS`).
+    pub header_timeout: Duration,
+    /// How long a request (its body included) may take to be answered (`REQUEST_TIMEOUT_SECONDS`).
+    pub request_timeout: Duration,
 }
 
 /// A setting that cannot be used, and why.
@@ -294,6 +299,8 @@ impl Config {
         let send_queue_wait = positive(&get, "SEND_QUEUE_WAIT", 5, 300)?;
         let session_check = positive(&get, "SESSION_CHECK_SECONDS", 30, 3600)?;
         let ws_auth_timeout = positive(&get, "WS_AUTH_TIMEOUT_SECONDS", 10, 600)?;
+        let header_timeout = positive(&get, "HEADER_TIMEOUT_SECONDS", 30, 3600)?;
+        let request_timeout = positive(&get, "REQUEST_TIMEOUT_SECONDS", 30, 3600)?;
         let limits = LimitSettings {
             auth_per_minute: limit(&get, "AUTH_RATE_LIMIT", 30, 1_000_000)?,
             login_failures: limit(&get, "LOGIN_FAILURE_LIMIT", 10, 1_000_000)?,
@@ -325,6 +332,8 @@ impl Config {
             session_check: Duration::from_secs(session_check),
             limits,
             ws_auth_timeout: Duration::from_secs(ws_auth_timeout),
+            header_timeout: Duration::from_secs(header_timeout),
+            request_timeout: Duration::from_secs(request_timeout),
         })
     }
 }

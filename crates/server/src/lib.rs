@@ -14,15 +14,17 @@ pub mod events;
 pub mod http;
 pub mod limits;
 pub mod realtime;
+pub mod server;
 pub mod state;
 pub mod store;
 pub mod validate;
 
-use std::{future::Future, net::SocketAddr, sync::Arc};
+use std::{future::Future, sync::Arc};
 
 use anyhow::Context as _;
 use axum::Router;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     auth::tokens::TokenKeys,
@@ -89,23 +91,23 @@ pub async fn run(
     let connections = state.connections.clone();
     let hub = state.hub.clone();
     let broker = state.broker.clone();
-    let signal = async move {
-        shutdown.await;
-        // Cancelled first: a connection registering after `close_all` sees it and closes too.
-        token.cancel();
-        hub.close_all();
-    };
-    // Chat traffic is many small frames: without TCP_NODELAY, Nagle's algorithm holds a frame
-    // written right after another (say, an ack after a new_message) until the peer's delayed ACK,
-    // about 40 ms later.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+    let options =
+        server::Options { header_timeout: state.config.header_timeout, max_open: max_open_connections(&state.config) };
+    let sockets = state.sockets.clone();
+    let stop = CancellationToken::new();
+    let signal = {
+        let stop = stop.clone();
+        async move {
+            shutdown.await;
+            // Cancelled first: a connection registering after `close_all` sees it and closes too.
+            token.cancel();
+            hub.close_all();
+            stop.cancel();
         }
-    });
-    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(signal)
-        .await?;
+    };
+    let signalled = tokio::spawn(signal);
+    server::serve(listener, app(state), options, sockets, stop, SHUTDOWN_GRACE).await;
+    signalled.abort();
     connections.close();
     if tokio::time::timeout(SHUTDOWN_GRACE, connections.wait()).await.is_err() {
         tracing::warn!("some WebSocket connections did not close in time");
@@ -113,6 +115,13 @@ pub async fn run(
     // After the connections: their last events (users going offline) reach the other nodes.
     broker.shutdown().await;
     Ok(())
+}
+
+/// Connections (HTTP and WebSocket) open at once, at most: the open-files limit less
+/// [`server::RESERVE`], and never fewer than the WebSocket cap plus a few for HTTP.
+pub fn max_open_connections(config: &Config) -> usize {
+    let limit = open_files_limit().and_then(|l| usize::try_from(l).ok()).unwrap_or(1024);
+    limit.saturating_sub(server::RESERVE).max(max_connections(config) + 16)
 }
 
 /// Each WebSocket holds a file descriptor; past the process's open-files limit the server could

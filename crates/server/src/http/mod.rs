@@ -12,8 +12,6 @@ mod rooms;
 mod users;
 mod web;
 
-use std::time::Duration;
-
 use axum::{
     extract::{DefaultBodyLimit, MatchedPath, Request},
     http::{header, HeaderName, HeaderValue, StatusCode},
@@ -120,11 +118,12 @@ pub fn router(state: AppState) -> Router {
             (StatusCode::METHOD_NOT_ALLOWED, axum::Json(serde_json::json!({"detail": "Method Not Allowed"})))
         })
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        // A request that has not been answered in 30 s gets a 408 rather than holding its
-        // connection forever (WebSocket upgrades answer at once, so sockets are not affected).
+        // A request that has not been answered in time (a body that trickles in, a stuck
+        // handler) gets a 408 rather than holding its connection forever (WebSocket upgrades
+        // answer at once, so sockets are not affected).
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
+            state.config.request_timeout,
         ))
         .layer(axum::middleware::from_fn_with_state(state.config.cors_origins.clone(), cors::cors))
         .layer(axum::middleware::from_fn_with_state(state.config.trusted_proxies.clone(), proxy::client_addr))

@@ -117,7 +117,7 @@ async fn cors_origins_limits_cross_origin_access_to_the_list() {
 #[tokio::test]
 async fn the_soft_open_files_limit_is_raised_to_the_hard_limit() {
     let storage = Storage::new(Backend::Sqlite).await.expect("sqlite");
-    let node = crate::node::Node::start_with_open_files(&storage, 1024, 4096).await;
+    let node = crate::node::Node::start_with_open_files(&storage, 1024, 4096, &[]).await;
     assert_eq!(node.listening["open_files_limit"], 4096, "{}", node.listening);
     assert_eq!(node.listening["max_connections"], 4096 - 512, "{}", node.listening);
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", node.pid())).expect("limits");

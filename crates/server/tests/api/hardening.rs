@@ -298,3 +298,75 @@ async fn websockets_are_capped_per_user_and_per_address(app: TestApp) {
     let elsewhere = [("x-forwarded-for", "192.0.2.8")];
     Ws::open_request(&app, &format!("/ws/{}", third.access), &elsewhere).await.expect("another address");
 }
+
+/// Reads from a raw connection until the server closes it; what it said before closing.
+async fn until_closed(tcp: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt as _;
+    let mut said = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let read = tokio::time::timeout(crate::ws::WAIT, tcp.read(&mut buf)).await.expect("closed within the wait");
+        match read {
+            Ok(0) | Err(_) => return String::from_utf8_lossy(&said).into_owned(),
+            Ok(n) => said.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// `HEADER_TIMEOUT_SECONDS=1`: a connection that sends nothing, one that sends half a request
+/// head, and one idle after its answer are all closed by the server; a prompt request is
+/// answered as usual.
+#[tokio::test]
+async fn connections_without_a_request_are_closed_after_the_header_timeout() {
+    use tokio::io::AsyncWriteExt as _;
+    let storage = Storage::new(crate::helpers::Backend::Sqlite).await.expect("sqlite");
+    let app = TestApp::start(storage, &[("HEADER_TIMEOUT_SECONDS", "1")]).await;
+    let mut silent = tokio::net::TcpStream::connect(app.addr).await.expect("connect");
+    let mut half = tokio::net::TcpStream::connect(app.addr).await.expect("connect");
+    half.write_all(b"GET /health HTTP/1.1\r\nHost: banter\r\n").await.expect("write");
+    let mut idle = tokio::net::TcpStream::connect(app.addr).await.expect("connect");
+    idle.write_all(b"GET /health HTTP/1.1\r\nHost: banter\r\n\r\n").await.expect("write");
+    let started = std::time::Instant::now();
+    assert!(!until_closed(&mut silent).await.contains("200 OK"));
+    assert!(!until_closed(&mut half).await.contains("200 OK"));
+    let answered = until_closed(&mut idle).await;
+    assert!(answered.starts_with("HTTP/1.1 200 OK") && answered.contains(r#"{"status":"healthy"}"#), "{answered}");
+    // Closed by the timeout, not at once (a reader that gives up early would pass vacuously).
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+}
+
+/// Under an open-files limit of 256, 300 idle connections do not stop `/health` or a login:
+/// the server closes the idlest connections to stay below the limit.
+#[tokio::test]
+async fn a_pile_of_idle_connections_does_not_stop_health_or_logins() {
+    let storage = Storage::new(crate::helpers::Backend::Sqlite).await.expect("sqlite");
+    let node = crate::node::Node::start_with_open_files(&storage, 256, 256, &[("HEADER_TIMEOUT_SECONDS", "600")]).await;
+    let mut idle = Vec::new();
+    for _ in 0..300 {
+        idle.push(tokio::net::TcpStream::connect(("127.0.0.1", node.port)).await.expect("connect"));
+    }
+    let client = reqwest::Client::new();
+    let health = client.get(format!("{}/health", node.base)).send().await.expect("answered");
+    assert_eq!(health.status(), StatusCode::OK);
+    let body = json!({"username": "pile_user", "email": "pile@example.com", "password": PASSWORD});
+    let registered = client.post(format!("{}/auth/register", node.base)).json(&body).send().await.expect("answered");
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    let login = client.post(format!("{}/auth/login", node.base)).json(&body).send().await.expect("answered");
+    assert_eq!(login.status(), StatusCode::OK);
+    drop(idle);
+}
+
+/// `WS_AUTH_TIMEOUT_SECONDS=1`: a socket on `/ws` that never sends its `auth` frame is closed
+/// with 4001, and its place is given back.
+#[tokio::test]
+async fn a_socket_that_never_authenticates_is_closed() {
+    let storage = Storage::new(crate::helpers::Backend::Sqlite).await.expect("sqlite");
+    let app = TestApp::start(storage, &[("WS_AUTH_TIMEOUT_SECONDS", "1")]).await;
+    let mut silent = Ws::open(&app, "/ws").await;
+    assert_eq!(silent.ended().await, Ended::Closed(4001, "Invalid token".into()));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while app.state.sockets.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the socket's slot was not given back");
+        tokio::task::yield_now().await;
+    }
+}

@@ -40,9 +40,12 @@ impl Node {
 
     /// Starts a server whose open-files limit is `soft`:`hard` when it starts (set by `prlimit`,
     /// which then runs the server in its own process).
-    pub async fn start_with_open_files(storage: &Storage, soft: u64, hard: u64) -> Self {
+    pub async fn start_with_open_files(storage: &Storage, soft: u64, hard: u64, settings: &[(&str, &str)]) -> Self {
         let mut command = Command::new("prlimit");
         command.env_clear().arg(format!("--nofile={soft}:{hard}")).arg("--").arg(env!("CARGO_BIN_EXE_banter"));
+        for (k, v) in settings {
+            command.env(k, v);
+        }
         Self::launch(storage, free_port(), command).await
     }
 
