@@ -27,7 +27,7 @@ pub struct FieldError {
     /// What is wrong, for people.
     pub msg: String,
     /// The value that was refused (for a missing field: the object it is missing from).
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     pub input: Value,
     /// The rule's parameters, e.g. `{"min_length": 8}`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -38,8 +38,9 @@ pub struct FieldError {
     pub url: Option<String>,
 }
 
-/// An element of a `loc`: a field name or a list index.
-#[derive(utoipa::ToSchema)]
+/// An element of a `loc`: a field name or a list index (in the spec: a string or an integer).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
 #[allow(dead_code)]
 pub enum LocItem {
     Name(String),

@@ -90,14 +90,81 @@ impl MessageResponse {
 
 /// The API router and its OpenAPI description.
 pub fn api(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut spec) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(auth::router(state.clone()))
         .merge(messages::router())
         .merge(groups::router())
         .merge(rooms::router())
         .merge(users::router())
         .merge(meta::router())
-        .split_for_parts()
+        .split_for_parts();
+    complete_responses(&mut spec);
+    (router, spec)
+}
+
+/// Operations limited by `AUTH_RATE_LIMIT` / `LOGIN_FAILURE_LIMIT` / `SEND_RATE_LIMIT` (429).
+const RATE_LIMITED: [(&str, &str); 7] = [
+    ("post", "/auth/register"),
+    ("post", "/auth/login"),
+    ("post", "/auth/refresh"),
+    ("post", "/auth/change-password"),
+    ("delete", "/auth/me"),
+    ("post", "/messages/send"),
+    ("post", "/groups/send"),
+];
+
+/// Adds to every operation the answers the server's common layers give, so the spec lists
+/// every status an operation can answer: 401 and 403 where credentials are required (a bad
+/// token; none at all, the seed's 403), 422 where there is input to refuse, 413 for bodies,
+/// 429 for the rate-limited ones, 408 and 503 everywhere (a request not answered in time; the
+/// database or the send queue not answering).
+fn complete_responses(spec: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let answer = |description: &str, schema: &str| {
+        let response = ResponseBuilder::new().description(description);
+        match schema {
+            // No body: the timeout layer answers with the status alone.
+            "" => response.build(),
+            schema => response
+                .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name(schema))).build())
+                .build(),
+        }
+    };
+    for (path, item) in &mut spec.paths.paths {
+        let operations = [
+            ("get", &mut item.get),
+            ("post", &mut item.post),
+            ("put", &mut item.put),
+            ("patch", &mut item.patch),
+            ("delete", &mut item.delete),
+        ];
+        for (method, operation) in operations {
+            let Some(op) = operation.as_mut() else { continue };
+            let security = serde_json::to_value(&op.security).unwrap_or_default();
+            let required = security.as_array().is_some_and(|reqs| {
+                !reqs.is_empty() && reqs.iter().all(|r| r.as_object().is_some_and(|o| !o.is_empty()))
+            });
+            let mut add = |status: &str, description: &str, schema: &str| {
+                op.responses.responses.entry(status.into()).or_insert_with(|| answer(description, schema).into());
+            };
+            if required {
+                add("401", "Invalid, expired or revoked credentials", "Detail");
+                add("403", "No credentials (`Not authenticated`), or not allowed", "Detail");
+            }
+            let has_input = op.request_body.is_some() || op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            if has_input {
+                add("422", "Validation error", "ValidationDetail");
+            }
+            if op.request_body.is_some() {
+                add("413", "Request body too large", "Detail");
+            }
+            if RATE_LIMITED.contains(&(method, path.as_str())) {
+                add("429", "Too many requests (see `Retry-After`)", "Detail");
+            }
+            add("408", "Not answered in time", "");
+            add("503", "Service temporarily unavailable, or busy: try again", "Detail");
+        }
+    }
 }
 
 pub fn router(state: AppState) -> Router {
