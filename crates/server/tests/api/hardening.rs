@@ -370,3 +370,31 @@ async fn a_socket_that_never_authenticates_is_closed() {
         tokio::task::yield_now().await;
     }
 }
+
+/// A cross-site form post cannot reach the API: a `text/plain` (or form) body holding valid
+/// JSON is never parsed — the seed's 422, and no account — and JSON with bytes after it is
+/// refused.
+#[tokio::test]
+async fn bodies_that_are_not_exactly_json_are_refused() {
+    let Some(app) = TestApp::spawn(crate::helpers::Backend::Sqlite).await else { return };
+    let name = crate::helpers::unique("xsite");
+    let body = json!({"username": name, "email": format!("{name}@example.com"), "password": PASSWORD}).to_string();
+    for content_type in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"] {
+        let r = app.client.post(app.url("/auth/register")).header("content-type", content_type).body(body.clone());
+        let r = r.send().await.expect("sent");
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{content_type}");
+        let detail: Value = r.json().await.expect("json");
+        assert_eq!(detail["detail"][0]["type"], "model_attributes_type", "{content_type}: {detail}");
+    }
+    let login = json!({"username": name, "password": PASSWORD});
+    assert_eq!(app.post_anon("/auth/login", login).await.0, StatusCode::UNAUTHORIZED, "no account was made");
+
+    let r = app.client.post(app.url("/auth/register")).header("content-type", "application/json");
+    let r = r.body(format!("{body} {{}}")).send().await.expect("sent");
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let detail: Value = r.json().await.expect("json");
+    assert_eq!(
+        (detail["detail"][0]["type"].as_str(), detail["detail"][0]["ctx"]["error"].as_str()),
+        (Some("json_invalid"), Some("trailing characters"))
+    );
+}
