@@ -121,21 +121,13 @@ pub async fn login(state: &AppState, login: &str, password: &str) -> Result<(Use
     let candidates = login_candidates(state, login).await?;
     let mut found = None;
     if candidates.is_empty() {
-        let unknown = Account::Name(crate::store::fold(login));
-        state.limits.password_allowed(&unknown)?;
-        password::verify(password.to_owned(), None).await?;
-        state.limits.password_failed(unknown);
-    }
-    for user in &candidates {
-        state.limits.password_allowed(&Account::User(user.id))?;
+        checked(state, Account::unknown(&crate::store::fold(login)), password, None).await?;
     }
     for user in candidates {
-        if password::verify(password.to_owned(), Some(user.hashed_password.clone())).await? {
-            state.limits.password_succeeded(user.id);
+        if checked(state, Account::User(user.id), password, Some(user.hashed_password.clone())).await? {
             found = Some(user);
             break;
         }
-        state.limits.password_failed(Account::User(user.id));
     }
     let user = found.ok_or_else(|| Error::Unauthorized("Invalid username or password".into()))?;
     if !user.is_active {
@@ -250,14 +242,26 @@ pub async fn change_password(state: &AppState, user: &User, req: ChangePasswordR
 
 /// Whether `password` is the user's, under the failed-password limit (as for logins).
 async fn checked_password(state: &AppState, user: &User, password: &str) -> Result<bool> {
-    state.limits.password_allowed(&Account::User(user.id))?;
-    let right = password::verify(password.to_owned(), Some(user.hashed_password.clone())).await?;
-    if right {
-        state.limits.password_succeeded(user.id);
-    } else {
-        state.limits.password_failed(Account::User(user.id));
+    checked(state, Account::User(user.id), password, Some(user.hashed_password.clone())).await
+}
+
+/// Checks a password against `hash` (`None`: an account that does not exist, checked against
+/// a dummy hash for equal timing) under `LOGIN_FAILURE_LIMIT`.
+async fn checked(state: &AppState, account: Account, password: &str, hash: Option<String>) -> Result<bool> {
+    state.limits.password_attempt(&account)?;
+    match password::verify(password.to_owned(), hash).await {
+        Ok(true) => {
+            if let Account::User(id) = account {
+                state.limits.password_succeeded(id);
+            }
+            Ok(true)
+        }
+        Ok(false) => Ok(false),
+        Err(e) => {
+            state.limits.password_unchecked(&account);
+            Err(e)
+        }
     }
-    Ok(right)
 }
 
 /// The user an access token belongs to, if the token is valid and its session is still live.

@@ -91,8 +91,14 @@ pub async fn run(
     let connections = state.connections.clone();
     let hub = state.hub.clone();
     let broker = state.broker.clone();
-    let options =
-        server::Options { header_timeout: state.config.header_timeout, max_open: max_open_connections(&state.config) };
+    let options = server::Options { header_timeout: state.config.header_timeout, max_open: max_open_connections() };
+    if state.max_connections > options.max_open {
+        tracing::warn!(
+            max_connections = state.max_connections,
+            reachable = options.max_open,
+            "MAX_CONNECTIONS is above what the open-files limit allows; raise the limit"
+        );
+    }
     let sockets = state.sockets.clone();
     let stop = CancellationToken::new();
     let signal = {
@@ -118,10 +124,10 @@ pub async fn run(
 }
 
 /// Connections (HTTP and WebSocket) open at once, at most: the open-files limit less
-/// [`server::RESERVE`], and never fewer than the WebSocket cap plus a few for HTTP.
-pub fn max_open_connections(config: &Config) -> usize {
+/// [`server::RESERVE`] (a `MAX_CONNECTIONS` above that cannot be reached).
+pub fn max_open_connections() -> usize {
     let limit = open_files_limit().and_then(|l| usize::try_from(l).ok()).unwrap_or(1024);
-    limit.saturating_sub(server::RESERVE).max(max_connections(config) + 16)
+    limit.saturating_sub(server::RESERVE).max(16)
 }
 
 /// Each WebSocket holds a file descriptor; past the process's open-files limit the server could

@@ -33,12 +33,36 @@ pub struct Limits {
     sockets: Mutex<SocketCounts>,
 }
 
-/// Whose password was wrong: a known account, or a login name that matches none (counted too,
-/// so that a lock-out does not tell who has an account).
+/// Whose password is checked: a known account, or a login name that matches none (counted too,
+/// so that a lock-out does not tell who has an account; kept as a hash of the name, so that
+/// long names cost no more than short ones).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Account {
     User(i64),
-    Name(String),
+    Name([u8; 16]),
+}
+
+impl Account {
+    /// A login name (already case-folded) that matches no account.
+    pub fn unknown(folded: &str) -> Self {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(folded.as_bytes());
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&digest[..16]);
+        Self::Name(key)
+    }
+}
+
+/// The address limits are kept per: an IPv4 address, or an IPv6 /64 (what one subscriber
+/// typically holds, so rotating addresses within it gains nothing).
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(bits.into())
+        }
+        v4 => v4,
+    }
 }
 
 #[derive(Default)]
@@ -80,7 +104,7 @@ impl Limits {
         if client.local {
             return Ok(());
         }
-        limiter.check_key(&client.ip).map_err(|not_until| {
+        limiter.check_key(&client_key(client.ip)).map_err(|not_until| {
             let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
             too_many("Too many requests; try again later", wait)
         })
@@ -99,36 +123,26 @@ impl Limits {
         self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Before checking a password of `account`: refused while it has had too many failures.
-    pub fn password_allowed(&self, account: &Account) -> Result<(), Error> {
+    /// Before checking a password of `account`: refused while it has had too many failures;
+    /// otherwise counted as a failure at once — so guesses sent in parallel count before their
+    /// answers are known — and forgotten again if the password proves right.
+    pub fn password_attempt(&self, account: &Account) -> Result<(), Error> {
         let limit = self.settings.login_failures as usize;
         if limit == 0 {
             return Ok(());
         }
         let now = Instant::now();
         let mut failures = self.failures();
-        let Some(times) = failures.get_mut(account) else { return Ok(()) };
-        while times.front().is_some_and(|t| now.duration_since(*t) >= FAILURE_WINDOW) {
-            times.pop_front();
-        }
-        match times.front() {
-            Some(oldest) if times.len() >= limit => {
-                let wait = FAILURE_WINDOW.saturating_sub(now.duration_since(*oldest));
-                Err(too_many("Too many failed attempts; try again later", wait))
+        if let Some(times) = failures.get_mut(account) {
+            while times.front().is_some_and(|t| now.duration_since(*t) >= FAILURE_WINDOW) {
+                times.pop_front();
             }
-            _ => Ok(()),
+            if let (Some(oldest), true) = (times.front(), times.len() >= limit) {
+                let wait = FAILURE_WINDOW.saturating_sub(now.duration_since(*oldest));
+                return Err(too_many("Too many failed attempts; try again later", wait));
+            }
         }
-    }
-
-    /// A password of `account` was wrong.
-    pub fn password_failed(&self, account: Account) {
-        let limit = self.settings.login_failures as usize;
-        if limit == 0 {
-            return;
-        }
-        let now = Instant::now();
-        let mut failures = self.failures();
-        if failures.len() >= FAILURES_TRACKED && !failures.contains_key(&account) {
+        if failures.len() >= FAILURES_TRACKED && !failures.contains_key(account) {
             failures.retain(|_, times| times.back().is_some_and(|t| now.duration_since(*t) < FAILURE_WINDOW));
             if failures.len() >= FAILURES_TRACKED {
                 // Still full of live entries (a flood of names): forget the stalest.
@@ -138,14 +152,18 @@ impl Limits {
                 }
             }
         }
-        let times = failures.entry(account).or_default();
-        times.push_back(now);
-        while times.len() > limit {
-            times.pop_front();
+        failures.entry(account.clone()).or_default().push_back(now);
+        Ok(())
+    }
+
+    /// The password could not be checked (the server was busy): the attempt does not count.
+    pub fn password_unchecked(&self, account: &Account) {
+        if let Some(times) = self.failures().get_mut(account) {
+            times.pop_back();
         }
     }
 
-    /// The right password: the account's failures are forgotten.
+    /// The right password: the account's failures are forgotten (its attempt included).
     pub fn password_succeeded(&self, user_id: i64) {
         self.failures().remove(&Account::User(user_id));
     }
@@ -163,7 +181,8 @@ impl Limits {
             return Ok(permit);
         }
         let mut counts = self.sockets();
-        let n = counts.addrs.entry(client.ip).or_insert(0);
+        let key = client_key(client.ip);
+        let n = counts.addrs.entry(key).or_insert(0);
         if *n >= cap {
             return Err(Error::RateLimited {
                 detail: "Too many connections from this address".into(),
@@ -171,7 +190,7 @@ impl Limits {
             });
         }
         *n += 1;
-        permit.addr = Some(client.ip);
+        permit.addr = Some(key);
         Ok(permit)
     }
 
@@ -250,5 +269,45 @@ pub async fn housekeeping(limits: Arc<Limits>, stop: tokio_util::sync::Cancellat
             () = stop.cancelled() => return,
             _ = ticks.tick() => limits.forget_idle(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_limited_per_ipv4_address_and_per_ipv6_64() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        assert_eq!(client_key(ip("203.0.113.7")), ip("203.0.113.7"));
+        assert_eq!(client_key(ip("::ffff:203.0.113.7")), ip("203.0.113.7"));
+        assert_eq!(client_key(ip("2001:db8:1:2:aaaa::1")), client_key(ip("2001:db8:1:2:ffff::9")));
+        assert_ne!(client_key(ip("2001:db8:1:2::1")), client_key(ip("2001:db8:1:3::1")));
+    }
+
+    #[test]
+    fn attempts_count_before_their_answers_and_a_right_password_clears_them() {
+        let settings = LimitSettings {
+            auth_per_minute: 0,
+            login_failures: 3,
+            sends_per_second: 0,
+            sockets_per_user: 0,
+            sockets_per_addr: 0,
+        };
+        let limits = Limits::new(settings);
+        let account = Account::User(7);
+        // Three guesses in flight at once: the fourth is refused before any is answered.
+        for _ in 0..3 {
+            assert!(limits.password_attempt(&account).is_ok());
+        }
+        let refused = limits.password_attempt(&account).expect_err("locked");
+        assert!(refused.retry_after().is_some_and(|w| w > Duration::from_secs(14 * 60)));
+        // Another account, and an unknown name, have their own counts.
+        assert!(limits.password_attempt(&Account::User(8)).is_ok());
+        assert_eq!(Account::unknown("nobody"), Account::unknown("nobody"));
+        assert!(limits.password_attempt(&Account::unknown("nobody")).is_ok());
+        // The right password (checked before the lock) clears the account.
+        limits.password_succeeded(7);
+        assert!(limits.password_attempt(&account).is_ok());
     }
 }

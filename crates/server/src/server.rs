@@ -74,10 +74,14 @@ impl Connections {
         self.closed.notify_waiters();
     }
 
-    /// Closes the connection idle longest; `false` if none is idle.
+    /// Closes the connection idle longest (not one already being closed); `false` if none is.
     fn evict_idlest(&self) -> bool {
         let open = self.lock();
-        let idlest = open.values().filter_map(|(since, token)| since.map(|s| (s, token))).min_by_key(|(s, _)| *s);
+        let idlest = open
+            .values()
+            .filter(|(_, token)| !token.is_cancelled())
+            .filter_map(|(since, token)| since.map(|s| (s, token)))
+            .min_by_key(|(s, _)| *s);
         match idlest {
             Some((_, token)) => {
                 token.cancel();
@@ -111,37 +115,39 @@ pub async fn serve(
     let mut full_logged = false;
     loop {
         // At the cap: make room by closing the idlest connection, or wait for one to close.
-        while connections.count() + sockets.load(Ordering::Relaxed) >= options.max_open {
+        while connections.count() + sockets.load(Ordering::Relaxed) >= options.max_open && !stop.is_cancelled() {
             if !full_logged {
                 tracing::warn!(limit = options.max_open, "connection cap reached; closing idle connections");
                 full_logged = true;
             }
             let closed = connections.closed.notified();
-            if !connections.evict_idlest() {
-                tokio::select! {
-                    () = stop.cancelled() => break,
-                    () = closed => {}
-                    () = tokio::time::sleep(Duration::from_millis(100)) => {}
-                }
-            } else {
-                tokio::select! {
-                    () = closed => {}
-                    () = tokio::time::sleep(Duration::from_millis(100)) => {}
-                }
+            connections.evict_idlest();
+            tokio::select! {
+                () = stop.cancelled() => {}
+                () = closed => {}
+                () = tokio::time::sleep(Duration::from_millis(100)) => {}
             }
         }
         let accepted = tokio::select! {
+            biased;
             () = stop.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
         let (tcp, peer) = match accepted {
             Ok(found) => found,
             Err(e) => {
-                // Out of descriptors (EMFILE/ENFILE) or a connection that died in the backlog:
-                // make room if possible, and go on after a moment.
-                tracing::warn!(error = %e, "accept failed");
-                connections.evict_idlest();
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                // Out of descriptors (EMFILE/ENFILE): make room, and go on after a moment. Any
+                // other error is one connection that died in the backlog.
+                if matches!(e.raw_os_error(), Some(23 | 24)) {
+                    if !full_logged {
+                        tracing::warn!(error = %e, "out of file descriptors; closing idle connections");
+                        full_logged = true;
+                    }
+                    connections.evict_idlest();
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                } else {
+                    tracing::debug!(error = %e, "accept failed");
+                }
                 continue;
             }
         };
@@ -159,10 +165,10 @@ pub async fn serve(
             let mut conn = std::pin::pin!(conn.with_upgrades());
             tokio::select! {
                 _ = conn.as_mut() => {}
-                () = evict.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = (&mut conn).await;
-                }
+                // Made room for another: closed at once. It was waiting for a request (or
+                // still handing a finished answer to a slow reader, which is cut short).
+                () = evict.cancelled() => {}
+                // Shutting down: requests in flight finish (bounded by the caller's grace).
                 () = stop.cancelled() => {
                     conn.as_mut().graceful_shutdown();
                     let _ = (&mut conn).await;

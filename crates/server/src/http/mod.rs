@@ -144,25 +144,31 @@ fn complete_responses(spec: &mut utoipa::openapi::OpenApi) {
             let required = security.as_array().is_some_and(|reqs| {
                 !reqs.is_empty() && reqs.iter().all(|r| r.as_object().is_some_and(|o| !o.is_empty()))
             });
-            let mut add = |status: &str, description: &str, schema: &str| {
-                op.responses.responses.entry(status.into()).or_insert_with(|| answer(description, schema).into());
+            let mut add = |status: &str, response: utoipa::openapi::Response| {
+                op.responses.responses.entry(status.into()).or_insert_with(|| response.into());
             };
             if required {
-                add("401", "Invalid, expired or revoked credentials", "Detail");
-                add("403", "No credentials (`Not authenticated`), or not allowed", "Detail");
+                add("401", answer("Invalid, expired or revoked credentials", "Detail"));
+                add("403", answer("No credentials (`Not authenticated`), or not allowed", "Detail"));
             }
             let has_input = op.request_body.is_some() || op.parameters.as_ref().is_some_and(|p| !p.is_empty());
             if has_input {
-                add("422", "Validation error", "ValidationDetail");
+                add("422", answer("Validation error", "ValidationDetail"));
             }
             if op.request_body.is_some() {
-                add("413", "Request body too large", "Detail");
+                add("413", answer("Request body too large", "Detail"));
             }
             if RATE_LIMITED.contains(&(method, path.as_str())) {
-                add("429", "Too many requests (see `Retry-After`)", "Detail");
+                let retry_after = utoipa::openapi::HeaderBuilder::new()
+                    .schema(utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::Integer))
+                    .description(Some("Seconds to wait before trying again"))
+                    .build();
+                let mut limited = answer("Too many requests", "Detail");
+                limited.headers.insert("Retry-After".into(), retry_after);
+                add("429", limited);
             }
-            add("408", "Not answered in time", "");
-            add("503", "Service temporarily unavailable, or busy: try again", "Detail");
+            add("408", answer("Not answered in time", ""));
+            add("503", answer("Service temporarily unavailable, or busy: try again", "Detail"));
         }
     }
 }

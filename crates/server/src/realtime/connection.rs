@@ -48,9 +48,10 @@ const LAST_WORD: Duration = Duration::from_secs(1);
 /// text, binary, ping and pong alike.
 const FRAMES_PER_SECOND: f64 = 100.0;
 const FRAME_BURST: f64 = 200.0;
-/// Frames refused in a row (each answered with a `rate_limited` error) before the connection
-/// is closed with 1008: a client that does not slow down is cut off.
-const REFUSED_MAX: u32 = 1000;
+/// Frames refused (each answered with a `rate_limited` error) within [`REFUSED_WINDOW`] before
+/// the connection is closed with 1008: a client that does not slow down is cut off.
+const REFUSED_MAX: u32 = 400;
+const REFUSED_WINDOW: Duration = Duration::from_secs(10);
 
 /// Serves one upgraded socket until it closes.
 ///
@@ -113,7 +114,7 @@ pub async fn serve(state: AppState, mut socket: WebSocket, credentials: Credenti
         typing: Vec::new(),
         budget: FRAME_BURST,
         refilled: Instant::now(),
-        refused: 0,
+        refused: (0, Instant::now()),
     };
     // A revocation between authenticating and registering would have missed this connection.
     if !matches!(state.store.user_in_session(conn.user.id, &conn.session_id).await, Ok(Some(_))) {
@@ -192,8 +193,8 @@ struct Conn {
     /// Token bucket for client frames.
     budget: f64,
     refilled: Instant,
-    /// Frames refused in a row for coming too fast.
-    refused: u32,
+    /// Frames refused for coming too fast, and since when (counted per [`REFUSED_WINDOW`]).
+    refused: (u32, Instant),
 }
 
 impl Conn {
@@ -234,7 +235,6 @@ impl Conn {
         self.refilled = now;
         if self.budget >= 1.0 {
             self.budget -= 1.0;
-            self.refused = 0;
             true
         } else {
             false
@@ -387,10 +387,17 @@ impl Conn {
         match incoming {
             Some(Ok(WsMessage::Close(_))) | None => return false,
             Some(Ok(_)) if !self.admit() => {
-                self.refused += 1;
-                if self.refused > REFUSED_MAX {
+                let now = Instant::now();
+                if now.duration_since(self.refused.1) > REFUSED_WINDOW {
+                    self.refused = (0, now);
+                }
+                self.refused.0 += 1;
+                if self.refused.0 > REFUSED_MAX {
                     self.queue(Outbound::Close(1008, "Too many frames"));
                     writer.write_out(socket, inbox, usize::MAX).await;
+                    // Unread frames are still coming: closing at once would reset the socket
+                    // and could destroy the close frame on its way.
+                    linger().await;
                     return false;
                 }
                 let wait = Duration::from_secs_f64((1.0 - self.budget).max(0.0) / FRAMES_PER_SECOND);

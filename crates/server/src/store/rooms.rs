@@ -132,7 +132,6 @@ fn placeholders(first: usize, n: usize) -> String {
     (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
-/// A LIKE pattern matching strings that start with `prefix`, with `\` escaping wildcards.
 /// A people search: see [`RoomStore::search_users`].
 pub struct UserSearch<'a> {
     pub prefix: &'a str,
@@ -151,6 +150,7 @@ pub struct Found {
     pub shared: bool,
 }
 
+/// A LIKE pattern matching strings that start with `prefix`, with `\` escaping wildcards.
 fn like_prefix(prefix: &str) -> String {
     let mut p = String::with_capacity(prefix.len() + 1);
     for c in super::sql::fold(prefix).chars() {

@@ -157,22 +157,34 @@ async fn too_many(response: reqwest::Response, max: u64) -> String {
     body["detail"].as_str().expect("detail").to_owned()
 }
 
-/// `AUTH_RATE_LIMIT`: 3 account requests a minute per client address; the 4th gets 429 with
+/// `AUTH_RATE_LIMIT`: 3 account requests a minute per client address — registering, changing
+/// a password, deleting an account, logging in and refreshing all count; the 4th gets 429 with
 /// `Retry-After`, while another address, and requests straight from this machine, go on.
 async fn account_requests_are_limited_per_client_address(app: TestApp) {
     let app = behind_proxy(app, &[("AUTH_RATE_LIMIT", "3"), ("LOGIN_FAILURE_LIMIT", "0")]).await;
     let user = app.user("rate").await;
-    let wrong = json!({"username": user.username, "password": "not-the-password"});
-    for _ in 0..3 {
-        let r = from(&app, Some("203.0.113.5"), Method::POST, "/auth/login", None, wrong.clone()).await;
+    let ip = Some("203.0.113.5");
+    let name = crate::helpers::unique("rate");
+    let register = json!({"username": name, "email": format!("{name}@example.com"), "password": PASSWORD});
+    assert_eq!(from(&app, ip, Method::POST, "/auth/register", None, register).await.status(), StatusCode::CREATED);
+    let change = json!({"old_password": "not-the-password", "new_password": "another-password"});
+    let r = from(&app, ip, Method::POST, "/auth/change-password", Some(&user.access), change).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r =
+        from(&app, ip, Method::DELETE, "/auth/me", Some(&user.access), json!({"password": "not-the-password"})).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let right = json!({"username": user.username, "password": PASSWORD});
+    let r = from(&app, ip, Method::POST, "/auth/login", None, right.clone()).await;
+    assert_eq!(too_many(r, 60).await, "Too many requests; try again later");
+    let r = from(&app, ip, Method::POST, "/auth/refresh", None, json!({"refresh_token": user.refresh})).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    // The same /64 is the same client for IPv6.
+    for ip in ["2001:db8:7:7::1", "2001:db8:7:7::2", "2001:db8:7:7::3"] {
+        let r = from(&app, Some(ip), Method::POST, "/auth/refresh", None, json!({"refresh_token": "x"})).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
-    let right = json!({"username": user.username, "password": PASSWORD});
-    let r = from(&app, Some("203.0.113.5"), Method::POST, "/auth/login", None, right.clone()).await;
-    assert_eq!(too_many(r, 60).await, "Too many requests; try again later");
-    // Registration and refresh share the allowance.
     let r =
-        from(&app, Some("203.0.113.5"), Method::POST, "/auth/refresh", None, json!({"refresh_token": user.refresh}))
+        from(&app, Some("2001:db8:7:7:ffff::9"), Method::POST, "/auth/refresh", None, json!({"refresh_token": "x"}))
             .await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     // Another client, and this machine itself, are not held back.
@@ -181,7 +193,7 @@ async fn account_requests_are_limited_per_client_address(app: TestApp) {
     let r = from(&app, None, Method::POST, "/auth/login", None, right).await;
     assert_eq!(r.status(), StatusCode::OK);
     // Other endpoints are not limited by it.
-    let r = from(&app, Some("203.0.113.5"), Method::GET, "/auth/me", Some(&user.access), json!({})).await;
+    let r = from(&app, ip, Method::GET, "/auth/me", Some(&user.access), json!({})).await;
     assert_eq!(r.status(), StatusCode::OK);
 }
 
@@ -234,31 +246,45 @@ async fn wrong_passwords_lock_the_account_from_any_address(app: TestApp) {
 
 /// `SEND_RATE_LIMIT=1`: one message a second, bursts of two — counted over REST and WebSocket
 /// together; refused over REST with 429 and over the socket with a `rate_limited` error that
-/// says when to retry.
+/// says when to retry. (The bucket starts full, so the first two always pass; after them a send
+/// is refused unless a whole second went by, so the refusal is awaited over a few tries.)
 async fn sends_are_limited_per_user_over_rest_and_websocket_together(app: TestApp) {
     let storage: Storage = app.stop().await;
     let app = TestApp::start(storage, &[("SEND_RATE_LIMIT", "1")]).await;
     let (me, peer) = (app.user("burst").await, app.user("burst").await);
-    let send = json!({"recipient_id": peer.id, "content": "one"});
-    let (status, _) = app.post("/messages/send", &me.access, send.clone()).await;
-    assert_eq!(status, StatusCode::CREATED);
-    let mut ws = Ws::connect(&app, &me.access).await;
     let (status, dm) = app.post("/messages/send", &peer.access, json!({"recipient_id": me.id, "content": "hi"})).await;
     assert_eq!(status, StatusCode::CREATED);
     let room = dm["data"]["chat_room_id"].as_i64().expect("room");
+    let mut ws = Ws::connect(&app, &me.access).await;
+    let send = json!({"recipient_id": peer.id, "content": "one"});
+    let (status, _) = app.post("/messages/send", &me.access, send.clone()).await;
+    assert_eq!(status, StatusCode::CREATED);
     ws.send(json!({"type": "message", "room_id": room, "content": "two", "client_id": "c2"})).await;
     assert_eq!(ws.expect("ack").await["client_id"], "c2");
-    // The burst is spent: the next one, by either way, is refused (a second refills one).
-    ws.send(json!({"type": "message", "room_id": room, "content": "three", "client_id": "c3"})).await;
-    let refused = ws.expect("error").await;
-    assert_eq!(
-        (refused["code"].as_str(), refused["client_id"].as_str()),
-        (Some("rate_limited"), Some("c3")),
-        "{refused}"
-    );
+    let mut refused = None;
+    for i in 3..8 {
+        let client_id = format!("c{i}");
+        ws.send(json!({"type": "message", "room_id": room, "content": "more", "client_id": client_id})).await;
+        let frame = ws.next().await.expect("an answer");
+        if frame["type"] == "error" {
+            refused = Some(frame);
+            break;
+        }
+        assert_eq!((frame["type"].as_str(), frame["client_id"].as_str()), (Some("ack"), Some(client_id.as_str())));
+    }
+    let refused = refused.expect("a send refused");
+    assert_eq!(refused["code"], "rate_limited", "{refused}");
     assert!((1..=1000).contains(&refused["retry_after_ms"].as_u64().expect("retry_after_ms")), "{refused}");
-    let r = from(&app, None, Method::POST, "/messages/send", Some(&me.access), send).await;
-    assert_eq!(too_many(r, 1).await, "Too many messages; slow down");
+    let mut limited = None;
+    for _ in 0..5 {
+        let r = from(&app, None, Method::POST, "/messages/send", Some(&me.access), send.clone()).await;
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(r);
+            break;
+        }
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    assert_eq!(too_many(limited.expect("a REST send refused"), 1).await, "Too many messages; slow down");
     // The other user has an allowance of their own.
     let (status, _) = app.post("/messages/send", &peer.access, json!({"recipient_id": me.id, "content": "ok"})).await;
     assert_eq!(status, StatusCode::CREATED);
@@ -282,7 +308,7 @@ async fn websockets_are_capped_per_user_and_per_address(app: TestApp) {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     while let Err(e) = Ws::open_request(&app, &format!("/ws/{}", me.access), &[]).await {
         assert!(e.contains("429") && tokio::time::Instant::now() < deadline, "{e}");
-        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 
     // Per address: three from one client address, whoever they are; the fourth is refused, and
@@ -313,6 +339,12 @@ async fn until_closed(tcp: &mut tokio::net::TcpStream) -> String {
     }
 }
 
+/// What the server said before closing, and when it closed (since `started`).
+async fn timed_close(tcp: &mut tokio::net::TcpStream, started: std::time::Instant) -> (String, std::time::Duration) {
+    let said = until_closed(tcp).await;
+    (said, started.elapsed())
+}
+
 /// `HEADER_TIMEOUT_SECONDS=1`: a connection that sends nothing, one that sends half a request
 /// head, and one idle after its answer are all closed by the server; a prompt request is
 /// answered as usual.
@@ -327,12 +359,16 @@ async fn connections_without_a_request_are_closed_after_the_header_timeout() {
     let mut idle = tokio::net::TcpStream::connect(app.addr).await.expect("connect");
     idle.write_all(b"GET /health HTTP/1.1\r\nHost: banter\r\n\r\n").await.expect("write");
     let started = std::time::Instant::now();
-    assert!(!until_closed(&mut silent).await.contains("200 OK"));
-    assert!(!until_closed(&mut half).await.contains("200 OK"));
-    let answered = until_closed(&mut idle).await;
-    assert!(answered.starts_with("HTTP/1.1 200 OK") && answered.contains(r#"{"status":"healthy"}"#), "{answered}");
-    // Closed by the timeout, not at once (a reader that gives up early would pass vacuously).
-    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+    let ((silent, a), (half, b), (idle, c)) = tokio::join!(
+        timed_close(&mut silent, started),
+        timed_close(&mut half, started),
+        timed_close(&mut idle, started)
+    );
+    assert!(!silent.contains("200 OK") && !half.contains("200 OK"), "{silent} / {half}");
+    assert!(idle.starts_with("HTTP/1.1 200 OK") && idle.contains(r#"{"status":"healthy"}"#), "{idle}");
+    // Each closed by the timeout, not at once (a reader that gives up early would pass vacuously).
+    let second = std::time::Duration::from_millis(900);
+    assert!(a >= second && b >= second && c >= second, "{a:?} {b:?} {c:?}");
 }
 
 /// Under an open-files limit of 256, 300 idle connections do not stop `/health` or a login:
@@ -341,9 +377,15 @@ async fn connections_without_a_request_are_closed_after_the_header_timeout() {
 async fn a_pile_of_idle_connections_does_not_stop_health_or_logins() {
     let storage = Storage::new(crate::helpers::Backend::Sqlite).await.expect("sqlite");
     let node = crate::node::Node::start_with_open_files(&storage, 256, 256, &[("HEADER_TIMEOUT_SECONDS", "600")]).await;
+    // Half of them silent, half stuck a few bytes into a request head.
+    use tokio::io::AsyncWriteExt as _;
     let mut idle = Vec::new();
-    for _ in 0..300 {
-        idle.push(tokio::net::TcpStream::connect(("127.0.0.1", node.port)).await.expect("connect"));
+    for i in 0..300 {
+        let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", node.port)).await.expect("connect");
+        if i % 2 == 1 {
+            tcp.write_all(b"GET /he").await.expect("write");
+        }
+        idle.push(tcp);
     }
     let client = reqwest::Client::new();
     let health = client.get(format!("{}/health", node.base)).send().await.expect("answered");
@@ -367,7 +409,7 @@ async fn a_socket_that_never_authenticates_is_closed() {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
     while app.state.sockets.load(std::sync::atomic::Ordering::Relaxed) > 0 {
         assert!(tokio::time::Instant::now() < deadline, "the socket's slot was not given back");
-        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
 
@@ -397,4 +439,27 @@ async fn bodies_that_are_not_exactly_json_are_refused() {
         (detail["detail"][0]["type"].as_str(), detail["detail"][0]["ctx"]["error"].as_str()),
         (Some("json_invalid"), Some("trailing characters"))
     );
+}
+
+/// A client that keeps sending frames far past the frame limit is cut off with 1008.
+#[tokio::test]
+async fn a_frame_flood_that_does_not_slow_down_is_cut_off() {
+    let Some(app) = TestApp::spawn(crate::helpers::Backend::Sqlite).await else { return };
+    let user = app.user("flood").await;
+    let mut ws = Ws::connect(&app, &user.access).await;
+    for _ in 0..1000 {
+        if ws.try_send_raw(json!({"type": "ping"}).to_string()).await.is_err() {
+            break;
+        }
+    }
+    let mut pongs = 0;
+    let end = loop {
+        match ws.next().await {
+            Ok(frame) if frame["type"] == "pong" => pongs += 1,
+            Ok(frame) => assert_eq!(frame["code"], "rate_limited", "{frame}"),
+            Err(end) => break end,
+        }
+    };
+    assert_eq!(end, Ended::Closed(1008, "Too many frames".into()), "after {pongs} pongs");
+    assert!(pongs >= 200, "the burst was answered: {pongs}");
 }
