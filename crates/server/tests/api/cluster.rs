@@ -24,6 +24,7 @@ backend_tests!(
     presence_is_cluster_wide,
     a_node_stopped_gracefully_takes_its_users_offline_at_once,
     a_logout_during_a_redis_outage_still_closes_sockets_everywhere,
+    two_nodes_writing_to_one_room_at_once_deliver_everything_once_in_order,
 );
 
 /// A private Redis, killed when dropped.
@@ -431,4 +432,38 @@ async fn a_logout_during_a_redis_outage_still_closes_sockets_everywhere(app: Tes
     let (status, body) = one.post("/auth/logout-all", &user.access, json!({})).await;
     assert_eq!((status, body["sessions_terminated"].as_i64()), (StatusCode::OK, Some(1)), "{body}");
     assert_eq!(socket.ended().await, Ended::Closed(4003, "session revoked".into()));
+}
+
+/// Two nodes write to one room at the same time (each has senders of its own): their
+/// publications cross in Redis, so each node regularly sees a later `seq` before an earlier one.
+/// A receiver on each node gets every message once, in `seq` order.
+async fn two_nodes_writing_to_one_room_at_once_deliver_everything_once_in_order(app: TestApp) {
+    let (_redis, one, two) = cluster(app).await;
+    let (a, b, reader) = (one.user("race").await, one.user("race").await, one.user("race").await);
+    let (_, group) =
+        one.post("/groups/create", &a.access, json!({"name": "race", "member_ids": [b.id, reader.id]})).await;
+    let room = group["group"]["id"].as_i64().expect("room");
+    let mut on_one = Ws::subscribed(&one, &reader.access).await;
+    let mut on_two = Ws::subscribed(&two, &reader.access).await;
+    const EACH: usize = 60;
+    tokio::join!(send_many(&one, &a.access, room, "a", EACH), send_many(&two, &b.access, room, "b", EACH));
+    for ws in [&mut on_one, &mut on_two] {
+        let seqs: Vec<i64> = messages(ws, 2 * EACH).await.iter().map(|m| m["seq"].as_i64().expect("seq")).collect();
+        assert_eq!(seqs, (1..=2 * EACH as i64).collect::<Vec<_>>());
+        ws.send(json!({"type": "ping"})).await;
+        let rest = ws.until("pong").await;
+        assert!(rest.iter().all(|f| f["type"] != "new_message"), "a duplicate: {rest:?}");
+    }
+}
+
+/// `n` sends to a group at once through `node`, each with its own `client_id`.
+async fn send_many(node: &TestApp, token: &str, room: i64, tag: &str, n: usize) {
+    let requests = (0..n).map(|i| {
+        let body = json!({"group_id": room, "content": format!("{tag}{i}"), "client_id": format!("{tag}-{i}")});
+        async move {
+            let (status, sent) = node.post("/groups/send", token, body).await;
+            assert_eq!(status, StatusCode::CREATED, "{sent}");
+        }
+    });
+    futures_util::future::join_all(requests).await;
 }

@@ -804,8 +804,8 @@ async fn binary_frames_get_an_error_and_count_toward_the_rate_limit(app: TestApp
         }
     }
     assert!(answered >= 200 && limited > 0, "{answered} answered, {limited} refused");
-    // Still alive: once the budget refills, ping is answered (each refusal is an answer, so
-    // this waits on frames, not on a clock).
+    // Still alive: once the budget refills, ping is answered. A refusal says how long to wait,
+    // and a client that keeps hammering instead is cut off — so this one waits as told.
     loop {
         ws.send(json!({"type": "ping"})).await;
         let frame = ws.next().await.expect("frame");
@@ -813,5 +813,7 @@ async fn binary_frames_get_an_error_and_count_toward_the_rate_limit(app: TestApp
             break;
         }
         assert_eq!(frame["code"], "rate_limited", "{frame}");
+        let wait = frame["retry_after_ms"].as_u64().expect("retry_after_ms").min(1000);
+        tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
     }
 }
