@@ -172,6 +172,10 @@ pub struct Config {
     pub header_timeout: Duration,
     /// How long a request (its body included) may take to be answered (`REQUEST_TIMEOUT_SECONDS`).
     pub request_timeout: Duration,
+    /// Prometheus metrics at `/metrics` on the main address (`METRICS`).
+    pub metrics: bool,
+    /// Prometheus metrics on an address of their own instead (`METRICS_ADDR`).
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// A setting that cannot be used, and why.
@@ -301,6 +305,16 @@ impl Config {
         let ws_auth_timeout = positive(&get, "WS_AUTH_TIMEOUT_SECONDS", 10, 600)?;
         let header_timeout = positive(&get, "HEADER_TIMEOUT_SECONDS", 30, 3600)?;
         let request_timeout = positive(&get, "REQUEST_TIMEOUT_SECONDS", 30, 3600)?;
+        let metrics = match get("METRICS") {
+            None => false,
+            Some(v) => parse_bool(&v).ok_or_else(|| bad("METRICS", format!("{v:?} is not true or false")))?,
+        };
+        let metrics_addr = match get("METRICS_ADDR") {
+            None => None,
+            Some(v) => Some(
+                v.parse().map_err(|_| bad("METRICS_ADDR", format!("{v:?} is not an address like 127.0.0.1:9100")))?,
+            ),
+        };
         let limits = LimitSettings {
             auth_per_minute: limit(&get, "AUTH_RATE_LIMIT", 30, 1_000_000)?,
             login_failures: limit(&get, "LOGIN_FAILURE_LIMIT", 10, 1_000_000)?,
@@ -334,6 +348,8 @@ impl Config {
             ws_auth_timeout: Duration::from_secs(ws_auth_timeout),
             header_timeout: Duration::from_secs(header_timeout),
             request_timeout: Duration::from_secs(request_timeout),
+            metrics,
+            metrics_addr,
         })
     }
 }

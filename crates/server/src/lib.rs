@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod limits;
+pub mod metrics;
 pub mod realtime;
 pub mod server;
 pub mod state;
@@ -55,6 +56,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let shutdown = tokio_util::sync::CancellationToken::new();
     tokio::spawn(realtime::sessions::sweep_loop(store.clone(), hub.clone(), config.session_check, shutdown.clone()));
     let limits = Arc::new(limits::Limits::new(config.limits));
+    let metrics = (config.metrics || config.metrics_addr.is_some()).then(metrics::install).flatten();
     tokio::spawn(limits::housekeeping(limits.clone(), shutdown.clone()));
     Ok(AppState {
         config: Arc::new(config),
@@ -68,6 +70,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         max_connections,
         sockets: Arc::default(),
         limits,
+        metrics,
     })
 }
 
@@ -112,6 +115,24 @@ pub async fn run(
         }
     };
     let signalled = tokio::spawn(signal);
+    if let (Some(addr), Some(handle)) = (state.config.metrics_addr, state.metrics.clone()) {
+        let listener = TcpListener::bind(addr).await?;
+        tracing::info!(address = %listener.local_addr()?, "metrics at /metrics");
+        let metrics = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get({
+                let state = state.clone();
+                move || async move { metrics::render(&state, &handle) }
+            }),
+        );
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let serving = axum::serve(listener, metrics).with_graceful_shutdown(stop.cancelled_owned());
+            if let Err(e) = serving.await {
+                tracing::error!(error = %e, "the metrics listener failed");
+            }
+        });
+    }
     server::serve(listener, app(state), options, sockets, stop, SHUTDOWN_GRACE).await;
     signalled.abort();
     connections.close();

@@ -84,7 +84,9 @@ fn per(count: u32, period: Duration, burst: u32) -> Option<Quota> {
     Quota::with_period(period / count.get()).map(|q| q.allow_burst(burst))
 }
 
-fn too_many(detail: &str, wait: Duration) -> Error {
+/// A refusal by `limit` (counted in the metrics).
+fn too_many(limit: &'static str, detail: &str, wait: Duration) -> Error {
+    crate::metrics::rate_limited(limit);
     Error::RateLimited { detail: detail.into(), retry_after: wait }
 }
 
@@ -106,7 +108,7 @@ impl Limits {
         }
         limiter.check_key(&client_key(client.ip)).map_err(|not_until| {
             let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
-            too_many("Too many requests; try again later", wait)
+            too_many("auth", "Too many requests; try again later", wait)
         })
     }
 
@@ -115,7 +117,7 @@ impl Limits {
         let Some(limiter) = &self.sends else { return Ok(()) };
         limiter.check_key(&user_id).map_err(|not_until| {
             let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
-            too_many("Too many messages; slow down", wait)
+            too_many("sends", "Too many messages; slow down", wait)
         })
     }
 
@@ -139,7 +141,7 @@ impl Limits {
             }
             if let (Some(oldest), true) = (times.front(), times.len() >= limit) {
                 let wait = FAILURE_WINDOW.saturating_sub(now.duration_since(*oldest));
-                return Err(too_many("Too many failed attempts; try again later", wait));
+                return Err(too_many("login_failures", "Too many failed attempts; try again later", wait));
             }
         }
         if failures.len() >= FAILURES_TRACKED && !failures.contains_key(account) {
@@ -184,10 +186,11 @@ impl Limits {
         let key = client_key(client.ip);
         let n = counts.addrs.entry(key).or_insert(0);
         if *n >= cap {
-            return Err(Error::RateLimited {
-                detail: "Too many connections from this address".into(),
-                retry_after: Duration::from_secs(10),
-            });
+            return Err(too_many(
+                "sockets_per_addr",
+                "Too many connections from this address",
+                Duration::from_secs(10),
+            ));
         }
         *n += 1;
         permit.addr = Some(key);
@@ -203,10 +206,7 @@ impl Limits {
         let mut counts = self.sockets();
         let n = counts.users.entry(user_id).or_insert(0);
         if *n >= cap {
-            return Err(Error::RateLimited {
-                detail: "Too many connections for this account".into(),
-                retry_after: Duration::from_secs(10),
-            });
+            return Err(too_many("sockets_per_user", "Too many connections for this account", Duration::from_secs(10)));
         }
         *n += 1;
         permit.user = Some(user_id);

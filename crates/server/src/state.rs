@@ -27,4 +27,6 @@ pub struct AppState {
     pub sockets: Arc<std::sync::atomic::AtomicUsize>,
     /// Rate limits and connection caps.
     pub limits: Arc<crate::limits::Limits>,
+    /// The metrics recorder, when metrics are on (`METRICS`, `METRICS_ADDR`).
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }

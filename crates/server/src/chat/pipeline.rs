@@ -180,6 +180,10 @@ async fn write_loop(mut rx: mpsc::Receiver<Job>, store: DynStore, done: mpsc::Se
     while rx.recv_many(&mut jobs, BATCH_MAX).await > 0 {
         let taken = std::mem::replace(&mut jobs, Vec::with_capacity(BATCH_MAX));
         let written = write(&store, taken).await;
+        let stored = written.answers.iter().filter(|a| matches!(a, Ok(Sent::New(_)))).count();
+        if stored > 0 {
+            crate::metrics::batch_committed(stored);
+        }
         if done.send(written).await.is_err() {
             return;
         }

@@ -13,7 +13,7 @@ mod users;
 mod web;
 
 use axum::{
-    extract::{DefaultBodyLimit, MatchedPath, Request},
+    extract::{DefaultBodyLimit, MatchedPath, Request, State},
     http::{header, HeaderName, HeaderValue, StatusCode},
     response::Response,
     Router,
@@ -178,8 +178,23 @@ pub fn router(state: AppState) -> Router {
     spec.info.title.clone_from(&state.config.app_name);
     let redirects = std::sync::Arc::new(SlashRedirects::new(&spec));
     let request_id = HeaderName::from_static("x-request-id");
+    let metrics_here = state.config.metrics && state.config.metrics_addr.is_none();
+    let metrics = match (&state.metrics, metrics_here) {
+        (Some(handle), true) => {
+            let handle = handle.clone();
+            Router::new().route(
+                "/metrics",
+                axum::routing::get(move |State(state): State<AppState>| async move {
+                    crate::metrics::render(&state, &handle)
+                }),
+            )
+        }
+        _ => Router::new(),
+    };
+    let counted = state.metrics.is_some();
     Router::new()
         .merge(api)
+        .merge(metrics)
         .merge(meta::docs(spec))
         .merge(crate::realtime::router())
         .merge(web::router())
@@ -191,6 +206,7 @@ pub fn router(state: AppState) -> Router {
             (StatusCode::METHOD_NOT_ALLOWED, axum::Json(serde_json::json!({"detail": "Method Not Allowed"})))
         })
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(tower::util::option_layer(counted.then(|| axum::middleware::from_fn(crate::metrics::track))))
         // A request that has not been answered in time (a body that trickles in, a stuck
         // handler) gets a 408 rather than holding its connection forever (WebSocket upgrades
         // answer at once, so sockets are not affected).

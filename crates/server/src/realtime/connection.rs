@@ -400,6 +400,7 @@ impl Conn {
                     linger().await;
                     return false;
                 }
+                crate::metrics::rate_limited("frames");
                 let wait = Duration::from_secs_f64((1.0 - self.budget).max(0.0) / FRAMES_PER_SECOND);
                 self.error(
                     &Error::RateLimited { detail: "Too many frames; slow down".into(), retry_after: wait },

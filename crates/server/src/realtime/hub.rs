@@ -106,7 +106,9 @@ impl Outbox {
     fn try_push(&self, item: Outbound) -> bool {
         let weight = item.weight();
         let mut queue = self.0.lock();
-        if queue.closed {
+        // Closed, or told to stop (nothing more will be written): dropped, and not reported
+        // again as too slow.
+        if queue.closed || queue.stop.is_some() {
             return true;
         }
         // One item always fits, however large.
@@ -269,6 +271,9 @@ impl Conn {
 #[derive(Default)]
 struct Index {
     conns: HashMap<ConnId, Conn>,
+    /// Items queued for connections, and connections stopped for not reading (for metrics).
+    delivered: u64,
+    too_slow: u64,
     /// Connections per user (presence, per-user frames, room delivery: a room's frames go to
     /// its members' connections, so no per-room index is needed).
     users: HashMap<i64, HashSet<ConnId>>,
@@ -467,6 +472,12 @@ impl Hub {
         }
     }
 
+    /// Items queued for connections so far, and connections stopped for not reading.
+    pub fn counts(&self) -> (u64, u64) {
+        let index = self.lock();
+        (index.delivered, index.too_slow)
+    }
+
     pub fn connection_count(&self) -> usize {
         self.lock().conns.len()
     }
@@ -599,13 +610,17 @@ pub fn encode(frame: &ServerFrame) -> Text {
 /// Queues `text` for each target. A full queue means the reader is too slow: it is told to
 /// close (4008) rather than buffered without bound or waited for.
 fn send_all(index: &mut Index, targets: Vec<ConnId>, item: impl Fn() -> Outbound) {
+    index.delivered += targets.len() as u64;
+    let mut too_slow = 0;
     for id in targets {
         let Some(conn) = index.conns.get(&id) else { continue };
         if !conn.tx.try_push(item()) {
+            too_slow += 1;
             tracing::warn!(conn = id, user_id = conn.user_id, "outbound queue full; closing slow connection");
             conn.tx.stop(close::TOO_SLOW, "too slow: outbound queue full");
         }
     }
+    index.too_slow += too_slow;
 }
 
 #[cfg(test)]

@@ -170,6 +170,9 @@ pub trait AccountStore: Send + Sync + 'static {
     /// A round trip to the database, for readiness checks.
     async fn ping(&self) -> StoreResult<()>;
 
+    /// The connection pools' size and idle connections, for metrics.
+    fn pool_stats(&self) -> (usize, usize);
+
     // --- accounts ---------------------------------------------------------------------------
 
     async fn create_user(&self, user: NewUser) -> StoreResult<User>;
@@ -244,7 +247,17 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    fn pools(&self) -> [&SqlitePool; 2] {
+        [&self.writer, &self.reader]
+    }
+}
+
 impl PgStore {
+    fn pools(&self) -> [&PgPool; 2] {
+        [&self.pool, &self.batch_pool]
+    }
+
     fn writer(&self) -> &PgPool {
         &self.pool
     }

@@ -46,6 +46,10 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            fn pool_stats(&self) -> (usize, usize) {
+                self.pools().iter().fold((0, 0), |(size, idle), pool| (size + pool.size() as usize, idle + pool.num_idle()))
+            }
+
             async fn ping(&self) -> StoreResult<()> {
                 sqlx::query("SELECT 1").execute(self.reader()).await?;
                 Ok(())

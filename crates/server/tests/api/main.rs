@@ -13,6 +13,7 @@ mod config;
 mod hardening;
 mod meta;
 mod node;
+mod operator;
 mod pg;
 mod pipeline;
 mod proxy;
