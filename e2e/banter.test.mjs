@@ -513,3 +513,49 @@ async function assertNoOverflow(page, where) {
   assert.ok(scrollWidth <= innerWidth, `${where}: page is ${scrollWidth}px wide in a ${innerWidth}px viewport`);
 }
 
+
+describe('registration modes in the web client', { timeout: 5 * 60 * 1000 }, () => {
+  let modeBrowser;
+  const servers = [];
+  before(async () => {
+    modeBrowser = await launch();
+  });
+  after(async () => {
+    await modeBrowser?.close().catch(() => {});
+    for (const s of servers) {
+      await s.stop();
+      s.cleanup();
+    }
+  });
+
+  test('closed: no way to register, and the page says so; invite: an invite code is asked for', { timeout: 120000 }, async () => {
+    const closed = new BanterServer({ REGISTRATION: 'closed' });
+    const invite = new BanterServer({ REGISTRATION: 'invite' });
+    servers.push(closed, invite);
+    await closed.start();
+    await invite.start();
+
+    const a = await person(modeBrowser, closed.url);
+    await a.page.goto('/');
+    await a.page.getByTestId('registration-closed').waitFor({ state: 'visible' });
+    assert.match(await a.page.getByTestId('registration-closed').innerText(), /Registration is closed/);
+    assert.equal(await a.page.getByTestId('tab-register').isVisible(), false);
+    await a.context.close();
+
+    const b = await person(modeBrowser, invite.url);
+    await b.page.goto('/');
+    await b.page.getByTestId('tab-register').click();
+    const code = b.page.getByLabel('Invite code');
+    await code.waitFor({ state: 'visible' });
+    // Without a valid code the server refuses, and the form says why.
+    await b.page.getByLabel('Username').fill('invitee');
+    await b.page.getByLabel('Email').fill('invitee@example.com');
+    await b.page.getByLabel('Password').fill('invitee-password');
+    await code.fill('not-a-real-code');
+    await b.page.getByTestId('register-submit').click();
+    const error = b.page.getByTestId('register-form').getByTestId('form-error');
+    await error.waitFor({ state: 'visible' });
+    assert.match(await error.innerText(), /invite code/i);
+    await b.context.close();
+  });
+});

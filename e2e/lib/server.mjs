@@ -31,7 +31,9 @@ function freePort() {
 const delay = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export class BanterServer {
-  constructor() {
+  /** @param {Record<string, string>} [env] extra settings for the server */
+  constructor(env = {}) {
+    this.env = env;
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'banter-e2e-'));
     this.logPath = path.join(this.dir, 'server.log');
     this.port = null;
@@ -59,6 +61,7 @@ export class BanterServer {
         // The tests write long histories faster than anyone types.
         SEND_RATE_LIMIT: '0',
         RUST_LOG: process.env.RUST_LOG || 'info',
+        ...this.env,
       },
       stdio: ['ignore', log, log],
     });

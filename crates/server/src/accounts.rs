@@ -11,6 +11,7 @@ use crate::{
         password,
         tokens::{new_refresh_token, new_session_id, refresh_token_hash},
     },
+    config::Registration,
     error::{Error, Result},
     events::Event,
     limits::Account,
@@ -35,6 +36,9 @@ pub struct RegisterRequest {
     pub password: String,
     #[schema(example = "John Doe", max_length = 100)]
     pub full_name: Option<String>,
+    /// With `REGISTRATION=invite`: the invite code (ignored otherwise).
+    #[schema(max_length = 100)]
+    pub invite_code: Option<String>,
 }
 
 /// A fresh pair of tokens, as the seed returns them.
@@ -61,29 +65,64 @@ pub async fn register(state: &AppState, req: RegisterRequest) -> Result<(User, T
     let (Some(username), Some(email), Some(password), Some(full_name)) = (username, email, password, full_name) else {
         return Err(Error::Internal(anyhow::anyhow!("validated fields missing")));
     };
+    let invite = match state.config.registration {
+        Registration::Open => None,
+        Registration::Closed => return Err(Error::Forbidden(REGISTRATION_CLOSED.into())),
+        Registration::Invite => {
+            let code = req.invite_code.as_deref().map(str::trim).filter(|c| !c.is_empty());
+            let hash = code.map(refresh_token_hash).ok_or_else(|| Error::Forbidden(INVITE_NEEDED.into()))?;
+            if !state.store.use_invite(&hash).await? {
+                return Err(Error::Forbidden(INVITE_NEEDED.into()));
+            }
+            Some(hash)
+        }
+    };
+    let created = create_account(&state.store, NewAccount { username, email, password, full_name }).await;
+    if let (Err(_), Some(hash)) = (&created, &invite) {
+        // Not registered after all (a name taken, say): the code keeps its use.
+        state.store.return_invite(hash).await?;
+    }
+    let user = created?;
+    let tokens = start_session(state, user.id).await?;
+    tracing::info!(user_id = user.id, invited = invite.is_some(), "user registered");
+    Ok((user, tokens))
+}
 
+pub const REGISTRATION_CLOSED: &str = "Registration is closed";
+pub const INVITE_NEEDED: &str = "A valid invite code is required to register";
+
+/// A new account's validated fields (the password in clear, hashed on creation).
+pub struct NewAccount {
+    pub username: String,
+    pub email: String,
+    pub password: String,
+    pub full_name: Option<String>,
+}
+
+/// Creates an account (the checks of registration, without the session): for registration
+/// and for `banter user create`.
+pub async fn create_account(store: &store::DynStore, account: NewAccount) -> Result<User> {
+    let NewAccount { username, email, password, full_name } = account;
     // The seed checks the username first, then the email.
     let taken = |what: &str| Error::BadRequest(what.into());
-    if state.store.username_taken(&username).await? {
+    if store.username_taken(&username).await? {
         return Err(taken(USERNAME_TAKEN));
     }
-    if state.store.email_taken(&email).await? {
+    if store.email_taken(&email).await? {
         return Err(taken(EMAIL_TAKEN));
     }
     let hashed_password = password::hash(password).await?;
     let new = NewUser { username: username.clone(), email, hashed_password, full_name };
-    let user = match state.store.create_user(new).await {
+    let user = match store.create_user(new).await {
         Ok(user) => user,
         // Lost a race with a concurrent registration of the same name or address.
         Err(StoreError::UniqueViolation(_)) => {
-            let what = if state.store.username_taken(&username).await? { USERNAME_TAKEN } else { EMAIL_TAKEN };
+            let what = if store.username_taken(&username).await? { USERNAME_TAKEN } else { EMAIL_TAKEN };
             return Err(taken(what));
         }
         Err(e) => return Err(e.into()),
     };
-    let tokens = start_session(state, user.id).await?;
-    tracing::info!(user_id = user.id, "user registered");
-    Ok((user, tokens))
+    Ok(user)
 }
 
 const USERNAME_TAKEN: &str = "Username already taken";

@@ -122,6 +122,18 @@ pub struct LimitSettings {
     pub sockets_per_addr: usize,
 }
 
+/// Who may create an account (`REGISTRATION`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    /// Anyone (the default, as in the seed).
+    Open,
+    /// Whoever has an invite code (`banter invite create`).
+    Invite,
+    /// Nobody: accounts are made by an operator (`banter user create`).
+    Closed,
+}
+
 /// Whom `/users/search` lists (`DIRECTORY`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Directory {
@@ -162,6 +174,8 @@ pub struct Config {
     pub trusted_proxies: std::sync::Arc<[crate::http::proxy::Net]>,
     /// Whom people search lists (`DIRECTORY`).
     pub directory: Directory,
+    /// Who may create an account (`REGISTRATION`).
+    pub registration: Registration,
     /// How often open sockets' sessions are checked against the database (`SESSION_CHECK_SECONDS`).
     pub session_check: Duration,
     pub limits: LimitSettings,
@@ -292,6 +306,12 @@ impl Config {
                 .collect::<Result<_, _>>()?,
         };
 
+        let registration = match get("REGISTRATION").as_deref().unwrap_or("open") {
+            "open" => Registration::Open,
+            "invite" => Registration::Invite,
+            "closed" => Registration::Closed,
+            other => return Err(bad("REGISTRATION", format!("{other:?} is not open, invite or closed"))),
+        };
         let directory = match get("DIRECTORY").as_deref().unwrap_or("all") {
             "all" => Directory::All,
             "shared" => Directory::Shared,
@@ -343,6 +363,7 @@ impl Config {
             redis_url,
             trusted_proxies: trusted_proxies.into(),
             directory,
+            registration,
             session_check: Duration::from_secs(session_check),
             limits,
             ws_auth_timeout: Duration::from_secs(ws_auth_timeout),

@@ -6,6 +6,7 @@
 //! on port 0.
 
 pub mod accounts;
+pub mod admin;
 pub mod auth;
 pub mod chat;
 pub mod config;

@@ -24,6 +24,58 @@ enum Command {
     /// Ask the server on HOST:PORT whether it is ready (`GET /ready`): exit 0 if it is, 1 if
     /// not. For container health checks (no shell or curl needed).
     Healthcheck,
+    /// Manage accounts (on the server's database, while it runs).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage invite codes (for REGISTRATION=invite).
+    #[command(subcommand)]
+    Invite(InviteCommand),
+    /// Copy the SQLite database to PATH, consistently, while the server runs (PostgreSQL: use
+    /// pg_dump).
+    Backup { path: std::path::PathBuf },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account. Without --password-stdin a password is generated and printed once.
+    Create {
+        username: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        full_name: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List every account.
+    List,
+    /// Disable an account: it cannot log in, and its sessions and sockets end at once.
+    Disable { username: String },
+    /// Enable a disabled account.
+    Enable { username: String },
+    /// Set a new password (from standard input, or generated and printed once); every session
+    /// ends.
+    ResetPassword {
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Delete an account, as the user could (messages stay, shown as "Deleted User").
+    Delete { username: String },
+}
+
+#[derive(Subcommand)]
+enum InviteCommand {
+    /// Make an invite code and print it (shown once).
+    Create {
+        /// How many accounts it may register.
+        #[arg(long, default_value_t = 1)]
+        uses: i64,
+        /// How long it stays good: 7d, 12h, 30m (default: until used).
+        #[arg(long, value_parser = banter::admin::parse_duration)]
+        expires: Option<std::time::Duration>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -41,7 +93,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_tracing(&config);
+    // Operator commands print their results on stdout; only warnings are logged (on stderr).
+    let quiet = matches!(cli.command, Some(Command::User(_) | Command::Invite(_) | Command::Backup { .. }));
+    init_tracing(&config, quiet);
 
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -55,6 +109,17 @@ fn main() -> ExitCode {
             Command::Serve => serve(config).await,
             Command::Migrate => migrate(config).await,
             Command::Healthcheck => healthcheck(&config).await,
+            Command::User(command) => user(&config, command).await,
+            Command::Invite(InviteCommand::Create { uses, expires }) => {
+                let store = banter::admin::open(&config.database_url).await?;
+                let code = banter::admin::create_invite(&store, uses, expires).await?;
+                println!("{code}");
+                Ok(())
+            }
+            Command::Backup { path } => {
+                println!("{}", banter::admin::backup(&config.database_url, &path).await?);
+                Ok(())
+            }
         }
     });
     match result {
@@ -66,10 +131,24 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(config: &Config) {
-    let default = if config.debug { "banter=debug,tower_http=debug,info" } else { "info" };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = fmt().with_env_filter(filter).with_target(false);
+fn init_tracing(config: &Config, quiet: bool) {
+    let default = match (quiet, config.debug) {
+        (true, _) => "warn",
+        (false, true) => "banter=debug,tower_http=debug,info",
+        (false, false) => "info",
+    };
+    let filter = if quiet {
+        EnvFilter::new(default)
+    } else {
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default))
+    };
+    // The server logs on stdout; operator commands keep stdout for their results.
+    let writer = if quiet {
+        fmt::writer::BoxMakeWriter::new(std::io::stderr)
+    } else {
+        fmt::writer::BoxMakeWriter::new(std::io::stdout)
+    };
+    let builder = fmt().with_env_filter(filter).with_target(false).with_writer(writer);
     match config.log_format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),
@@ -156,4 +235,42 @@ async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { () = ctrl_c => {}, () = term => {} }
     tracing::info!("shutdown signal received");
+}
+
+/// Reads a password from the first line of standard input.
+fn password_from_stdin() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).context("reading the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    anyhow::ensure!(!password.is_empty(), "no password on standard input");
+    Ok(password)
+}
+
+async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
+    use banter::admin;
+    let store = admin::open(&config.database_url).await?;
+    match command {
+        UserCommand::Create { username, email, full_name, password_stdin } => {
+            let (password, generated) =
+                if password_stdin { (password_from_stdin()?, false) } else { (admin::generate_password(), true) };
+            let user = admin::create_user(&store, &username, &email, full_name.as_deref(), &password).await?;
+            println!("created {} (id {})", user.username, user.id);
+            if generated {
+                println!("password: {password}");
+            }
+        }
+        UserCommand::List => print!("{}", admin::list_users(&store).await?),
+        UserCommand::Disable { username } => println!("{}", admin::set_enabled(&store, &username, false).await?),
+        UserCommand::Enable { username } => println!("{}", admin::set_enabled(&store, &username, true).await?),
+        UserCommand::ResetPassword { username, password_stdin } => {
+            let (password, generated) =
+                if password_stdin { (password_from_stdin()?, false) } else { (admin::generate_password(), true) };
+            println!("{}", admin::reset_password(&store, &username, &password).await?);
+            if generated {
+                println!("password: {password}");
+            }
+        }
+        UserCommand::Delete { username } => println!("{}", admin::delete_user(&store, &username).await?),
+    }
+    Ok(())
 }

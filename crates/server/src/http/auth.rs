@@ -51,6 +51,7 @@ pub fn router(state: AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(logout))
         .routes(routes!(change_password))
         .routes(routes!(me, delete_me))
+        .routes(routes!(registration))
         .route_layer(axum::middleware::from_fn(super::json::read_body))
         .route_layer(axum::middleware::from_fn_with_state(state, limit_account_requests))
         // No body: whatever is sent is ignored, as the seed ignores it.
@@ -97,7 +98,14 @@ impl FromFields for RegisterRequest {
             validate::full_name(Some(&name))?;
             Ok(name)
         });
-        Some(Self { username: username?, email: email?, password: password?, full_name: full_name? })
+        let invite_code = f.optional("invite_code", string);
+        Some(Self {
+            username: username?,
+            email: email?,
+            password: password?,
+            full_name: full_name?,
+            invite_code: invite_code?,
+        })
     }
 }
 
@@ -114,6 +122,7 @@ pub struct Welcome {
 #[utoipa::path(post, path = "/auth/register", tag = "Authentication", request_body = RegisterRequest, responses(
     (status = 201, body = Welcome, description = "`message` is `User registered successfully`"),
     (status = 400, description = "`Username already taken` or `Email already registered`", body = Detail),
+    (status = 403, description = "`Registration is closed` (`REGISTRATION=closed`), or `A valid invite code is required to register` (`REGISTRATION=invite`)", body = Detail),
     (status = 422, description = "A field is missing or invalid", body = ValidationDetail),
     (status = 503, description = "`Server busy, please retry`: too many password checks waiting", body = Detail),
 ))]
@@ -282,4 +291,18 @@ async fn delete_me(
 ) -> Result<Json<MessageResponse>> {
     accounts::delete_account(&state, &auth.user, &req.password).await?;
     Ok(MessageResponse::json("Account deleted"))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RegistrationMode {
+    /// `open` (anyone), `invite` (with an `invite_code`) or `closed` (accounts are made by an
+    /// operator).
+    mode: crate::config::Registration,
+}
+
+/// Who may create an account here (`REGISTRATION`), for clients to show the right form.
+#[utoipa::path(get, path = "/auth/registration", tag = "Authentication",
+    responses((status = 200, body = RegistrationMode)))]
+async fn registration(State(state): State<AppState>) -> Json<RegistrationMode> {
+    Json(RegistrationMode { mode: state.config.registration })
 }

@@ -14,15 +14,30 @@ use crate::store::DynStore;
 /// Sessions checked per query.
 const CHUNK: usize = 500;
 
-/// Checks every `every` until `stop`.
+/// How often a node looks for an operator's signal that sessions were ended (`banter user
+/// disable`, …): a one-row read.
+const SIGNAL_EVERY: Duration = Duration::from_secs(1);
+
+/// Checks every `every`, and at once when an operator's command signals it, until `stop`.
 pub async fn sweep_loop(store: DynStore, hub: Arc<Hub>, every: Duration, stop: CancellationToken) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
+    let mut signals = tokio::time::interval(SIGNAL_EVERY);
+    signals.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seen = store.sessions_signal().await.unwrap_or(0);
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
             _ = ticks.tick() => sweep(&store, &hub).await,
+            _ = signals.tick() => {
+                if let Ok(newest) = store.sessions_signal().await {
+                    if newest > seen {
+                        seen = newest;
+                        sweep(&store, &hub).await;
+                    }
+                }
+            }
         }
     }
 }

@@ -185,6 +185,25 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn username_taken(&self, username: &str) -> StoreResult<bool>;
     async fn email_taken(&self, email: &str) -> StoreResult<bool>;
     async fn set_password(&self, user_id: i64, hashed_password: &str) -> StoreResult<()>;
+    /// Enables or disables an account (a disabled one cannot log in or use its tokens).
+    async fn set_active(&self, user_id: i64, active: bool) -> StoreResult<()>;
+    /// The user with exactly this username.
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    /// Every account, oldest first (for the admin CLI).
+    async fn all_users(&self) -> StoreResult<Vec<User>>;
+    /// Stores an invite code's hash, good for `uses` registrations until `expires_at`.
+    async fn create_invite(&self, code_hash: &str, uses: i64, expires_at: Option<Timestamp>) -> StoreResult<()>;
+    /// Takes one use of an invite code; `false` if it is unknown, used up or expired.
+    async fn use_invite(&self, code_hash: &str) -> StoreResult<bool>;
+    /// Gives back a use taken by a registration that then failed.
+    async fn return_invite(&self, code_hash: &str) -> StoreResult<()>;
+    /// Tells every node that sessions were ended outside it (an operator's command).
+    async fn signal_sessions_ended(&self) -> StoreResult<()>;
+    /// The newest such signal (0 if none).
+    async fn sessions_signal(&self) -> StoreResult<i64>;
+    /// A consistent copy of the whole database in a new file at `path` (SQLite's `VACUUM
+    /// INTO`; PostgreSQL has `pg_dump` instead and refuses).
+    async fn backup_into(&self, path: &str) -> anyhow::Result<()>;
     /// Deletes the account: memberships and sessions go with it, messages stay with a NULL
     /// sender, and each group it was in follows the leave rule ([`RoomStore::leave_group`]).
     /// Returns what happened to each group.

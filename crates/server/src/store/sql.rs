@@ -118,6 +118,76 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            async fn set_active(&self, user_id: i64, active: bool) -> StoreResult<()> {
+                sqlx::query("UPDATE users SET is_active = $1, updated_at = $2 WHERE id = $3")
+                    .bind(active)
+                    .bind(now())
+                    .bind(user_id)
+                    .execute(self.writer())
+                    .await?;
+                Ok(())
+            }
+
+            async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
+                Ok(sqlx::query_as::<$db, User>(&sql).bind(username).fetch_optional(self.reader()).await?)
+            }
+
+            async fn all_users(&self) -> StoreResult<Vec<User>> {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY id");
+                Ok(sqlx::query_as::<$db, User>(&sql).fetch_all(self.reader()).await?)
+            }
+
+            async fn create_invite(&self, code_hash: &str, uses: i64, expires_at: Option<Timestamp>) -> StoreResult<()> {
+                sqlx::query("INSERT INTO invites (code_hash, uses_left, expires_at, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(code_hash)
+                    .bind(uses)
+                    .bind(expires_at)
+                    .bind(now())
+                    .execute(self.writer())
+                    .await?;
+                Ok(())
+            }
+
+            async fn use_invite(&self, code_hash: &str) -> StoreResult<bool> {
+                let taken = sqlx::query(
+                    "UPDATE invites SET uses_left = uses_left - 1 \
+                     WHERE code_hash = $1 AND uses_left > 0 AND (expires_at IS NULL OR expires_at > $2)",
+                )
+                .bind(code_hash)
+                .bind(now())
+                .execute(self.writer())
+                .await?;
+                Ok(taken.rows_affected() == 1)
+            }
+
+            async fn return_invite(&self, code_hash: &str) -> StoreResult<()> {
+                sqlx::query("UPDATE invites SET uses_left = uses_left + 1 WHERE code_hash = $1")
+                    .bind(code_hash)
+                    .execute(self.writer())
+                    .await?;
+                Ok(())
+            }
+
+            async fn backup_into(&self, path: &str) -> anyhow::Result<()> {
+                if $backend != "sqlite" {
+                    anyhow::bail!("use pg_dump to back up PostgreSQL");
+                }
+                sqlx::query("VACUUM INTO $1").bind(path).execute(self.writer()).await?;
+                Ok(())
+            }
+
+            async fn signal_sessions_ended(&self) -> StoreResult<()> {
+                sqlx::query("INSERT INTO session_signals (created_at) VALUES ($1)").bind(now()).execute(self.writer()).await?;
+                Ok(())
+            }
+
+            async fn sessions_signal(&self) -> StoreResult<i64> {
+                let newest: Option<i64> =
+                    sqlx::query_scalar("SELECT MAX(id) FROM session_signals").fetch_one(self.reader()).await?;
+                Ok(newest.unwrap_or(0))
+            }
+
             async fn delete_user(&self, user_id: i64) -> StoreResult<Vec<(i64, Leave)>> {
                 let mut tx = self.writer().begin().await?;
                 // Every room the deletion touches — each the user is in (their memberships go,

@@ -211,9 +211,16 @@ export class Api {
 
   // ---- accounts -------------------------------------------------------------------------
 
-  async register({ username, email, password, full_name }) {
+  /** Who may register here: 'open', 'invite' or 'closed'. */
+  async registrationMode() {
+    const data = await this.request('GET', '/auth/registration', { auth: false });
+    return data.mode;
+  }
+
+  async register({ username, email, password, full_name, invite_code }) {
     const body = { username, email, password };
     if (full_name) body.full_name = full_name;
+    if (invite_code) body.invite_code = invite_code;
     const data = await this.request('POST', '/auth/register', { body, auth: false });
     session.setTokens(data.tokens);
     session.setUser(data.user);

@@ -75,7 +75,7 @@ export function renderAuth(root, { api, onLoggedIn, notice }) {
     e.preventDefault();
     clearErrors(regFields, regError);
     if (!checkRequired(regFields)) return;
-    const [u, em, fn, pw] = regFields;
+    const [u, em, fn, pw, invite] = regFields;
     try {
       const user = await busy(regSubmit, 'Creating account…', () =>
         api.register({
@@ -83,6 +83,7 @@ export function renderAuth(root, { api, onLoggedIn, notice }) {
           email: em.input.value.trim(),
           full_name: fn.input.value.trim(),
           password: pw.input.value,
+          invite_code: invite ? invite.input.value.trim() : undefined,
         }),
       );
       onLoggedIn(user);
@@ -116,6 +117,36 @@ export function renderAuth(root, { api, onLoggedIn, notice }) {
     }
   });
 
+  // Which registration mode the server is in: an invite code field, or no registration at all.
+  const closedNote = h('p.notice', {
+    role: 'status',
+    dataset: { testid: 'registration-closed' },
+    text: 'Registration is closed on this server: ask its administrator for an account.',
+    hidden: true,
+  });
+  api
+    .registrationMode()
+    .then((registration) => {
+      if (registration === 'invite') {
+        const invite = field({
+          label: 'Invite code',
+          name: 'invite_code',
+          autocomplete: 'off',
+          required: true,
+          hint: 'This server registers people by invitation: paste the code you were given.',
+        });
+        regFields.push(invite);
+        regForm.insertBefore(invite.wrap, regError);
+      } else if (registration === 'closed') {
+        regTab.hidden = true;
+        closedNote.hidden = false;
+        if (mode === 'register') setMode('login', false);
+      }
+    })
+    .catch(() => {
+      /* an older server: registration as usual */
+    });
+
   const card = h(
     'div.auth-card',
     {},
@@ -123,6 +154,7 @@ export function renderAuth(root, { api, onLoggedIn, notice }) {
     h('p.auth-tagline', { text: 'Chat with your people, on your own server.' }),
     notice ? h('p.notice', { role: 'status', dataset: { testid: 'auth-notice' }, text: notice }) : null,
     tabs,
+    closedNote,
     panel,
   );
   replaceChildren(root, h('div.auth-screen', { dataset: { testid: 'auth-screen' } }, card));
