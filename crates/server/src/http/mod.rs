@@ -195,9 +195,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(metrics)
-        .merge(meta::docs(spec))
+        // The web client and the API docs are the large answers: compressed (brotli or gzip, as
+        // the browser accepts), and revalidated by ETag.
+        .merge(meta::docs(spec).layer(tower_http::compression::CompressionLayer::new()))
         .merge(crate::realtime::router())
-        .merge(web::router())
+        .merge(web::router().layer(tower_http::compression::CompressionLayer::new()))
         .fallback(move |req: Request| {
             let redirects = redirects.clone();
             async move { redirects.answer(&req) }

@@ -463,3 +463,20 @@ async fn a_frame_flood_that_does_not_slow_down_is_cut_off() {
     assert_eq!(end, Ended::Closed(1008, "Too many frames".into()), "after {pongs} pongs");
     assert!(pongs >= 200, "the burst was answered: {pongs}");
 }
+
+/// The web client's files and the API docs are compressed for browsers that accept it, and
+/// revalidated by ETag (304 when unchanged).
+#[tokio::test]
+async fn static_files_are_compressed_and_revalidated() {
+    let Some(app) = TestApp::spawn(crate::helpers::Backend::Sqlite).await else { return };
+    for (path, encoding) in [("/js/main.js", "br"), ("/app.css", "gzip"), ("/docs/", "br")] {
+        let r = app.client.get(app.url(path)).header(header::ACCEPT_ENCODING, encoding).send().await.expect("sent");
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert_eq!(r.headers()[header::CONTENT_ENCODING], encoding, "{path}");
+    }
+    let plain = app.client.get(app.url("/app.css")).send().await.expect("sent");
+    assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
+    let etag = plain.headers()[header::ETAG].clone();
+    let again = app.client.get(app.url("/app.css")).header(header::IF_NONE_MATCH, etag).send().await.expect("sent");
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+}
