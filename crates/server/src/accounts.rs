@@ -65,24 +65,30 @@ pub async fn register(state: &AppState, req: RegisterRequest) -> Result<(User, T
     let (Some(username), Some(email), Some(password), Some(full_name)) = (username, email, password, full_name) else {
         return Err(Error::Internal(anyhow::anyhow!("validated fields missing")));
     };
-    let invite = match state.config.registration {
+    let invite_hash = match state.config.registration {
         Registration::Open => None,
         Registration::Closed => return Err(Error::Forbidden(REGISTRATION_CLOSED.into())),
         Registration::Invite => {
             let code = req.invite_code.as_deref().map(str::trim).filter(|c| !c.is_empty());
-            let hash = code.map(refresh_token_hash).ok_or_else(|| Error::Forbidden(INVITE_NEEDED.into()))?;
-            if !state.store.use_invite(&hash).await? {
-                return Err(Error::Forbidden(INVITE_NEEDED.into()));
-            }
-            Some(hash)
+            Some(code.map(refresh_token_hash).ok_or_else(|| Error::Forbidden(INVITE_NEEDED.into()))?)
         }
     };
-    let created = create_account(&state.store, NewAccount { username, email, password, full_name }).await;
-    if let (Err(_), Some(hash)) = (&created, &invite) {
-        // Not registered after all (a name taken, say): the code keeps its use.
-        state.store.return_invite(hash).await?;
+    // Everything slow (the names' checks, the password hash) before the invite's use is taken,
+    // so that only the insert can still fail after it — and then the use is given back.
+    let new = prepare_account(&state.store, NewAccount { username, email, password, full_name }).await?;
+    if let Some(hash) = &invite_hash {
+        if !state.store.use_invite(hash).await? {
+            return Err(Error::Forbidden(INVITE_NEEDED.into()));
+        }
+    }
+    let created = insert_account(&state.store, new).await;
+    if let (Err(_), Some(hash)) = (&created, &invite_hash) {
+        if let Err(e) = state.store.return_invite(hash).await {
+            tracing::warn!(error = %e, "an invite use taken by a failed registration was not given back");
+        }
     }
     let user = created?;
+    let invite = invite_hash;
     let tokens = start_session(state, user.id).await?;
     tracing::info!(user_id = user.id, invited = invite.is_some(), "user registered");
     Ok((user, tokens))
@@ -99,9 +105,15 @@ pub struct NewAccount {
     pub full_name: Option<String>,
 }
 
-/// Creates an account (the checks of registration, without the session): for registration
-/// and for `banter user create`.
+/// Creates an account (the checks of registration, without the session): for `banter user
+/// create`.
 pub async fn create_account(store: &store::DynStore, account: NewAccount) -> Result<User> {
+    let new = prepare_account(store, account).await?;
+    insert_account(store, new).await
+}
+
+/// Checks that the names are free and hashes the password.
+async fn prepare_account(store: &store::DynStore, account: NewAccount) -> Result<NewUser> {
     let NewAccount { username, email, password, full_name } = account;
     // The seed checks the username first, then the email.
     let taken = |what: &str| Error::BadRequest(what.into());
@@ -112,7 +124,13 @@ pub async fn create_account(store: &store::DynStore, account: NewAccount) -> Res
         return Err(taken(EMAIL_TAKEN));
     }
     let hashed_password = password::hash(password).await?;
-    let new = NewUser { username: username.clone(), email, hashed_password, full_name };
+    Ok(NewUser { username, email, hashed_password, full_name })
+}
+
+/// Stores a prepared account.
+async fn insert_account(store: &store::DynStore, new: NewUser) -> Result<User> {
+    let taken = |what: &str| Error::BadRequest(what.into());
+    let username = new.username.clone();
     let user = match store.create_user(new).await {
         Ok(user) => user,
         // Lost a race with a concurrent registration of the same name or address.
@@ -179,10 +197,13 @@ pub async fn login(state: &AppState, login: &str, password: &str) -> Result<(Use
 async fn start_session(state: &AppState, user_id: i64) -> Result<TokenPair> {
     let session_id = new_session_id();
     let refresh_token = new_refresh_token();
-    state
+    let stored = state
         .store
         .insert_refresh_token(user_id, &refresh_token_hash(&refresh_token), &session_id, refresh_expiry(state))
         .await?;
+    if !stored {
+        return Err(Error::Unauthorized("Account is inactive".into()));
+    }
     pair(state, user_id, &session_id, refresh_token)
 }
 

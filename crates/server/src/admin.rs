@@ -23,11 +23,24 @@ pub fn generate_password() -> String {
     Alphanumeric.sample_string(&mut rand::rng(), 20)
 }
 
-/// Opens and migrates the database the server uses.
+/// Opens the database the server uses — an existing one, already migrated to this binary's
+/// version: an operator's command neither creates a database (a mistyped `DATABASE_URL` would
+/// otherwise get a new, empty one) nor migrates one under a running server of another version.
 pub async fn open(url: &DatabaseUrl) -> anyhow::Result<DynStore> {
+    if let Some(file) = url.sqlite_file() {
+        anyhow::ensure!(
+            file.exists(),
+            "no database at {} (check DATABASE_URL, or start the server once)",
+            file.display()
+        );
+    }
     let store = store::connect(url).await?;
-    store.migrate().await.context("applying database migrations")?;
-    Ok(store)
+    match store.migrations_behind().await? {
+        0 => Ok(store),
+        n => bail!(
+            "the database is {n} migration(s) behind this binary: run `banter migrate` (or start the new server) first"
+        ),
+    }
 }
 
 async fn user_named(store: &DynStore, name: &str) -> anyhow::Result<User> {
@@ -120,7 +133,10 @@ pub async fn create_invite(store: &DynStore, uses: i64, expires: Option<Duration
     }
     let code = tokens::new_refresh_token();
     let expires_at = match expires {
-        Some(d) => Some(store::now() + chrono::Duration::from_std(d).context("--expires is too long")?),
+        Some(d) => {
+            let d = chrono::Duration::from_std(d).ok().context("--expires is too long")?;
+            Some(store::now().checked_add_signed(d).context("--expires is too long")?)
+        }
         None => None,
     };
     store.create_invite(&tokens::refresh_token_hash(&code), uses, expires_at).await?;
@@ -157,6 +173,13 @@ pub async fn backup(url: &DatabaseUrl, path: &std::path::Path) -> anyhow::Result
     let target = path.to_str().context("the backup path is not valid UTF-8")?;
     let store = open(url).await?;
     store.backup_into(target).await?;
+    // The copy holds password hashes: readable by its owner only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("restricting {}", path.display()))?;
+    }
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     Ok(format!("backed up to {} ({size} bytes)", path.display()))
 }

@@ -58,6 +58,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     tokio::spawn(realtime::sessions::sweep_loop(store.clone(), hub.clone(), config.session_check, shutdown.clone()));
     let limits = Arc::new(limits::Limits::new(config.limits));
     let metrics = (config.metrics || config.metrics_addr.is_some()).then(metrics::install).flatten();
+    if let Some(handle) = &metrics {
+        tokio::spawn(metrics::upkeep(handle.clone(), shutdown.clone()));
+    }
     tokio::spawn(limits::housekeeping(limits.clone(), shutdown.clone()));
     Ok(AppState {
         config: Arc::new(config),

@@ -53,6 +53,18 @@ fn describe() {
     describe_counter!("banter_rate_limited_total", "Requests, frames and connections refused by a limit, by limit");
 }
 
+/// Keeps the recorder's memory bounded whether or not anyone scrapes (histograms are drained
+/// by upkeep, not only by rendering), until `stop`.
+pub async fn upkeep(handle: PrometheusHandle, stop: tokio_util::sync::CancellationToken) {
+    let mut ticks = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = ticks.tick() => handle.run_upkeep(),
+        }
+    }
+}
+
 /// One refusal by `limit` (`auth`, `login_failures`, `sends`, `frames`, `sockets_per_user`,
 /// `sockets_per_addr`).
 pub fn rate_limited(limit: &'static str) {
@@ -96,13 +108,13 @@ pub fn render(state: &AppState, handle: &PrometheusHandle) -> String {
     metric(
         "banter_deliveries_total",
         "counter",
-        "Frames queued for WebSocket connections on this node",
+        "Items (a frame, or a batch of messages) queued for this node's sockets",
         &[("", deliveries as f64)],
     );
     metric(
         "banter_slow_consumer_disconnects_total",
         "counter",
-        "Connections closed for not reading (4008)",
+        "Sockets closed because their outbound queue filled (4008)",
         &[("", slow as f64)],
     );
     metric(

@@ -208,7 +208,6 @@ pub fn router(state: AppState) -> Router {
             (StatusCode::METHOD_NOT_ALLOWED, axum::Json(serde_json::json!({"detail": "Method Not Allowed"})))
         })
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(tower::util::option_layer(counted.then(|| axum::middleware::from_fn(crate::metrics::track))))
         // A request that has not been answered in time (a body that trickles in, a stuck
         // handler) gets a 408 rather than holding its connection forever (WebSocket upgrades
         // answer at once, so sockets are not affected).
@@ -240,6 +239,8 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(Error::Internal(anyhow::anyhow!("handler panicked")))
         }))
+        // Outside the timeout and panic layers, so their 408s and 500s are counted too.
+        .layer(tower::util::option_layer(counted.then(|| axum::middleware::from_fn(crate::metrics::track))))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             TraceLayer::new_for_http()

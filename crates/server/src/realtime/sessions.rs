@@ -29,12 +29,14 @@ pub async fn sweep_loop(store: DynStore, hub: Arc<Hub>, every: Duration, stop: C
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
-            _ = ticks.tick() => sweep(&store, &hub).await,
+            _ = ticks.tick() => {
+                sweep(&store, &hub).await;
+            }
             _ = signals.tick() => {
                 if let Ok(newest) = store.sessions_signal().await {
-                    if newest > seen {
+                    // Taken as seen only once a sweep got through (else tried again next second).
+                    if newest > seen && sweep(&store, &hub).await {
                         seen = newest;
-                        sweep(&store, &hub).await;
                     }
                 }
             }
@@ -42,16 +44,16 @@ pub async fn sweep_loop(store: DynStore, hub: Arc<Hub>, every: Duration, stop: C
     }
 }
 
-/// One check: closes the connections whose session ended. A database that does not answer
-/// closes nothing (the next check tries again).
-pub async fn sweep(store: &DynStore, hub: &Hub) {
+/// One check: closes the connections whose session ended; `false` if the database did not
+/// answer (nothing is closed then; the next check tries again).
+pub async fn sweep(store: &DynStore, hub: &Hub) -> bool {
     for chunk in hub.sessions().chunks(CHUNK) {
         let ids: Vec<&str> = chunk.iter().map(|(_, s)| &**s).collect();
         let live = match store.live_sessions(&ids).await {
             Ok(live) => live,
             Err(e) => {
                 tracing::debug!(error = %e, "session check skipped: the database did not answer");
-                return;
+                return false;
             }
         };
         for (user_id, session_id) in chunk {
@@ -61,4 +63,5 @@ pub async fn sweep(store: &DynStore, hub: &Hub) {
             }
         }
     }
+    true
 }

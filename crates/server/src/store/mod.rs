@@ -167,6 +167,9 @@ pub trait AccountStore: Send + Sync + 'static {
     /// Applies pending migrations.
     async fn migrate(&self) -> anyhow::Result<()>;
 
+    /// How many of this binary's migrations the database has not applied.
+    async fn migrations_behind(&self) -> anyhow::Result<usize>;
+
     /// A round trip to the database, for readiness checks.
     async fn ping(&self) -> StoreResult<()>;
 
@@ -211,14 +214,15 @@ pub trait AccountStore: Send + Sync + 'static {
 
     // --- sessions ---------------------------------------------------------------------------
 
-    /// Stores the hash of a new session's first refresh token.
+    /// Stores the hash of a new session's first refresh token; `false` (nothing stored) if the
+    /// account is disabled.
     async fn insert_refresh_token(
         &self,
         user_id: i64,
         token_hash: &str,
         session_id: &str,
         expires_at: Timestamp,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<bool>;
     /// Spends `old_hash` and, if it was live, stores `new_hash` in its place, atomically: of two
     /// concurrent rotations of one token exactly one succeeds.
     async fn rotate_refresh_token(

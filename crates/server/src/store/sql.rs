@@ -46,6 +46,15 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            async fn migrations_behind(&self) -> anyhow::Result<usize> {
+                let applied: Vec<(i64,)> = sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success")
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("not a Banter database, or never started ({e})"))?;
+                let applied: std::collections::HashSet<i64> = applied.into_iter().map(|(v,)| v).collect();
+                Ok(sqlx::migrate!($migrations).iter().filter(|m| !applied.contains(&m.version)).count())
+            }
+
             fn pool_stats(&self) -> (usize, usize) {
                 self.pools().iter().fold((0, 0), |(size, idle), pool| (size + pool.size() as usize, idle + pool.num_idle()))
             }
@@ -260,7 +269,7 @@ macro_rules! sql_store {
                 token_hash: &str,
                 session_id: &str,
                 expires_at: Timestamp,
-            ) -> StoreResult<()> {
+            ) -> StoreResult<bool> {
                 let now = now();
                 // Expired tokens are only kept for reuse detection; drop the owner's old ones here
                 // rather than in a background job.
@@ -270,9 +279,11 @@ macro_rules! sql_store {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query(
+                // Only for an active account: one disabled while its password was being checked
+                // gets no session (disabling revokes sessions after it marks the account).
+                let inserted = sqlx::query(
                     "INSERT INTO refresh_tokens (user_id, token_hash, session_id, expires_at, created_at) \
-                     VALUES ($1, $2, $3, $4, $5)",
+                     SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1 AND is_active)",
                 )
                 .bind(user_id)
                 .bind(token_hash)
@@ -282,7 +293,7 @@ macro_rules! sql_store {
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
-                Ok(())
+                Ok(inserted.rows_affected() == 1)
             }
 
             async fn rotate_refresh_token(
@@ -312,9 +323,9 @@ macro_rules! sql_store {
                 .await?;
                 let outcome = match claimed {
                     Some((user_id, session_id)) => {
-                        sqlx::query(
+                        let rotated = sqlx::query(
                             "INSERT INTO refresh_tokens (user_id, token_hash, session_id, expires_at, created_at) \
-                             VALUES ($1, $2, $3, $4, $5)",
+                             SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1 AND is_active)",
                         )
                         .bind(user_id)
                         .bind(new_hash)
@@ -323,6 +334,10 @@ macro_rules! sql_store {
                         .bind(now)
                         .execute(&mut *tx)
                         .await?;
+                        if rotated.rows_affected() == 0 {
+                            // A disabled account: its session is over.
+                            return Ok(Rotation::Ended);
+                        }
                         Rotation::Rotated { user_id, session_id }
                     }
                     None => {

@@ -49,7 +49,7 @@ async fn metrics_count_requests_messages_and_connections(app: TestApp) {
     let (status, _) = app.request(reqwest::Method::GET, "/metrics", None, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "off by default");
     let storage: Storage = app.stop().await;
-    let app = TestApp::start(storage, &[("METRICS", "true")]).await;
+    let app = TestApp::start(storage, &[("METRICS", "true"), ("SEND_RATE_LIMIT", "1")]).await;
     let (me, peer) = (app.user("metric").await, app.user("metric").await);
     let _socket = Ws::subscribed(&app, &peer.access).await;
     let (status, _) =
@@ -57,6 +57,17 @@ async fn metrics_count_requests_messages_and_connections(app: TestApp) {
     assert_eq!(status, StatusCode::CREATED);
     let (status, _) = app.get(&format!("/users/{}", peer.id), &me.access).await;
     assert_eq!(status, StatusCode::OK);
+    // Past the send limit (one a second, bursts of two): a refusal to count.
+    let mut refused = false;
+    for _ in 0..5 {
+        let (status, _) =
+            app.post("/messages/send", &me.access, json!({"recipient_id": peer.id, "content": "more"})).await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused);
 
     let response = app.client.get(app.url("/metrics")).send().await.expect("sent");
     assert_eq!(response.status(), StatusCode::OK);
@@ -68,6 +79,8 @@ async fn metrics_count_requests_messages_and_connections(app: TestApp) {
     has("banter_ws_connections 1\n");
     has(r#"banter_db_pool_connections{state="idle"}"#);
     has("banter_send_batch_size_bucket");
+    has(r#"banter_rate_limited_total{limit="sends"}"#);
+    has(r#"banter_http_requests_total{route="/messages/send",status="429"}"#);
     assert!(!text.contains(&format!("/users/{}", peer.id)), "a raw path in a label");
     let value = |name: &str| -> f64 {
         text.lines()
@@ -205,4 +218,73 @@ async fn the_admin_cli_manages_accounts_on_a_running_server(app: TestApp) {
         }
         Backend::Postgres => assert!(!ok && err.contains("pg_dump"), "{err}"),
     }
+}
+
+/// PostgreSQL over TLS, `sslmode` in `DATABASE_URL` as in libpq. The local PostgreSQL serves TLS
+/// with Debian's self-signed certificate for `localhost` (`.ci/run` makes sure): `require`
+/// encrypts without checking the certificate; `verify-full` with that certificate as
+/// `sslrootcert` checks it — accepted for `localhost`, refused for `127.0.0.1` (not a name in
+/// it); `disable` does not encrypt.
+#[tokio::test]
+async fn postgres_connections_use_tls_as_sslmode_says() {
+    let Some(storage) = Storage::new(Backend::Postgres).await else { return };
+    const CERT: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+    let url = |params: &str| format!("{}?{params}", storage.database_url);
+    // Which of this test's connections (by application name) are encrypted.
+    let encrypted = |app_name: &'static str| {
+        let admin_url = storage.database_url.clone();
+        async move {
+            use sqlx::Connection as _;
+            let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("admin connection");
+            let rows: Vec<(bool,)> = sqlx::query_as(
+                "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a ON a.pid = s.pid WHERE a.application_name = $1",
+            )
+            .bind(app_name)
+            .fetch_all(&mut admin)
+            .await
+            .expect("pg_stat_ssl");
+            assert!(!rows.is_empty(), "no connection named {app_name}");
+            rows.iter().all(|(ssl,)| *ssl)
+        }
+    };
+
+    let app =
+        TestApp::start(storage.clone(), &[("DATABASE_URL", &url("sslmode=require&application_name=tls-require"))])
+            .await;
+    app.user("tls").await;
+    assert!(encrypted("tls-require").await, "sslmode=require encrypts");
+    drop(app);
+
+    let localhost = storage.database_url.replacen("127.0.0.1", "localhost", 1);
+    let verified = format!("{localhost}?sslmode=verify-full&sslrootcert={CERT}&application_name=tls-verify");
+    let app = TestApp::start(storage.clone(), &[("DATABASE_URL", &verified)]).await;
+    app.user("tls").await;
+    assert!(encrypted("tls-verify").await);
+    drop(app);
+
+    let wrong_name = url(&format!("sslmode=verify-full&sslrootcert={CERT}"));
+    let config = storage.config(&[("DATABASE_URL", &wrong_name)]).expect("config");
+    assert!(banter::build_state(config).await.is_err(), "a certificate for another name is refused");
+
+    let app =
+        TestApp::start(storage.clone(), &[("DATABASE_URL", &url("sslmode=disable&application_name=tls-off"))]).await;
+    app.user("tls").await;
+    assert!(!encrypted("tls-off").await, "sslmode=disable does not encrypt");
+}
+
+/// Operator commands never create a database (a mistyped `DATABASE_URL` would get a new, empty
+/// one) nor migrate one: they say what is wrong and exit non-zero.
+#[tokio::test]
+async fn operator_commands_refuse_a_missing_database() {
+    let dir = tempfile::tempdir().expect("dir");
+    let missing = dir.path().join("nowhere.db");
+    let storage = Storage {
+        backend: Backend::Sqlite,
+        database_url: format!("sqlite://{}", missing.display()),
+        dir: None,
+        pg: None,
+    };
+    let (ok, _, err) = cli(&storage, &["user", "list"], None);
+    assert!(!ok && err.contains("no database at"), "{err}");
+    assert!(!missing.exists(), "nothing was created");
 }
