@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
-use sqlx::{Postgres, Sqlite};
+use sqlx::{AssertSqlSafe, Postgres, Sqlite};
 
 use super::{PgStore, SqliteStore, StoreResult, Timestamp};
 
@@ -216,7 +216,7 @@ macro_rules! sql_message_store {
                     ),
                 };
                 let mut rows =
-                    sqlx::query_as::<$db, MessageRow>(&sql).bind(room_id).bind(a).bind(b).fetch_all(self.reader()).await?;
+                    sqlx::query_as::<$db, MessageRow>(AssertSqlSafe(sql)).bind(room_id).bind(a).bind(b).fetch_all(self.reader()).await?;
                 if newest_first {
                     rows.reverse();
                 }
@@ -248,7 +248,7 @@ macro_rules! sql_message_store {
                      LEFT JOIN messages m ON m.id = e.message_id LEFT JOIN users u ON u.id = m.sender_id \
                      WHERE e.room_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3"
                 );
-                let rows = sqlx::query_as::<$db, Row>(&sql)
+                let rows = sqlx::query_as::<$db, Row>(AssertSqlSafe(sql))
                     .bind(room_id)
                     .bind(seq)
                     .bind(limit)
@@ -423,7 +423,7 @@ impl PgStore {
             let sql = format!(
                 "{MESSAGE_SELECT} WHERE (m.sender_id, m.client_id) IN (SELECT * FROM UNNEST($1::int8[], $2::text[]))"
             );
-            let rows = sqlx::query_as::<Postgres, MessageRow>(&sql)
+            let rows = sqlx::query_as::<Postgres, MessageRow>(AssertSqlSafe(sql))
                 .bind(&senders)
                 .bind(&client_ids)
                 .fetch_all(&mut *tx)
@@ -552,7 +552,10 @@ impl SqliteStore {
                 "{MESSAGE_SELECT} WHERE (m.sender_id, m.client_id) IN \
                  (SELECT value ->> 0, value ->> 1 FROM json_each($1))"
             );
-            let rows = sqlx::query_as::<Sqlite, MessageRow>(&sql).bind(json_rows(&keyed)).fetch_all(&mut *tx).await?;
+            let rows = sqlx::query_as::<Sqlite, MessageRow>(AssertSqlSafe(sql))
+                .bind(json_rows(&keyed))
+                .fetch_all(&mut *tx)
+                .await?;
             for row in rows {
                 if let (Some(sender), Some(client_id)) = (row.sender_id, row.client_id.clone()) {
                     existing.insert((sender, client_id), row);

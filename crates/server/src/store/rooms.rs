@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 use banter_protocol::RoomKind;
-use sqlx::{Postgres, Sqlite, Transaction};
+use sqlx::{AssertSqlSafe, Postgres, Sqlite, Transaction};
 
 use super::{now, Leave as LeaveOutcome, PgStore, SqliteStore, StoreError, StoreResult, Timestamp};
 
@@ -262,7 +262,7 @@ macro_rules! sql_chat_store {
                     return Ok(Vec::new());
                 }
                 let sql = format!("SELECT id FROM users WHERE id IN ({})", placeholders(1, ids.len()));
-                let mut q = sqlx::query_as::<$db, (i64,)>(&sql);
+                let mut q = sqlx::query_as::<$db, (i64,)>(AssertSqlSafe(sql));
                 for id in ids {
                     q = q.bind(id);
                 }
@@ -283,7 +283,7 @@ macro_rules! sql_chat_store {
                          OR u.name_key LIKE $3 ESCAPE '\\')) found \
                      WHERE TRUE {only} ORDER BY username_key, id LIMIT $4 OFFSET $5"
                 );
-                let mut query = sqlx::query_as(&sql)
+                let mut query = sqlx::query_as(AssertSqlSafe(sql))
                     .bind(search.viewer)
                     .bind(&pattern)
                     .bind(&word)
@@ -308,7 +308,7 @@ macro_rules! sql_chat_store {
 
             async fn room(&self, room_id: i64) -> StoreResult<Option<Room>> {
                 let sql = format!("{ROOM_SELECT} WHERE r.id = $1");
-                Ok(sqlx::query_as::<$db, Room>(&sql).bind(room_id).fetch_optional(self.reader()).await?)
+                Ok(sqlx::query_as::<$db, Room>(AssertSqlSafe(sql)).bind(room_id).fetch_optional(self.reader()).await?)
             }
 
             async fn direct_room(&self, a: i64, b: i64) -> StoreResult<Option<i64>> {
@@ -450,7 +450,7 @@ macro_rules! sql_chat_store {
                     return Ok(Vec::new());
                 }
                 let sql = format!("SELECT id, last_seq FROM chat_rooms WHERE id IN ({})", placeholders(1, room_ids.len()));
-                let mut query = sqlx::query_as::<$db, (i64, i64)>(&sql);
+                let mut query = sqlx::query_as::<$db, (i64, i64)>(AssertSqlSafe(sql));
                 for id in room_ids {
                     query = query.bind(id);
                 }
@@ -474,7 +474,7 @@ macro_rules! sql_chat_store {
                     Some(_) => format!("{ROOM_ROWS} AND r.id = $2"),
                     None => format!("{ROOM_ROWS} ORDER BY COALESCE(r.last_message_at, r.created_at) DESC, r.id DESC"),
                 };
-                let mut q = sqlx::query_as::<$db, RoomRow>(&sql).bind(user_id);
+                let mut q = sqlx::query_as::<$db, RoomRow>(AssertSqlSafe(sql)).bind(user_id);
                 if let Some(room) = only_room {
                     q = q.bind(room);
                 }

@@ -6,7 +6,7 @@
 //! `RETURNING`, `lower()`, `ON CONFLICT`. Where they would differ it is said at the spot.
 
 use async_trait::async_trait;
-use sqlx::{Postgres, Sqlite};
+use sqlx::{AssertSqlSafe, Postgres, Sqlite};
 
 use super::{now, AccountStore, Leave, NewUser, PgStore, Rotation, SqliteStore, StoreResult, Timestamp, User};
 
@@ -71,7 +71,7 @@ macro_rules! sql_store {
                      is_verified, created_at, updated_at, email_key, name_key, username_key) \
                      VALUES ($1, $2, $3, $4, TRUE, FALSE, $5, $5, $6, $7, $8) RETURNING {USER_COLUMNS}"
                 );
-                Ok(sqlx::query_as::<$db, User>(&sql)
+                Ok(sqlx::query_as::<$db, User>(AssertSqlSafe(sql))
                     .bind(&user.username)
                     .bind(&user.email)
                     .bind(&user.hashed_password)
@@ -86,19 +86,19 @@ macro_rules! sql_store {
 
             async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>> {
                 let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-                Ok(sqlx::query_as::<$db, User>(&sql).bind(id).fetch_optional(self.reader()).await?)
+                Ok(sqlx::query_as::<$db, User>(AssertSqlSafe(sql)).bind(id).fetch_optional(self.reader()).await?)
             }
 
             async fn users_by_login(&self, username: &str, email: &str) -> StoreResult<Vec<User>> {
                 let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1 OR email = $2");
-                Ok(sqlx::query_as::<$db, User>(&sql).bind(username).bind(email).fetch_all(self.reader()).await?)
+                Ok(sqlx::query_as::<$db, User>(AssertSqlSafe(sql)).bind(username).bind(email).fetch_all(self.reader()).await?)
             }
 
             async fn users_by_key(&self, key: &str, limit: i64) -> StoreResult<Vec<User>> {
                 let sql = format!(
                     "SELECT {USER_COLUMNS} FROM users WHERE username_key = $1 OR email_key = $1 ORDER BY id LIMIT $2"
                 );
-                Ok(sqlx::query_as::<$db, User>(&sql).bind(key).bind(limit).fetch_all(self.reader()).await?)
+                Ok(sqlx::query_as::<$db, User>(AssertSqlSafe(sql)).bind(key).bind(limit).fetch_all(self.reader()).await?)
             }
 
             async fn username_taken(&self, username: &str) -> StoreResult<bool> {
@@ -139,12 +139,12 @@ macro_rules! sql_store {
 
             async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
                 let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
-                Ok(sqlx::query_as::<$db, User>(&sql).bind(username).fetch_optional(self.reader()).await?)
+                Ok(sqlx::query_as::<$db, User>(AssertSqlSafe(sql)).bind(username).fetch_optional(self.reader()).await?)
             }
 
             async fn all_users(&self) -> StoreResult<Vec<User>> {
                 let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY id");
-                Ok(sqlx::query_as::<$db, User>(&sql).fetch_all(self.reader()).await?)
+                Ok(sqlx::query_as::<$db, User>(AssertSqlSafe(sql)).fetch_all(self.reader()).await?)
             }
 
             async fn create_invite(&self, code_hash: &str, uses: i64, expires_at: Option<Timestamp>) -> StoreResult<()> {
@@ -419,7 +419,7 @@ macro_rules! sql_store {
                        SELECT 1 FROM refresh_tokens t WHERE t.user_id = u.id AND t.session_id = $2 \
                        AND t.revoked_at IS NULL AND t.expires_at > $3)"
                 );
-                Ok(sqlx::query_as::<$db, User>(&sql)
+                Ok(sqlx::query_as::<$db, User>(AssertSqlSafe(sql))
                     .bind(user_id)
                     .bind(session_id)
                     .bind(now())
@@ -436,7 +436,7 @@ macro_rules! sql_store {
                     "SELECT DISTINCT t.user_id, t.session_id FROM refresh_tokens t JOIN users u ON u.id = t.user_id \
                      WHERE u.is_active AND t.revoked_at IS NULL AND t.expires_at > $1 AND t.session_id IN ({list})"
                 );
-                let mut query = sqlx::query_as::<$db, (i64, String)>(&sql).bind(now());
+                let mut query = sqlx::query_as::<$db, (i64, String)>(AssertSqlSafe(sql)).bind(now());
                 for id in session_ids {
                     query = query.bind(*id);
                 }

@@ -123,11 +123,21 @@ pub async fn execute(storage: &Storage, sql: &str, arg: &str) -> u64 {
     match storage.backend {
         Backend::Sqlite => {
             let mut db = sqlx::SqliteConnection::connect(&storage.database_url).await.expect("connect");
-            sqlx::query(sql).bind(arg).execute(&mut db).await.expect("sql runs").rows_affected()
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                .bind(arg)
+                .execute(&mut db)
+                .await
+                .expect("sql runs")
+                .rows_affected()
         }
         Backend::Postgres => {
             let mut db = sqlx::PgConnection::connect(&storage.database_url).await.expect("connect");
-            sqlx::query(sql).bind(arg).execute(&mut db).await.expect("sql runs").rows_affected()
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                .bind(arg)
+                .execute(&mut db)
+                .await
+                .expect("sql runs")
+                .rows_affected()
         }
     }
 }

@@ -60,7 +60,10 @@ async fn template(admin_url: &str) -> String {
                 .await
                 .expect("look up the template");
             if exists.is_none() {
-                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create template");
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create template");
                 let mut tpl = admin(&with_database(admin_url, &name)).await;
                 migrator.run(&mut tpl).await.expect("migrate the template");
                 tpl.close().await.expect("close the template");
@@ -83,7 +86,9 @@ async fn drop_abandoned(conn: &mut PgConnection) {
         let pid = name.trim_start_matches(PREFIX).split('_').next().unwrap_or_default();
         let alive = !pid.is_empty() && std::path::Path::new(&format!("/proc/{pid}")).exists();
         if !alive {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut *conn).await;
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                .execute(&mut *conn)
+                .await;
         }
     }
 }
@@ -96,7 +101,9 @@ impl TestDb {
         let mut conn = admin(admin_url).await;
         // Cloning needs the template to itself; clones from several tests take turns.
         sqlx::query("SELECT pg_advisory_lock($1)").bind(LOCK).execute(&mut conn).await.expect("lock");
-        let created = sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {template}")).execute(&mut conn).await;
+        let created = sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name} TEMPLATE {template}")))
+            .execute(&mut conn)
+            .await;
         sqlx::query("SELECT pg_advisory_unlock($1)").bind(LOCK).execute(&mut conn).await.expect("unlock");
         created.expect("clone the template");
         let _ = conn.close().await;
@@ -114,7 +121,9 @@ impl Drop for TestDb {
             rt.block_on(async {
                 let Ok(options) = admin_url.parse::<PgConnectOptions>() else { return };
                 let Ok(mut conn) = options.connect().await else { return };
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                    .execute(&mut conn)
+                    .await;
                 let _ = conn.close().await;
             });
         });

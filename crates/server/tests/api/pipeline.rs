@@ -514,9 +514,11 @@ impl Blocker {
             crate::helpers::Backend::Postgres => {
                 let mut db = sqlx::PgConnection::connect(&app.storage.database_url).await.expect("connect");
                 db.execute("BEGIN").await.expect("begin");
-                db.execute(format!("SELECT id FROM chat_rooms WHERE id = {room} FOR UPDATE").as_str())
-                    .await
-                    .expect("row lock");
+                db.execute(sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT id FROM chat_rooms WHERE id = {room} FOR UPDATE"
+                ))))
+                .await
+                .expect("row lock");
                 Self::Postgres(db)
             }
         }
