@@ -270,6 +270,13 @@ async fn postgres_connections_use_tls_as_sslmode_says() {
         TestApp::start(storage.clone(), &[("DATABASE_URL", &url("sslmode=disable&application_name=tls-off"))]).await;
     app.user("tls").await;
     assert!(!encrypted("tls-off").await, "sslmode=disable does not encrypt");
+    drop(app);
+
+    // No sslmode, to this machine itself: no TLS (it would protect nothing, and costs half the
+    // throughput); to another host the default is libpq's `prefer`.
+    let app = TestApp::start(storage.clone(), &[("DATABASE_URL", &url("application_name=tls-default"))]).await;
+    app.user("tls").await;
+    assert!(!encrypted("tls-default").await, "no TLS on loopback by default");
 }
 
 /// Operator commands never create a database (a mistyped `DATABASE_URL` would get a new, empty
