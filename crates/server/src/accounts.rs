@@ -53,18 +53,7 @@ pub struct TokenPair {
 }
 
 pub async fn register(state: &AppState, req: RegisterRequest) -> Result<(User, TokenPair)> {
-    let mut check = Checker::default();
-    let username = check.check("username", &req.username, || validate::username(&req.username));
-    let email = check.check("email", &req.email, || validate::email(&req.email));
-    let password = check.check("password", &req.password, || validate::password(&req.password));
-    let full_name = match &req.full_name {
-        Some(name) => check.check("full_name", name, || validate::full_name(Some(name))),
-        None => Some(None),
-    };
-    check.finish()?;
-    let (Some(username), Some(email), Some(password), Some(full_name)) = (username, email, password, full_name) else {
-        return Err(Error::Internal(anyhow::anyhow!("validated fields missing")));
-    };
+    let account = NewAccount::checked(&req.username, &req.email, &req.password, req.full_name.as_deref())?;
     let invite_hash = match state.config.registration {
         Registration::Open => None,
         Registration::Closed => return Err(Error::Forbidden(REGISTRATION_CLOSED.into())),
@@ -75,7 +64,7 @@ pub async fn register(state: &AppState, req: RegisterRequest) -> Result<(User, T
     };
     // Everything slow (the names' checks, the password hash) before the invite's use is taken,
     // so that only the insert can still fail after it — and then the use is given back.
-    let new = prepare_account(&state.store, NewAccount { username, email, password, full_name }).await?;
+    let new = prepare_account(&state.store, account).await?;
     if let Some(hash) = &invite_hash {
         if !state.store.use_invite(hash).await? {
             return Err(Error::Forbidden(INVITE_NEEDED.into()));
@@ -103,6 +92,27 @@ pub struct NewAccount {
     pub email: String,
     pub password: String,
     pub full_name: Option<String>,
+}
+
+impl NewAccount {
+    /// The registration rules for each field (every problem reported, as a 422 would).
+    pub fn checked(username: &str, email: &str, password: &str, full_name: Option<&str>) -> Result<Self> {
+        let mut check = Checker::default();
+        let username = check.check("username", username, || validate::username(username));
+        let email = check.check("email", email, || validate::email(email));
+        let password = check.check("password", password, || validate::password(password));
+        let full_name = match full_name {
+            Some(name) => check.check("full_name", name, || validate::full_name(Some(name))),
+            None => Some(None),
+        };
+        check.finish()?;
+        match (username, email, password, full_name) {
+            (Some(username), Some(email), Some(password), Some(full_name)) => {
+                Ok(Self { username, email, password, full_name })
+            }
+            _ => Err(Error::Internal(anyhow::anyhow!("validated fields missing"))),
+        }
+    }
 }
 
 /// Creates an account (the checks of registration, without the session): for `banter user

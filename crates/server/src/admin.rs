@@ -60,18 +60,8 @@ pub async fn create_user(
     full_name: Option<&str>,
     password: &str,
 ) -> anyhow::Result<User> {
-    let mut problems = Vec::new();
-    let username = validate::username(username).map_err(|p| problems.push(format!("username: {}", p.msg))).ok();
-    let email = validate::email(email).map_err(|p| problems.push(format!("email: {}", p.msg))).ok();
-    let password = validate::password(password).map_err(|p| problems.push(format!("password: {}", p.msg))).ok();
-    let full_name = match full_name {
-        Some(name) => validate::full_name(Some(name)).map_err(|p| problems.push(format!("full name: {}", p.msg))).ok(),
-        None => Some(None),
-    };
-    let (Some(username), Some(email), Some(password), Some(full_name)) = (username, email, password, full_name) else {
-        bail!("{}", problems.join("; "));
-    };
-    accounts::create_account(store, NewAccount { username, email, password, full_name }).await.map_err(explain)
+    let account = NewAccount::checked(username, email, password, full_name).map_err(explain)?;
+    accounts::create_account(store, account).await.map_err(explain)
 }
 
 /// `banter user list`: one line per account.
