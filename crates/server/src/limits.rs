@@ -197,22 +197,6 @@ impl Limits {
         Ok(permit)
     }
 
-    /// Takes the socket's place among `user_id`'s (once the user is known).
-    pub fn socket_of(&self, permit: &mut SocketPermit, user_id: i64) -> Result<(), Error> {
-        let cap = self.settings.sockets_per_user;
-        if cap == 0 || permit.user.is_some() {
-            return Ok(());
-        }
-        let mut counts = self.sockets();
-        let n = counts.users.entry(user_id).or_insert(0);
-        if *n >= cap {
-            return Err(too_many("sockets_per_user", "Too many connections for this account", Duration::from_secs(10)));
-        }
-        *n += 1;
-        permit.user = Some(user_id);
-        Ok(())
-    }
-
     /// Forgets what no longer limits anyone (run now and then).
     pub fn forget_idle(&self) {
         if let Some(limiter) = &self.sends {
@@ -231,8 +215,19 @@ impl Limits {
 impl SocketPermit {
     /// Counts the socket as `user_id`'s too (refused past the per-user cap).
     pub fn claim_user(&mut self, user_id: i64) -> Result<(), Error> {
-        let limits = Arc::clone(&self.limits);
-        limits.socket_of(self, user_id)
+        let cap = self.limits.settings.sockets_per_user;
+        if cap == 0 || self.user.is_some() {
+            return Ok(());
+        }
+        let mut counts = self.limits.sockets();
+        let n = counts.users.entry(user_id).or_insert(0);
+        if *n >= cap {
+            return Err(too_many("sockets_per_user", "Too many connections for this account", Duration::from_secs(10)));
+        }
+        *n += 1;
+        drop(counts);
+        self.user = Some(user_id);
+        Ok(())
     }
 }
 
