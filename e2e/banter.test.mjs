@@ -16,6 +16,7 @@ import {
   loginViaUi,
   sendViaUi,
   screenshot,
+  assertNoOverflow,
 } from './lib/browser.mjs';
 
 const server = new BanterServer();
@@ -505,13 +506,6 @@ async function userId(client, username) {
   return u.id;
 }
 
-async function assertNoOverflow(page, where) {
-  const { scrollWidth, innerWidth } = await page.evaluate(() => ({
-    scrollWidth: document.documentElement.scrollWidth,
-    innerWidth: window.innerWidth,
-  }));
-  assert.ok(scrollWidth <= innerWidth, `${where}: page is ${scrollWidth}px wide in a ${innerWidth}px viewport`);
-}
 
 
 describe('registration modes in the web client', { timeout: 5 * 60 * 1000 }, () => {

@@ -113,5 +113,17 @@ export async function sendViaUi(page, text) {
 
 export async function screenshot(page, name) {
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
-  await page.screenshot({ path: path.join(SCREENSHOTS, name) });
+  // The pointer out of the way (a message under it shows its actions), and transitions
+  // finished, so nothing is caught halfway through fading.
+  await page.mouse.move(0, 0);
+  await page.screenshot({ path: path.join(SCREENSHOTS, name), animations: 'disabled' });
+}
+
+/** Fail if the page is wider than its viewport (something overflows sideways). */
+export async function assertNoOverflow(page, where) {
+  const { scrollWidth, innerWidth } = await page.evaluate(() => ({
+    scrollWidth: document.documentElement.scrollWidth,
+    innerWidth: window.innerWidth,
+  }));
+  if (scrollWidth > innerWidth) throw new Error(`${where}: page is ${scrollWidth}px wide in a ${innerWidth}px viewport`);
 }

@@ -41,12 +41,44 @@ export class RestClient {
     return data.user;
   }
 
-  sendDirect(recipientId, content, clientId) {
-    return this.call('POST', '/messages/send', { recipient_id: recipientId, content, client_id: clientId }).then((r) => r.data);
+  sendDirect(recipientId, content, clientId, replyToId) {
+    const body = { recipient_id: recipientId, content, client_id: clientId };
+    if (replyToId != null) body.reply_to_id = replyToId;
+    return this.call('POST', '/messages/send', body).then((r) => r.data);
   }
 
-  sendGroup(groupId, content) {
-    return this.call('POST', '/groups/send', { group_id: groupId, content }).then((r) => r.data);
+  sendGroup(groupId, content, replyToId) {
+    const body = { group_id: groupId, content };
+    if (replyToId != null) body.reply_to_id = replyToId;
+    return this.call('POST', '/groups/send', body).then((r) => r.data);
+  }
+
+  createGroup(name, memberIds) {
+    return this.call('POST', '/groups/create', { name, member_ids: memberIds }).then((r) => r.group);
+  }
+
+  editMessage(id, content) {
+    return this.call('PATCH', `/messages/${id}`, { content });
+  }
+
+  deleteMessage(id) {
+    return this.call('DELETE', `/messages/${id}`);
+  }
+
+  react(id, emoji) {
+    return this.call('PUT', `/messages/${id}/reactions/${encodeURIComponent(emoji)}`);
+  }
+
+  markRead(roomId, upTo) {
+    return this.call('POST', `/rooms/${roomId}/read`, { up_to: upTo });
+  }
+
+  /** A user's id, found by search (never ourselves). */
+  async userId(username) {
+    const found = await this.call('GET', `/users/search?q=${encodeURIComponent(username)}`);
+    const u = found.find((x) => x.username === username);
+    if (!u) throw new Error(`user ${username} not found by search`);
+    return u.id;
   }
 
   roomMessages(roomId, limit = 100) {

@@ -148,6 +148,7 @@ pub async fn run(url: &str, host: &str, w: Workload) -> anyhow::Result<()> {
                     room_id: room.into(),
                     content: format!("{} load message {s}/{n}", start.elapsed().as_micros()),
                     client_id: Some(format!("load-{s}-{n}")),
+                    reply_to_id: None,
                 };
                 sent_at.push_back(Instant::now());
                 sink.send(Message::text(serde_json::to_string(&frame)?)).await?;
@@ -275,6 +276,10 @@ mod tests {
             room_id: 3,
             seq: 42,
             client_id: None,
+            edited_at: None,
+            deleted_at: None,
+            reactions: Vec::new(),
+            reply_to: None,
         });
         let text = serde_json::to_string(&frame).expect("json");
         assert_eq!(super::new_message_fields(&text), Some((42, 12345)));

@@ -40,6 +40,59 @@ pub struct Message {
     pub seq: i64,
     /// The sender's idempotency key, if one was given.
     pub client_id: Option<String>,
+    /// When its sender last edited it.
+    #[serde(default, with = "time::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub edited_at: Option<DateTime<Utc>>,
+    /// Set once it was deleted: `content` is then `""` and `reactions` empty (a tombstone).
+    #[serde(default, with = "time::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// One entry per emoji, in the order each was first used.
+    #[serde(default)]
+    pub reactions: Vec<Reaction>,
+    /// The message this one answers, as it is now.
+    #[serde(default)]
+    pub reply_to: Option<ReplyPreview>,
+}
+
+impl Message {
+    /// Sets each reaction's `me` for the user this copy is for.
+    pub fn personalize(&mut self, viewer: i64) {
+        for r in &mut self.reactions {
+            r.me = r.user_ids.contains(&viewer);
+        }
+        // Nested copies carry no reactions.
+    }
+
+    /// Whether anyone reacted to it (so copies for different users differ in `me`).
+    pub fn reacted_by(&self, user: i64) -> bool {
+        self.reactions.iter().any(|r| r.user_ids.contains(&user))
+    }
+}
+
+/// Everyone who reacted to a message with one emoji.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Reaction {
+    pub emoji: String,
+    pub count: i64,
+    /// In the order they reacted.
+    pub user_ids: Vec<i64>,
+    /// The user this answer or frame is for is among `user_ids`.
+    pub me: bool,
+}
+
+/// The message a reply answers, as it is now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReplyPreview {
+    pub id: i64,
+    pub sender_id: Option<i64>,
+    pub sender_username: String,
+    /// Its first 200 characters (`""` once deleted).
+    pub content: String,
+    pub deleted: bool,
 }
 
 /// Another user, as anyone may see them: never an email or a hash.
@@ -207,6 +260,9 @@ pub enum ClientFrame {
         content: String,
         #[serde(default)]
         client_id: Option<String>,
+        /// The message this one answers (in the same room).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to_id: Option<i64>,
     },
     Typing {
         #[serde(default)]
@@ -258,6 +314,13 @@ pub enum ServerFrame {
         created_at: DateTime<Utc>,
         seq: i64,
         client_id: Option<String>,
+        message: Message,
+    },
+    /// A message was edited or deleted, or its reactions changed. `seq` is this change's own
+    /// position in the room's event log; `message` the message's whole new state.
+    MessageUpdated {
+        room_id: i64,
+        seq: i64,
         message: Message,
     },
     /// The sender's message is committed.
@@ -312,11 +375,14 @@ pub enum ServerFrame {
         #[serde(default = "yes")]
         complete: bool,
     },
+    /// A member's read position moved. `unread_count` only in the copies for the reader's own
+    /// connections.
     Read {
         room_id: i64,
         user_id: i64,
         last_read_seq: i64,
-        unread_count: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unread_count: Option<i64>,
     },
     Pong,
     /// `message` is the seed's text where the seed has one (`You don't have access to this
@@ -347,6 +413,39 @@ impl ServerFrame {
             client_id: message.client_id.clone(),
             message,
         }
+    }
+
+    /// The position of a room event frame in its room's log (`new_message`, `message_updated`).
+    pub fn seq(&self) -> Option<i64> {
+        match self {
+            Self::NewMessage { seq, .. } | Self::MessageUpdated { seq, .. } => Some(*seq),
+            _ => None,
+        }
+    }
+
+    /// The message a frame carries, if any.
+    pub fn message(&self) -> Option<&Message> {
+        match self {
+            Self::NewMessage { message, .. } | Self::MessageUpdated { message, .. } | Self::Ack { message, .. } => {
+                Some(message)
+            }
+            _ => None,
+        }
+    }
+
+    /// This frame as `viewer` should see it (reactions' `me`); `None` if it is the same for
+    /// everyone who has not reacted.
+    pub fn personalized(&self, viewer: i64) -> Option<Self> {
+        if !self.message().is_some_and(|m| m.reacted_by(viewer) || m.reactions.iter().any(|r| r.me)) {
+            return None;
+        }
+        let mut frame = self.clone();
+        if let Self::NewMessage { message, .. } | Self::MessageUpdated { message, .. } | Self::Ack { message, .. } =
+            &mut frame
+        {
+            message.personalize(viewer);
+        }
+        Some(frame)
     }
 
     pub fn room_joined(room_id: &RoomRef) -> Self {
@@ -382,7 +481,15 @@ mod tests {
         assert_eq!(f, ClientFrame::JoinRoom { room_id: 1.into() });
         let f: ClientFrame =
             serde_json::from_str(r#"{"type": "message", "room_id": 1, "content": "Hello everyone!"}"#).expect("msg");
-        assert_eq!(f, ClientFrame::Message { room_id: 1.into(), content: "Hello everyone!".into(), client_id: None });
+        assert_eq!(
+            f,
+            ClientFrame::Message {
+                room_id: 1.into(),
+                content: "Hello everyone!".into(),
+                client_id: None,
+                reply_to_id: None
+            }
+        );
         let f: ClientFrame = serde_json::from_str(r#"{"type": "typing", "room_id": 1}"#).expect("typing");
         assert_eq!(f, ClientFrame::Typing { room_id: 1.into(), is_typing: true });
         // The seed reads room ids as given: a numeric string names the same room; null is kept.

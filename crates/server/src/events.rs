@@ -45,12 +45,13 @@ pub trait Broker: Send + Sync + 'static {
 /// missed (a lost publication, a Redis outage), and presence news no event carried (a node died).
 #[async_trait::async_trait]
 pub trait History: Send + Sync + 'static {
-    /// The room's current members and its `new_message` frames after `seq`, oldest first, at
-    /// most `limit`.
+    /// The room's current members and its log's frames (`new_message`, `message_updated`)
+    /// after `seq`, oldest first, at most `limit`.
     async fn messages_after(&self, room_id: i64, seq: i64, limit: i64) -> anyhow::Result<(Vec<i64>, Vec<ServerFrame>)>;
 
-    /// The room's current members and its `new_message` frames before `seq` that were stored at
-    /// or after `since`, oldest first (at most the newest `limit`).
+    /// The room's current members and its log's frames (`new_message`, `message_updated`)
+    /// before `seq` that were logged at or after `since`, oldest first (at most the newest
+    /// `limit`).
     async fn recent_before(
         &self,
         room_id: i64,

@@ -202,6 +202,24 @@ pub fn content(s: &str) -> Rule<()> {
     Ok(())
 }
 
+/// The most bytes one reaction's emoji may take.
+pub const EMOJI_MAX_BYTES: usize = 32;
+
+/// A reaction: exactly one emoji as Unicode lists them (skin tones, flags and ZWJ sequences
+/// included), at most 32 bytes. Returned fully qualified, so `❤` and `❤️` are one reaction.
+pub fn emoji(s: &str) -> Rule<String> {
+    let too_long = || Problem::value(&format!("emoji must be at most {EMOJI_MAX_BYTES} bytes"));
+    if s.len() > EMOJI_MAX_BYTES {
+        return Err(too_long());
+    }
+    let emoji = emojis::get(s).ok_or_else(|| Problem::value("emoji must be exactly one emoji"))?.as_str();
+    // Fully qualified it may be longer than as sent.
+    if emoji.len() > EMOJI_MAX_BYTES {
+        return Err(too_long());
+    }
+    Ok(emoji.to_owned())
+}
+
 /// A group's name: 1–100 characters, as the seed allows, kept as written (spaces around it
 /// too); refused if it cannot be shown safely or shows nothing.
 pub fn group_name(s: &str) -> Rule<String> {
@@ -293,6 +311,17 @@ pub fn email(s: &str) -> Rule<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_reaction_is_one_emoji_in_its_fully_qualified_form() {
+        for ok in ["👍", "👍🏽", "🇫🇷", "👩‍💻", "❤️", "1️⃣"] {
+            assert!(super::emoji(ok).is_ok(), "{ok}");
+        }
+        assert_eq!(super::emoji("❤").as_deref(), Ok("❤️"));
+        for bad in ["", "a", "👍👍", "👍 ", ":+1:", "\u{1F44D}\u{0301}", &"👍".repeat(9)] {
+            assert!(super::emoji(bad).is_err(), "{bad:?}");
+        }
+    }
+
     use super::*;
 
     #[test]

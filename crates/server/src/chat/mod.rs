@@ -4,13 +4,15 @@
 //! Authorization: every read and write of a room first checks membership, and a non-member gets
 //! the same "not found" as for a room that does not exist, so room ids reveal nothing.
 
+mod changes;
 mod groups;
 mod people;
 pub mod pipeline;
 
 use std::collections::BTreeMap;
 
-use banter_protocol::{Message, Positions, ServerFrame, UserPublic};
+use banter_protocol::{Message, Positions, Reaction, ReplyPreview, ServerFrame, UserPublic};
+pub use changes::{change, reads, MemberRead, Requested, MESSAGE_NOT_FOUND};
 pub use groups::{add_members, create_group, members, remove_member, MemberOut};
 pub use people::{groups_in_join_order, room_summary, rooms, search_users, user_public};
 pub use pipeline::{Pipeline, Sent};
@@ -21,7 +23,7 @@ use crate::{
     error::{Error, FieldError, Result},
     events::Event,
     state::AppState,
-    store::{Append, EventKind, MessageRow, Page, Room, User, DELETED_USER},
+    store::{Append, EventKind, MessageRow, Page, ReadFlags, Room, User, DELETED_USER},
     validate::{self, Problem},
 };
 
@@ -92,22 +94,36 @@ async fn group_to_read(state: &AppState, user_id: i64, group_id: i64) -> Result<
     Ok((room, read))
 }
 
+/// What a sender asks to send.
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    pub content: &'a str,
+    pub client_id: Option<&'a str>,
+    /// The message it answers (in the same room).
+    pub reply_to_id: Option<i64>,
+}
+
 /// The one send path, for REST and WebSocket alike: validate, then hand the message to this
 /// node's [`Pipeline`], which persists it (idempotently by `client_id`) in the next batch and
 /// publishes `new_message` to every subscribed connection of every member after the commit.
 /// Returns the stored message and whether it is new.
-pub async fn send(
-    state: &AppState,
-    sender: &User,
-    target: Target,
-    content: &str,
-    client_id: Option<&str>,
-) -> Result<(Message, bool)> {
+pub async fn send(state: &AppState, sender: &User, target: Target, out: Outgoing<'_>) -> Result<(Message, bool)> {
+    let Outgoing { content, client_id, reply_to_id } = out;
     state.limits.send(sender.id)?;
     check_content(content)?;
     check_client_id(client_id)?;
+    let bad_reply = || {
+        Error::validation(
+            Problem::value("reply_to_id must name a message in the same room")
+                .field("reply_to_id", reply_to_id.map_or(Value::Null, Value::from)),
+        )
+    };
     let (room_id, group_only) = match target {
-        Target::Direct(recipient) => (direct_room_for(state, sender, recipient).await?, false),
+        // A reply cannot open a conversation: what it answers would be in another room.
+        Target::Direct(recipient) => match direct_room_for(state, sender, recipient, reply_to_id.is_none()).await? {
+            Some(room_id) => (room_id, false),
+            None => return Err(bad_reply()),
+        },
         Target::Group(id) => (id, true),
         Target::Room(id) => (id, false),
     };
@@ -116,6 +132,7 @@ pub async fn send(
         sender_id: sender.id,
         content: content.to_owned(),
         client_id: client_id.map(str::to_owned),
+        reply_to_id,
         group_only,
     };
     // The room, its type and the sender's membership are checked inside the batch, under the
@@ -127,17 +144,22 @@ pub async fn send(
     };
     match state.pipeline.send(append, &sender.username, sender.full_name.as_deref()).await? {
         Sent::New(message) => Ok((message, true)),
-        Sent::Existing(message) if message.room_id == room_id => Ok((message, false)),
+        Sent::Existing(mut message) if message.room_id == room_id => {
+            message.personalize(sender.id);
+            Ok((message, false))
+        }
         Sent::Existing(_) => Err(Error::Conflict("client_id was already used for a message to another room".into())),
         Sent::NoRoom => Err(refused("Group not found")),
         Sent::NotGroup => Err(refused(NOT_A_GROUP)),
         Sent::NotMember => Err(refused(NOT_A_GROUP_MEMBER)),
+        Sent::BadReply => Err(bad_reply()),
     }
 }
 
 /// The DM room between the sender and `recipient`, created (and announced to both) by the
-/// first message. The seed checks that the recipient exists before anything else.
-async fn direct_room_for(state: &AppState, sender: &User, recipient: i64) -> Result<i64> {
+/// first message if `create`; `None` if there is none and it may not be created. The seed
+/// checks that the recipient exists before anything else.
+async fn direct_room_for(state: &AppState, sender: &User, recipient: i64, create: bool) -> Result<Option<i64>> {
     if state.store.user_by_id(recipient).await?.is_none_or(|u| !u.is_active) {
         return Err(Error::BadRequest("Recipient user not found".into()));
     }
@@ -145,7 +167,10 @@ async fn direct_room_for(state: &AppState, sender: &User, recipient: i64) -> Res
         return Err(Error::BadRequest("Cannot send message to yourself".into()));
     }
     if let Some(room_id) = state.store.direct_room(sender.id, recipient).await? {
-        return Ok(room_id);
+        return Ok(Some(room_id));
+    }
+    if !create {
+        return Ok(None);
     }
     let (room_id, created) = state.store.get_or_create_direct_room(sender.id, recipient).await?;
     if created {
@@ -157,7 +182,7 @@ async fn direct_room_for(state: &AppState, sender: &User, recipient: i64) -> Res
             }
         }
     }
-    Ok(room_id)
+    Ok(Some(room_id))
 }
 
 /// Validates the history query: the seed's `limit` (1–100, default 50) and `offset` (≥ 0), or
@@ -237,37 +262,43 @@ pub async fn history(state: &AppState, user: &User, target: Target, page: Page) 
     if let Some(newest) = rows.iter().map(|m| m.seq).max().filter(|s| *s > read) {
         advance_read(state, user.id, room_id, newest).await?;
     }
-    with_read_flags(state, room_id, rows).await
+    with_read_flags(state, room_id, rows, user.id).await
 }
 
-/// Sets `is_read` on each message: every current member other than its sender has read it.
-async fn with_read_flags(state: &AppState, room_id: i64, rows: Vec<MessageRow>) -> Result<Vec<Message>> {
+/// Sets `is_read` on each message (every current member other than its sender has read it) and
+/// each reaction's `me` for `viewer`.
+async fn with_read_flags(state: &AppState, room_id: i64, rows: Vec<MessageRow>, viewer: i64) -> Result<Vec<Message>> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
     let reads: Vec<(i64, i64)> =
         state.store.members(room_id).await?.into_iter().map(|m| (m.user_id, m.last_read_seq)).collect();
-    // The lowest read position, and the lowest among everyone but its holder, answer "has
-    // everyone except the sender read seq N" in O(1) per message.
-    let mut sorted = reads.clone();
-    sorted.sort_by_key(|(_, seq)| *seq);
-    let lowest = sorted.first().copied();
-    let second = sorted.get(1).map(|(_, seq)| *seq);
+    let flags = ReadFlags::new(&reads);
     Ok(rows
         .into_iter()
         .map(|row| {
-            let others_min = match lowest {
-                Some((holder, _)) if Some(holder) == row.sender_id => second,
-                Some((_, seq)) => Some(seq),
-                None => None,
-            };
-            let read = others_min.is_some_and(|min| min >= row.seq);
-            to_message(row, read)
+            let read = flags.is_read(row.sender_id, row.seq);
+            let mut message = to_message(row, read);
+            message.personalize(viewer);
+            message
         })
         .collect())
 }
 
+/// A stored message as the API shows it, for no one in particular (every reaction's `me` is
+/// false: see [`Message::personalize`]).
 pub fn to_message(row: MessageRow, is_read: bool) -> Message {
+    let r = row.reply;
+    let reply_to = match (r.reply_to_id, r.reply_content) {
+        (Some(id), Some(content)) => Some(ReplyPreview {
+            id,
+            sender_id: r.reply_sender_id,
+            sender_username: r.reply_sender_username.unwrap_or_else(|| DELETED_USER.into()),
+            content,
+            deleted: r.reply_deleted_at.is_some(),
+        }),
+        _ => None,
+    };
     Message {
         id: row.id,
         chat_room_id: row.room_id,
@@ -280,6 +311,14 @@ pub fn to_message(row: MessageRow, is_read: bool) -> Message {
         room_id: row.room_id,
         seq: row.seq,
         client_id: row.client_id,
+        edited_at: row.edited_at,
+        deleted_at: row.deleted_at,
+        reactions: row
+            .reactions
+            .into_iter()
+            .map(|(emoji, user_ids)| Reaction { emoji, count: user_ids.len() as i64, user_ids, me: false })
+            .collect(),
+        reply_to,
     }
 }
 
@@ -288,14 +327,14 @@ pub fn to_message(row: MessageRow, is_read: bool) -> Message {
 pub struct ReadState {
     pub room_id: i64,
     pub last_read_seq: i64,
+    /// Messages after it that are not deleted.
     pub unread_count: i64,
 }
 
 async fn advance_read(state: &AppState, user_id: i64, room_id: i64, up_to: i64) -> Result<ReadState> {
-    state.store.mark_read(room_id, user_id, up_to).await?;
-    let read = state.store.membership(room_id, user_id).await?.unwrap_or(up_to);
-    let last_seq = state.store.room(room_id).await?.map_or(read, |r| r.last_seq);
-    let status = ReadState { room_id, last_read_seq: read, unread_count: (last_seq - read).max(0) };
+    let moved = state.store.mark_read(room_id, user_id, up_to).await?;
+    let (read, unread) = state.store.unread(room_id, user_id).await?.unwrap_or((up_to, 0));
+    let status = ReadState { room_id, last_read_seq: read, unread_count: unread };
     // The user's other devices clear their badges too.
     state.broker.publish(Event::Users {
         user_ids: vec![user_id],
@@ -303,9 +342,15 @@ async fn advance_read(state: &AppState, user_id: i64, room_id: i64, up_to: i64) 
             room_id,
             user_id,
             last_read_seq: status.last_read_seq,
-            unread_count: status.unread_count,
+            unread_count: Some(status.unread_count),
         },
     });
+    // The other members see "Seen by" move (without the reader's own unread count).
+    if moved {
+        let members = state.store.member_ids(room_id).await?;
+        let frame = ServerFrame::Read { room_id, user_id, last_read_seq: read, unread_count: None };
+        state.broker.publish(Event::Room { room_id, members, skip_user: Some(user_id), frame });
+    }
     Ok(status)
 }
 
@@ -322,36 +367,109 @@ pub async fn mark_read(state: &AppState, user: &User, room_id: i64, up_to: i64) 
     advance_read(state, user.id, room_id, up_to.min(room.last_seq)).await
 }
 
-/// Everything after `positions` in the user's rooms, per room in seq order; rooms not named
-/// count from 0. Returns the messages, the new position per room, and whether that was all.
-pub async fn sync(state: &AppState, user: &User, positions: &Positions) -> Result<(Vec<Message>, Positions, bool)> {
-    let mut messages = Vec::new();
+/// One entry of a catch-up: a message created after the client's position, or a change to an
+/// earlier one (at the seq of its newest change), each with the message's current state.
+#[derive(Debug, Clone)]
+pub enum Replay {
+    New(Message),
+    Updated { seq: i64, message: Message },
+}
+
+impl Replay {
+    pub fn seq(&self) -> i64 {
+        match self {
+            Self::New(m) => m.seq,
+            Self::Updated { seq, .. } => *seq,
+        }
+    }
+
+    pub fn room_id(&self) -> i64 {
+        match self {
+            Self::New(m) | Self::Updated { message: m, .. } => m.room_id,
+        }
+    }
+
+    pub fn frame(self) -> ServerFrame {
+        match self {
+            Self::New(m) => ServerFrame::new_message(m),
+            Self::Updated { seq, message } => ServerFrame::MessageUpdated { room_id: message.room_id, seq, message },
+        }
+    }
+}
+
+/// Everything after `positions` in the user's rooms, per room in seq order, each message once in
+/// its final state (see [`Replay`]); rooms not named count from 0. Returns the entries, the new
+/// position per room, and whether that was all.
+pub async fn sync(state: &AppState, user: &User, positions: &Positions) -> Result<(Vec<Replay>, Positions, bool)> {
+    let mut replay = Vec::new();
     let mut now = BTreeMap::new();
     let mut complete = true;
     let mut bytes = 0;
-    for room in state.store.room_rows(user.id, None).await? {
-        let from = positions.get(&room.room_id).copied().unwrap_or(0).max(0);
-        let mut at = from.min(room.last_seq);
-        if room.last_seq > from && bytes < SYNC_BYTES {
-            // The room's event log after the client's position: today every event is a new
-            // message; later kinds (edits, deletions, reactions) replay from the same log.
-            let events = state.store.events_after(room.room_id, from, SYNC_PER_ROOM).await?;
+    let room_ids = state.store.room_ids_of(user.id).await?;
+    for (room_id, last_seq) in state.store.last_seqs(&room_ids).await? {
+        let from = positions.get(&room_id).copied().unwrap_or(0).max(0);
+        let mut at = from.min(last_seq);
+        if last_seq > from && bytes < SYNC_BYTES {
+            let events = state.store.events_after(room_id, from, SYNC_PER_ROOM).await?;
             at = events.last().map_or(at, |e| e.seq);
-            let rows: Vec<MessageRow> = events
-                .into_iter()
-                .filter_map(|e| match e.kind {
-                    EventKind::Message => e.message,
-                })
-                .collect();
-            bytes += rows.iter().map(|r| r.content.len()).sum::<usize>();
-            messages.extend(with_read_flags(state, room.room_id, rows).await?);
+            // Each message once, at its newest event here: its row is its current state.
+            let mut newest: std::collections::HashMap<i64, i64> = std::collections::HashMap::new();
+            for e in &events {
+                if let Some(m) = &e.message {
+                    newest.insert(m.id, e.seq);
+                }
+            }
+            let mut rows: Vec<(i64, bool, MessageRow)> = Vec::new();
+            for e in events {
+                let Some(row) = e.message else { continue };
+                // A message the client has never seen comes once, where it was created (so
+                // messages stay in seq order); one it has seen, once, at its newest change.
+                let new = row.seq > from;
+                let keep = if new { e.kind == EventKind::Message } else { newest.get(&row.id) == Some(&e.seq) };
+                if keep {
+                    rows.push((e.seq, new, row));
+                }
+            }
+            bytes += rows.iter().map(|(_, _, r)| approximate_size(r)).sum::<usize>();
+            let (kinds, rows): (Vec<(i64, bool)>, Vec<MessageRow>) =
+                rows.into_iter().map(|(seq, new, row)| ((seq, new), row)).unzip();
+            let messages = with_read_flags(state, room_id, rows, user.id).await?;
+            replay.extend(kinds.into_iter().zip(messages).map(|((seq, new), message)| {
+                if new {
+                    Replay::New(message)
+                } else {
+                    Replay::Updated { seq, message }
+                }
+            }));
         }
-        if at < room.last_seq {
+        if at < last_seq {
             complete = false;
         }
-        now.insert(room.room_id, at);
+        now.insert(room_id, at);
     }
-    Ok((messages, now, complete))
+    Ok((replay, now, complete))
+}
+
+/// About the bytes a message takes in a frame: its text, its reply's excerpt, its reactions and
+/// the fields every message has.
+fn approximate_size(row: &MessageRow) -> usize {
+    let reactions: usize = row.reactions.iter().map(|(emoji, users)| emoji.len() + 40 + users.len() * 8).sum();
+    400 + row.content.len() + row.reply.reply_content.as_ref().map_or(0, String::len) + reactions
+}
+
+/// One frame per log entry, each with the message as it is now: a live client applies them in
+/// turn, and a broker needs every seq to know the room has no gap.
+fn event_frames(room_id: i64, events: Vec<crate::store::RoomEvent>) -> Vec<ServerFrame> {
+    events
+        .into_iter()
+        .filter_map(|e| {
+            let message = to_message(e.message?, false);
+            Some(match e.kind {
+                EventKind::Message => ServerFrame::new_message(message),
+                _ => ServerFrame::MessageUpdated { room_id, seq: e.seq, message },
+            })
+        })
+        .collect()
 }
 
 /// The room history brokers fill gaps from ([`crate::events::History`]).
@@ -361,17 +479,8 @@ pub struct StoreHistory(pub crate::store::DynStore);
 impl crate::events::History for StoreHistory {
     async fn messages_after(&self, room_id: i64, seq: i64, limit: i64) -> anyhow::Result<(Vec<i64>, Vec<ServerFrame>)> {
         let members = self.0.member_ids(room_id).await?;
-        let frames = self
-            .0
-            .events_after(room_id, seq, limit)
-            .await?
-            .into_iter()
-            .filter_map(|e| match e.kind {
-                EventKind::Message => e.message,
-            })
-            .map(|row| ServerFrame::new_message(to_message(row, false)))
-            .collect();
-        Ok((members, frames))
+        let events = self.0.events_after(room_id, seq, limit).await?;
+        Ok((members, event_frames(room_id, events)))
     }
 
     async fn recent_before(
@@ -382,15 +491,8 @@ impl crate::events::History for StoreHistory {
         limit: i64,
     ) -> anyhow::Result<(Vec<i64>, Vec<ServerFrame>)> {
         let members = self.0.member_ids(room_id).await?;
-        let frames = self
-            .0
-            .messages(room_id, Page::Before { seq, limit })
-            .await?
-            .into_iter()
-            .filter(|row| row.created_at >= since)
-            .map(|row| ServerFrame::new_message(to_message(row, false)))
-            .collect();
-        Ok((members, frames))
+        let events = self.0.recent_events(room_id, seq, since, limit).await?;
+        Ok((members, event_frames(room_id, events)))
     }
 
     async fn last_seqs(&self, room_ids: &[i64]) -> anyhow::Result<Vec<(i64, i64)>> {

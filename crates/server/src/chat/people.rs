@@ -1,7 +1,9 @@
 //! People and conversation lists: finding users by name, public profiles, and the sidebar's
 //! list of rooms with last message, unread count and presence.
 
-use banter_protocol::{RoomSummary, UserPublic};
+use std::collections::HashMap;
+
+use banter_protocol::{Message, RoomSummary, UserPublic};
 
 use super::{public, to_message};
 use crate::{
@@ -88,7 +90,8 @@ pub async fn user_public(
 
 /// The user's conversations, newest activity first.
 pub async fn rooms(state: &AppState, user: &User) -> Result<Vec<RoomSummary>> {
-    Ok(state.store.room_rows(user.id, None).await?.into_iter().map(|row| summary(state, row)).collect())
+    let rows = state.store.room_rows(user.id, None).await?;
+    summaries(state, user.id, rows).await
 }
 
 /// The user's groups in the order they joined them (the seed's `/groups/my-groups` order).
@@ -101,15 +104,34 @@ pub async fn groups_in_join_order(state: &AppState, user: &User) -> Result<Vec<R
         .filter(|r| r.room_type == banter_protocol::RoomKind::Group)
         .collect();
     rows.sort_by_key(|r| r.membership_id);
-    Ok(rows.into_iter().map(|row| summary(state, row)).collect())
+    summaries(state, user.id, rows).await
 }
 
 /// One conversation of `user_id`, if they are a member.
 pub async fn room_summary(state: &AppState, user_id: i64, room_id: i64) -> Result<Option<RoomSummary>> {
-    Ok(state.store.room_rows(user_id, Some(room_id)).await?.into_iter().next().map(|row| summary(state, row)))
+    let rows = state.store.room_rows(user_id, Some(room_id)).await?;
+    Ok(summaries(state, user_id, rows).await?.into_iter().next())
 }
 
-fn summary(state: &AppState, row: RoomRow) -> RoomSummary {
+/// The rows as summaries, with each room's last message (read in one query).
+async fn summaries(state: &AppState, viewer: i64, rows: Vec<RoomRow>) -> Result<Vec<RoomSummary>> {
+    let ids: Vec<i64> = rows.iter().filter_map(|r| r.lm_id).collect();
+    let mut last: HashMap<i64, MessageRow> =
+        state.store.messages_by_ids(&ids).await?.into_iter().map(|m| (m.id, m)).collect();
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let last_message = row.lm_id.and_then(|id| last.remove(&id)).map(|m| {
+                let mut m = to_message(m, false);
+                m.personalize(viewer);
+                m
+            });
+            summary(state, row, last_message)
+        })
+        .collect())
+}
+
+fn summary(state: &AppState, row: RoomRow, last_message: Option<Message>) -> RoomSummary {
     let other_user = match (row.other_id, row.other_username) {
         (Some(id), Some(username)) => Some(public(state, id, username, row.other_full_name)),
         _ => None,
@@ -118,23 +140,6 @@ fn summary(state: &AppState, row: RoomRow) -> RoomSummary {
         (Some(name), _) => name.clone(),
         (None, Some(other)) => other.username.clone(),
         (None, None) => DELETED_USER.into(),
-    };
-    let last_message = match (row.lm_id, row.lm_content, row.lm_created_at) {
-        (Some(id), Some(content), Some(created_at)) => Some(to_message(
-            MessageRow {
-                id,
-                room_id: row.room_id,
-                seq: row.last_seq,
-                sender_id: row.lm_sender_id,
-                sender_username: row.lm_sender_username,
-                sender_full_name: row.lm_sender_full_name,
-                content,
-                client_id: row.lm_client_id,
-                created_at,
-            },
-            false,
-        )),
-        _ => None,
     };
     RoomSummary {
         room_id: row.room_id,
@@ -146,7 +151,7 @@ fn summary(state: &AppState, row: RoomRow) -> RoomSummary {
         last_seq: row.last_seq,
         last_message_time: last_message.as_ref().map(|m| m.created_at).or(row.last_message_at),
         last_message,
-        unread_count: (row.last_seq - row.last_read_seq).max(0),
+        unread_count: row.unread_count,
         last_read_seq: row.last_read_seq,
         created_at: row.created_at,
     }

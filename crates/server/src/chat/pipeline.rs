@@ -3,6 +3,11 @@
 //! transaction ([`MessageStore::append_messages`](crate::store::MessageStore)), and only after
 //! the commit answers each sender and publishes the new messages.
 //!
+//! Changes to messages (edits, deletions, reactions) wait in the same queue and are written by
+//! the same writer, each in a transaction of its own, in queue order between the batches: every
+//! room event this node commits is then published in commit order, so a room's `new_message`
+//! and `message_updated` frames leave the node in `seq` order.
+//!
 //! Why one writer: a batch costs one commit whatever its size, so throughput grows with load
 //! instead of being capped by commit latency; and because batches commit and publish one after
 //! another, each room's `new_message` frames leave this node in `seq` order without any lock.
@@ -20,7 +25,7 @@ use super::to_message;
 use crate::{
     error::Error,
     events::{Broker, Event},
-    store::{Append, Appended, DynStore, MessageRow, StoreError},
+    store::{Append, AppendBatch, Appended, ChangeOutcome, ChangeRequest, DynStore, MessageRow, StoreError},
 };
 
 /// The most sends one transaction carries.
@@ -40,6 +45,8 @@ pub enum Sent {
     NoRoom,
     NotGroup,
     NotMember,
+    /// `reply_to_id` names no message of the same room.
+    BadReply,
 }
 
 /// Why a batch failed; every send in it gets the same answer.
@@ -56,10 +63,22 @@ struct Job {
     reply: oneshot::Sender<Result<Sent, Failure>>,
 }
 
+/// A change to a message, waiting for the writer.
+struct ChangeJob {
+    request: ChangeRequest,
+    reply: oneshot::Sender<Result<ChangeOutcome, Failure>>,
+}
+
+/// What waits in the queue.
+enum Work {
+    Send(Job),
+    Change(ChangeJob),
+}
+
 /// The queue in front of this node's writer. Cheap to clone.
 #[derive(Clone)]
 pub struct Pipeline {
-    tx: mpsc::Sender<Job>,
+    tx: mpsc::Sender<Work>,
     /// How long a send waits for room in a full queue.
     wait: Duration,
     /// Sends queued and not yet answered.
@@ -111,7 +130,18 @@ impl Pipeline {
             sender_full_name: sender_full_name.map(str::to_owned),
             reply,
         };
-        match self.tx.send_timeout(job, self.wait).await {
+        self.submit(Work::Send(job), outcome).await
+    }
+
+    /// Queues a change to a message and waits for its outcome (after the commit; a change that
+    /// did something is published first).
+    pub async fn change(&self, request: ChangeRequest) -> Result<ChangeOutcome, Error> {
+        let (reply, outcome) = oneshot::channel();
+        self.submit(Work::Change(ChangeJob { request, reply }), outcome).await
+    }
+
+    async fn submit<T>(&self, work: Work, outcome: oneshot::Receiver<Result<T, Failure>>) -> Result<T, Error> {
+        match self.tx.send_timeout(work, self.wait).await {
             Ok(()) => {}
             Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
                 tracing::warn!("send queue full; refusing a send");
@@ -170,22 +200,71 @@ struct Written {
     members: Members,
 }
 
+/// What the writer hands the publisher, in commit order.
+enum Done {
+    Batch(Written),
+    /// Boxed: as large as a message, and far rarer than batches.
+    Change(Box<(ChangeJob, Result<ChangeOutcome, Failure>)>),
+}
+
 /// How often a batch that met a concurrent write (deadlock, lock timeout, SQLite busy) is tried
 /// again before its senders are told to retry.
 const CONFLICT_ATTEMPTS: u32 = 3;
 
-async fn write_loop(mut rx: mpsc::Receiver<Job>, store: DynStore, done: mpsc::Sender<Written>) {
-    let mut jobs: Vec<Job> = Vec::with_capacity(BATCH_MAX);
+async fn write_loop(mut rx: mpsc::Receiver<Work>, store: DynStore, done: mpsc::Sender<Done>) {
+    let mut waiting: Vec<Work> = Vec::with_capacity(BATCH_MAX);
     // `recv_many` takes whatever is waiting, up to the limit, after waiting for the first.
-    while rx.recv_many(&mut jobs, BATCH_MAX).await > 0 {
-        let taken = std::mem::replace(&mut jobs, Vec::with_capacity(BATCH_MAX));
-        let written = write(&store, taken).await;
-        let stored = written.answers.iter().filter(|a| matches!(a, Ok(Sent::New(_)))).count();
-        if stored > 0 {
-            crate::metrics::batch_committed(stored);
+    while rx.recv_many(&mut waiting, BATCH_MAX).await > 0 {
+        // Sends are written together; a change ends the batch before it and is written alone,
+        // so everything commits (and is published) in queue order.
+        let mut sends: Vec<Job> = Vec::new();
+        for work in waiting.drain(..) {
+            match work {
+                Work::Send(job) => sends.push(job),
+                Work::Change(job) => {
+                    if !flush(&store, &mut sends, &done).await {
+                        return;
+                    }
+                    let result = change(&store, &job).await;
+                    if done.send(Done::Change(Box::new((job, result)))).await.is_err() {
+                        return;
+                    }
+                }
+            }
         }
-        if done.send(written).await.is_err() {
+        if !flush(&store, &mut sends, &done).await {
             return;
+        }
+    }
+}
+
+/// Writes the sends gathered so far as one batch; `false` once the publisher has gone.
+async fn flush(store: &DynStore, sends: &mut Vec<Job>, done: &mpsc::Sender<Done>) -> bool {
+    if sends.is_empty() {
+        return true;
+    }
+    let written = write(store, std::mem::take(sends)).await;
+    let stored = written.answers.iter().filter(|a| matches!(a, Ok(Sent::New(_)))).count();
+    if stored > 0 {
+        crate::metrics::batch_committed(stored);
+    }
+    done.send(Done::Batch(written)).await.is_ok()
+}
+
+/// Writes one change, trying again (briefly) after a conflict. A change whose requester has gone
+/// is still written: a request that reached the queue is carried out, as a send's is not only
+/// because nobody could be told its seq.
+async fn change(store: &DynStore, job: &ChangeJob) -> Result<ChangeOutcome, Failure> {
+    let mut attempt = 1;
+    loop {
+        match store.change_message(&job.request).await {
+            Ok(outcome) => return Ok(outcome),
+            Err(StoreError::Conflict(e)) if attempt < CONFLICT_ATTEMPTS => {
+                tracing::debug!(error = %e, attempt, "a message change met a concurrent write; trying again");
+                tokio::time::sleep(Duration::from_millis(5 << (2 * attempt))).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(failure(e)),
         }
     }
 }
@@ -252,8 +331,9 @@ async fn write_batch(store: &DynStore, jobs: &[Job]) -> Result<(Vec<Result<Sent,
         match store.append_messages(&batch).await {
             Ok(done) => {
                 tracing::debug!(size = batch.len(), micros = started.elapsed().as_micros(), "send batch written");
-                let sent = resolve(jobs, done.outcomes, done.created_at);
-                return Ok((sent.into_iter().map(Ok).collect(), done.members));
+                let members = done.members.clone();
+                let sent = resolve(jobs, done);
+                return Ok((sent.into_iter().map(Ok).collect(), members));
             }
             Err(StoreError::Conflict(e)) if attempt < CONFLICT_ATTEMPTS => {
                 tracing::debug!(error = %e, attempt, "a send batch met a concurrent write; trying again");
@@ -283,8 +363,22 @@ fn failure(e: StoreError) -> Failure {
 /// Publishes written batches, in the order they were written, and answers their senders. It
 /// runs on the server's runtime, beside the connections it wakes (from the writer's thread,
 /// every one of those wake-ups would be a cross-thread one).
-async fn publish_loop(mut written: mpsc::Receiver<Written>, broker: Arc<dyn Broker>) {
-    while let Some(Written { jobs, answers, mut members }) = written.recv().await {
+async fn publish_loop(mut written: mpsc::Receiver<Done>, broker: Arc<dyn Broker>) {
+    while let Some(done) = written.recv().await {
+        let Written { jobs, answers, mut members } = match done {
+            Done::Batch(written) => written,
+            Done::Change(change) => {
+                let (job, result) = *change;
+                if let Ok(ChangeOutcome::Changed { seq, message, is_read, members }) = &result {
+                    let room_id = message.room_id;
+                    let message = to_message(message.clone(), *is_read);
+                    let frames = vec![ServerFrame::MessageUpdated { room_id, seq: *seq, message }];
+                    broker.publish(Event::Messages { room_id, members: members.clone(), frames });
+                }
+                let _ = job.reply.send(result);
+                continue;
+            }
+        };
         // Published before anyone is answered, so a sender's own devices do not see the ack
         // before the message it acknowledges (with several nodes, unless the room waits on a
         // gap fill: docs/ARCHITECTURE.md); one event per room, in seq order. Only new
@@ -302,10 +396,7 @@ async fn publish_loop(mut written: mpsc::Receiver<Written>, broker: Arc<dyn Brok
             }
         }
         for (room_id, mut frames) in by_room {
-            frames.sort_by_key(|f| match f {
-                ServerFrame::NewMessage { seq, .. } => *seq,
-                _ => 0,
-            });
+            frames.sort_by_key(|f| f.seq().unwrap_or(0));
             let members = members.remove(&room_id).unwrap_or_default();
             broker.publish(Event::Messages { room_id, members, frames });
         }
@@ -317,7 +408,8 @@ async fn publish_loop(mut written: mpsc::Receiver<Written>, broker: Arc<dyn Brok
 }
 
 /// Turns a batch's outcomes into what each sender is told.
-fn resolve(jobs: &[Job], outcomes: Vec<Appended>, created_at: crate::store::Timestamp) -> Vec<Sent> {
+fn resolve(jobs: &[Job], done: AppendBatch) -> Vec<Sent> {
+    let AppendBatch { outcomes, created_at, replies, .. } = done;
     let mut sent: Vec<Sent> = Vec::with_capacity(outcomes.len());
     for (job, outcome) in jobs.iter().zip(outcomes) {
         let a = &job.append;
@@ -333,10 +425,14 @@ fn resolve(jobs: &[Job], outcomes: Vec<Appended>, created_at: crate::store::Time
                     content: a.content.clone(),
                     client_id: a.client_id.clone(),
                     created_at,
+                    edited_at: None,
+                    deleted_at: None,
+                    reply: a.reply_to_id.and_then(|id| replies.get(&id).cloned()).unwrap_or_default(),
+                    reactions: Vec::new(),
                 },
                 false,
             )),
-            Appended::Existing(row) => Sent::Existing(to_message(row, false)),
+            Appended::Existing(row) => Sent::Existing(to_message(*row, false)),
             Appended::SameAs(first) => match sent.get(first) {
                 Some(Sent::New(m) | Sent::Existing(m)) => Sent::Existing(m.clone()),
                 _ => Sent::NotMember,
@@ -344,6 +440,7 @@ fn resolve(jobs: &[Job], outcomes: Vec<Appended>, created_at: crate::store::Time
             Appended::NoRoom => Sent::NoRoom,
             Appended::NotGroup => Sent::NotGroup,
             Appended::NotMember => Sent::NotMember,
+            Appended::BadReply => Sent::BadReply,
         });
     }
     sent

@@ -108,6 +108,8 @@ pub struct SendGroup {
     /// Optional idempotency key (Banter's addition).
     #[schema(max_length = 64)]
     client_id: Option<String>,
+    /// The message this one answers: one of the same group (Banter's addition).
+    reply_to_id: Option<i64>,
 }
 
 impl FromFields for SendGroup {
@@ -115,7 +117,8 @@ impl FromFields for SendGroup {
         let group_id = f.int("group_id");
         let content = f.required("content", checked(validate::content));
         let client_id = f.opt_string("client_id");
-        Some(Self { group_id: group_id?, content: content?, client_id: client_id? })
+        let reply_to_id = f.opt_int("reply_to_id");
+        Some(Self { group_id: group_id?, content: content?, client_id: client_id?, reply_to_id: reply_to_id? })
     }
 }
 
@@ -136,8 +139,9 @@ async fn send(
     auth: AuthUser,
     Json(req): Json<SendGroup>,
 ) -> Result<(StatusCode, Json<Sent>)> {
-    let (message, created) =
-        chat::send(&state, &auth.user, Target::Group(req.group_id), &req.content, req.client_id.as_deref()).await?;
+    let out =
+        chat::Outgoing { content: &req.content, client_id: req.client_id.as_deref(), reply_to_id: req.reply_to_id };
+    let (message, created) = chat::send(&state, &auth.user, Target::Group(req.group_id), out).await?;
     Ok(Sent::response(message, created))
 }
 

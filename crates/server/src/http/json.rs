@@ -365,6 +365,35 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
     }
 }
 
+/// A route's numeric path parameter followed by a text one (`/messages/{message_id}/reactions/
+/// {emoji}`), the text percent-decoded. A bad number is a 422 as for [`Id`].
+pub struct IdAndText(pub i64, pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdAndText {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        let params = RawPathParams::from_request_parts(parts, state).await.map_err(|e| {
+            // Not UTF-8 once decoded: a client's mistake, not the server's.
+            Error::validation(FieldError::new(
+                "string_unicode",
+                vec!["path".into()],
+                format!("Input should be a valid string: {e}"),
+                Value::Null,
+            ))
+        })?;
+        let mut iter = params.iter();
+        let (Some((name, id)), Some((_, text))) = (iter.next(), iter.next()) else {
+            return Err(Error::Internal(anyhow::anyhow!("route has no two path parameters")));
+        };
+        let input = Value::String(id.to_owned());
+        let id = lax_int(&input).map_err(|p| {
+            Error::validation(FieldError::new(p.kind, vec!["path".into(), name.into()], p.msg, input.clone()))
+        })?;
+        Ok(Self(id, text.to_owned()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
-    json::{checked, Fields, FromFields, Id, Json, Query},
+    json::{checked, Fields, FromFields, Id, IdAndText, Json, Query},
     Detail, ValidationDetail,
 };
 use crate::{
@@ -21,9 +21,11 @@ use crate::{
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(send))
+        .routes(routes!(edit, delete))
         .route_layer(axum::middleware::from_fn(super::json::read_body))
         .routes(routes!(chat_history))
         .routes(routes!(chats))
+        .routes(routes!(react, unreact))
 }
 
 #[derive(ToSchema)]
@@ -36,6 +38,8 @@ pub struct SendDirect {
     /// original message.
     #[schema(max_length = 64)]
     client_id: Option<String>,
+    /// The message this one answers: one of the same conversation (Banter's addition).
+    reply_to_id: Option<i64>,
 }
 
 impl FromFields for SendDirect {
@@ -43,7 +47,14 @@ impl FromFields for SendDirect {
         let recipient_id = f.int("recipient_id");
         let content = f.required("content", checked(validate::content));
         let client_id = f.opt_string("client_id");
-        Some(Self { recipient_id: recipient_id?, content: content?, client_id: client_id? })
+        let reply_to_id = f.opt_int("reply_to_id");
+        Some(Self { recipient_id: recipient_id?, content: content?, client_id: client_id?, reply_to_id: reply_to_id? })
+    }
+}
+
+impl SendDirect {
+    fn outgoing(&self) -> chat::Outgoing<'_> {
+        chat::Outgoing { content: &self.content, client_id: self.client_id.as_deref(), reply_to_id: self.reply_to_id }
     }
 }
 
@@ -71,17 +82,102 @@ impl Sent {
         (status = 401, body = Detail),
         (status = 403, description = "`Not authenticated`", body = Detail),
         (status = 409, description = "This client_id was used for a message to another room", body = Detail),
-        (status = 422, body = ValidationDetail),
+        (status = 422, description = "Bad fields, or `reply_to_id` not a message of this conversation", body = ValidationDetail),
     ))]
 async fn send(
     State(state): State<AppState>,
     auth: AuthUser,
     Json(req): Json<SendDirect>,
 ) -> Result<(StatusCode, Json<Sent>)> {
-    let (message, created) =
-        chat::send(&state, &auth.user, Target::Direct(req.recipient_id), &req.content, req.client_id.as_deref())
-            .await?;
+    let (message, created) = chat::send(&state, &auth.user, Target::Direct(req.recipient_id), req.outgoing()).await?;
     Ok(Sent::response(message, created))
+}
+
+#[derive(ToSchema)]
+pub struct Edit {
+    /// As for sending: 1–5,000 characters, not only whitespace.
+    #[schema(min_length = 1, max_length = 5000)]
+    content: String,
+}
+
+impl FromFields for Edit {
+    fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
+        Some(Self { content: f.required("content", checked(validate::content))? })
+    }
+}
+
+/// Edit your own message: every member's devices get `message_updated`.
+#[utoipa::path(patch, path = "/messages/{message_id}", tag = "Messages", security(("HTTPBearer" = [])),
+    params(("message_id" = i64, Path)), request_body = Edit,
+    responses(
+        (status = 200, description = "The message, with `edited_at` set", body = Message),
+        (status = 401, body = Detail),
+        (status = 403, description = "`You can only edit your own messages`", body = Detail),
+        (status = 404, description = "`Message not found` (or in a room you are not in)", body = Detail),
+        (status = 409, description = "`This message was deleted`", body = Detail),
+        (status = 422, body = ValidationDetail),
+    ))]
+async fn edit(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Id(id): Id,
+    Json(req): Json<Edit>,
+) -> Result<Json<Message>> {
+    let requested = chat::Requested::Edit { content: &req.content };
+    Ok(Json(chat::change(&state, &auth.user, id, requested).await?))
+}
+
+/// Delete a message: yours, or any in a group you created. It stays in history as a tombstone
+/// (`deleted_at` set, `content` `""`, no reactions); its text is gone from the database.
+/// Deleting twice changes nothing.
+#[utoipa::path(delete, path = "/messages/{message_id}", tag = "Messages", security(("HTTPBearer" = [])),
+    params(("message_id" = i64, Path)),
+    responses(
+        (status = 200, description = "The tombstone", body = Message),
+        (status = 401, body = Detail),
+        (status = 403, description = "`You can only delete your own messages`", body = Detail),
+        (status = 404, description = "`Message not found` (or in a room you are not in)", body = Detail),
+    ))]
+async fn delete(State(state): State<AppState>, auth: AuthUser, Id(id): Id) -> Result<Json<Message>> {
+    Ok(Json(chat::change(&state, &auth.user, id, chat::Requested::Delete).await?))
+}
+
+/// React to a message with one emoji (percent-encoded in the path). Idempotent.
+#[utoipa::path(put, path = "/messages/{message_id}/reactions/{emoji}", tag = "Messages", security(("HTTPBearer" = [])),
+    params(("message_id" = i64, Path), ("emoji" = String, Path, description = "One emoji, at most 32 bytes")),
+    responses(
+        (status = 200, body = Message),
+        (status = 400, description = "`This message has too many different reactions` (50 kinds)", body = Detail),
+        (status = 401, body = Detail),
+        (status = 404, description = "`Message not found` (or in a room you are not in)", body = Detail),
+        (status = 409, description = "`This message was deleted`", body = Detail),
+        (status = 422, description = "Not exactly one emoji", body = ValidationDetail),
+    ))]
+async fn react(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    IdAndText(id, emoji): IdAndText,
+) -> Result<Json<Message>> {
+    let requested = chat::Requested::React { emoji: &emoji, on: true };
+    Ok(Json(chat::change(&state, &auth.user, id, requested).await?))
+}
+
+/// Take back your reaction. Idempotent.
+#[utoipa::path(delete, path = "/messages/{message_id}/reactions/{emoji}", tag = "Messages", security(("HTTPBearer" = [])),
+    params(("message_id" = i64, Path), ("emoji" = String, Path, description = "One emoji, at most 32 bytes")),
+    responses(
+        (status = 200, body = Message),
+        (status = 401, body = Detail),
+        (status = 404, description = "`Message not found` (or in a room you are not in)", body = Detail),
+        (status = 422, description = "Not exactly one emoji", body = ValidationDetail),
+    ))]
+async fn unreact(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    IdAndText(id, emoji): IdAndText,
+) -> Result<Json<Message>> {
+    let requested = chat::Requested::React { emoji: &emoji, on: false };
+    Ok(Json(chat::change(&state, &auth.user, id, requested).await?))
 }
 
 /// History paging. With `limit`/`offset` (the seed's form) page 0 is the newest `limit`

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::{
     auth::AuthUser,
-    chat::{self, ReadState, Target},
+    chat::{self, MemberRead, ReadState, Replay, Target},
     error::Result,
     state::AppState,
     validate::Problem,
@@ -27,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .route_layer(axum::middleware::from_fn(super::json::read_body))
         .routes(routes!(list))
         .routes(routes!(history))
+        .routes(routes!(reads))
 }
 
 /// Every conversation (DMs and groups), newest activity first: what a sidebar needs.
@@ -92,10 +93,30 @@ impl FromFields for SyncRequest {
     }
 }
 
+/// Every member's read position ("Seen by"). Members only.
+#[utoipa::path(get, path = "/rooms/{room_id}/reads", tag = "rooms", security(("HTTPBearer" = [])),
+    params(("room_id" = i64, Path)),
+    responses((status = 200, body = [MemberRead]), (status = 404, description = "`Room not found`", body = Detail)))]
+async fn reads(State(state): State<AppState>, auth: AuthUser, Id(room_id): Id) -> Result<Json<Vec<MemberRead>>> {
+    Ok(Json(chat::reads(&state, &auth.user, room_id).await?))
+}
+
+/// A change to a message seen before: its newest change's `seq` and its whole state now.
+#[derive(Serialize, ToSchema)]
+pub struct Update {
+    room_id: i64,
+    seq: i64,
+    message: Message,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct SyncResponse {
-    /// Every message after the given positions, per room in `seq` order.
+    /// Every message created after the given positions, once, as it is now (edited, or a
+    /// tombstone), per room in `seq` order.
     messages: Vec<Message>,
+    /// Every message created up to the given positions and changed since, once, as it is now,
+    /// per room in `seq` order (of its newest change).
+    updates: Vec<Update>,
     /// The position per room after these messages: send it back next time.
     #[schema(value_type = Object)]
     rooms: Positions,
@@ -111,6 +132,13 @@ async fn sync(
     auth: AuthUser,
     Json(req): Json<SyncRequest>,
 ) -> Result<Json<SyncResponse>> {
-    let (messages, rooms, complete) = chat::sync(&state, &auth.user, &req.rooms).await?;
-    Ok(Json(SyncResponse { messages, rooms, complete }))
+    let (replay, rooms, complete) = chat::sync(&state, &auth.user, &req.rooms).await?;
+    let (mut messages, mut updates) = (Vec::new(), Vec::new());
+    for entry in replay {
+        match entry {
+            Replay::New(m) => messages.push(m),
+            Replay::Updated { seq, message } => updates.push(Update { room_id: message.room_id, seq, message }),
+        }
+    }
+    Ok(Json(SyncResponse { messages, updates, rooms, complete }))
 }

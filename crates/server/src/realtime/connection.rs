@@ -290,10 +290,11 @@ impl Conn {
                 let room_ids = self.state.store.room_ids_of(user_id).await?;
                 self.reply(&ServerFrame::Subscribed { room_ids });
             }
-            ClientFrame::Message { room_id: room, content, client_id } => {
+            ClientFrame::Message { room_id: room, content, client_id, reply_to_id } => {
                 let result = match room.id() {
                     Some(room_id) => {
-                        chat::send(&self.state, &self.user, Target::Room(room_id), &content, client_id.as_deref()).await
+                        let out = chat::Outgoing { content: &content, client_id: client_id.as_deref(), reply_to_id };
+                        chat::send(&self.state, &self.user, Target::Room(room_id), out).await
                     }
                     None => Err(Error::NotFound(chat::ROOM_NOT_FOUND.into())),
                 };
@@ -318,14 +319,21 @@ impl Conn {
                     Ok(found) => found,
                     Err(e) => {
                         let done = encode(&ServerFrame::SyncComplete { rooms, complete: false });
-                        self.queue(Outbound::SyncBatch(Box::new(SyncBatch { messages: Vec::new(), done })));
+                        let batch = SyncBatch { messages: Vec::new(), done, covered: Vec::new() };
+                        self.queue(Outbound::SyncBatch(Box::new(batch)));
                         return Err(e);
                     }
                 };
-                let messages =
-                    messages.into_iter().map(|m| (m.room_id, m.seq, encode(&ServerFrame::new_message(m)))).collect();
+                let messages = messages
+                    .into_iter()
+                    .map(|r| {
+                        let (room, seq) = (r.room_id(), r.seq());
+                        (room, seq, encode(&r.frame()))
+                    })
+                    .collect();
+                let covered = positions.iter().map(|(room, seq)| (*room, *seq)).collect();
                 let done = encode(&ServerFrame::SyncComplete { rooms: positions, complete });
-                self.queue(Outbound::SyncBatch(Box::new(SyncBatch { messages, done })));
+                self.queue(Outbound::SyncBatch(Box::new(SyncBatch { messages, done, covered })));
             }
             ClientFrame::Read { room_id, up_to } => {
                 chat::mark_read(&self.state, &self.user, room_id, up_to).await?;
@@ -582,7 +590,7 @@ enum Next {
 struct Writer {
     held: Option<Vec<Outbound>>,
     held_bytes: usize,
-    /// Per room, the highest seq a catch-up batch delivered.
+    /// Per room, the highest seq a catch-up batch covered.
     synced: std::collections::HashMap<i64, i64>,
 }
 
@@ -595,13 +603,13 @@ impl Writer {
                 return Next::More;
             }
             Outbound::SyncBatch(batch) => {
-                let SyncBatch { messages, done } = *batch;
+                let SyncBatch { messages, done, covered } = *batch;
                 self.held_bytes = 0;
-                for (room, seq, text) in messages {
+                for (room, seq) in covered {
                     let high = self.synced.entry(room).or_insert(seq);
                     *high = (*high).max(seq);
-                    out.push(WsMessage::Text(text));
                 }
+                out.extend(messages.into_iter().map(|(_, _, text)| WsMessage::Text(text)));
                 out.push(WsMessage::Text(done));
                 self.held.take().unwrap_or_default()
             }

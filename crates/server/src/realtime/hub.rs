@@ -236,6 +236,8 @@ impl Drop for Inbox {
 pub struct SyncBatch {
     pub messages: Vec<(i64, i64, Text)>,
     pub done: Text,
+    /// Per room, the seq the catch-up covered: live frames up to it are not sent again.
+    pub covered: Vec<(i64, i64)>,
 }
 
 /// Why the hub wants a connection closed: a close code and reason.
@@ -498,24 +500,43 @@ impl Hub {
         let text = encode(frame);
         let mut index = self.lock();
         let targets = Self::room_targets(&index, room_id, members, skip_user);
-        send_all(&mut index, targets, || Outbound::Frame(text.clone()));
+        send_all(&mut index, targets, |_| Outbound::Frame(text.clone()));
     }
 
     /// Delivers a room's new messages, encoded once, as one queue item per connection.
+    /// Delivers a room's event frames (`new_message`, `message_updated`), in seq order. They are
+    /// serialised once for everyone, except for a user who reacted to one of their messages,
+    /// who gets copies of their own (reactions' `me`).
     pub fn deliver_messages(&self, room_id: i64, members: &[i64], frames: &[ServerFrame]) {
-        let items: Arc<[(i64, Text)]> = frames
+        let items: Arc<[(i64, Text)]> = frames.iter().map(|f| (f.seq().unwrap_or(0), encode(f))).collect();
+        let reactors: HashSet<i64> = frames
             .iter()
-            .map(|f| {
-                let seq = match f {
-                    ServerFrame::NewMessage { seq, .. } => *seq,
-                    _ => 0,
-                };
-                (seq, encode(f))
+            .filter_map(ServerFrame::message)
+            .flat_map(|m| m.reactions.iter().flat_map(|r| r.user_ids.iter().copied()))
+            .collect();
+        let members_set: HashSet<i64> = members.iter().copied().collect();
+        // Only the frames that differ for the user are serialised again.
+        let own: HashMap<i64, Arc<[(i64, Text)]>> = reactors
+            .into_iter()
+            .filter(|u| members_set.contains(u))
+            .map(|user| {
+                let mine: Arc<[(i64, Text)]> = frames
+                    .iter()
+                    .zip(items.iter())
+                    .map(|(f, shared)| match f.personalized(user) {
+                        Some(copy) => (shared.0, encode(&copy)),
+                        None => shared.clone(),
+                    })
+                    .collect();
+                (user, mine)
             })
             .collect();
         let mut index = self.lock();
         let targets = Self::room_targets(&index, room_id, members, None);
-        send_all(&mut index, targets, || Outbound::Messages { room_id, items: items.clone() });
+        send_all(&mut index, targets, |user| Outbound::Messages {
+            room_id,
+            items: own.get(&user).unwrap_or(&items).clone(),
+        });
     }
 
     /// Delivers a frame to every connection of each of `user_ids`.
@@ -524,7 +545,7 @@ impl Hub {
         let mut index = self.lock();
         let targets: Vec<ConnId> =
             user_ids.iter().filter_map(|u| index.users.get(u)).flat_map(|s| s.iter().copied()).collect();
-        send_all(&mut index, targets, || Outbound::Frame(text.clone()));
+        send_all(&mut index, targets, |_| Outbound::Frame(text.clone()));
     }
 
     /// A user is no longer a member: their connections stop receiving the room at once.
@@ -609,12 +630,13 @@ pub fn encode(frame: &ServerFrame) -> Text {
 
 /// Queues `text` for each target. A full queue means the reader is too slow: it is told to
 /// close (4008) rather than buffered without bound or waited for.
-fn send_all(index: &mut Index, targets: Vec<ConnId>, item: impl Fn() -> Outbound) {
+/// Queues `item(user)` on each target connection, closing those too slow to take it.
+fn send_all(index: &mut Index, targets: Vec<ConnId>, item: impl Fn(i64) -> Outbound) {
     index.delivered += targets.len() as u64;
     let mut too_slow = 0;
     for id in targets {
         let Some(conn) = index.conns.get(&id) else { continue };
-        if !conn.tx.try_push(item()) {
+        if !conn.tx.try_push(item(conn.user_id)) {
             too_slow += 1;
             tracing::warn!(conn = id, user_id = conn.user_id, "outbound queue full; closing slow connection");
             conn.tx.stop(close::TOO_SLOW, "too slow: outbound queue full");

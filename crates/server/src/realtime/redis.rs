@@ -232,11 +232,9 @@ fn presence_key(node: u64) -> String {
     format!("banter:presence:{node}")
 }
 
+/// A room event frame's seq (`new_message`, `message_updated`).
 fn seq_of(frame: &ServerFrame) -> i64 {
-    match frame {
-        ServerFrame::NewMessage { seq, .. } => *seq,
-        _ => 0,
-    }
+    frame.seq().unwrap_or(0)
 }
 
 /// Delivers every event, each room's messages once, in order and without gaps.
@@ -813,6 +811,10 @@ mod tests {
             room_id: room,
             seq,
             client_id: None,
+            edited_at: None,
+            deleted_at: None,
+            reactions: Vec::new(),
+            reply_to: None,
         })
     }
 

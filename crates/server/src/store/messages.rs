@@ -20,7 +20,8 @@ use sqlx::{AssertSqlSafe, Postgres, Sqlite};
 
 use super::{PgStore, SqliteStore, StoreResult, Timestamp};
 
-/// A message with its sender's current name (`None` once the sender deleted their account).
+/// A message with its sender's current name (`None` once the sender deleted their account),
+/// its reactions and the message it answers, as they are now.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MessageRow {
     pub id: i64,
@@ -32,7 +33,29 @@ pub struct MessageRow {
     pub content: String,
     pub client_id: Option<String>,
     pub created_at: Timestamp,
+    pub edited_at: Option<Timestamp>,
+    pub deleted_at: Option<Timestamp>,
+    #[sqlx(flatten)]
+    pub reply: ReplyRow,
+    /// Each emoji with who used it, in the order of first use.
+    #[sqlx(skip)]
+    pub reactions: Vec<(String, Vec<i64>)>,
 }
+
+/// The message a reply answers: all `None` when it answers nothing.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct ReplyRow {
+    pub reply_to_id: Option<i64>,
+    pub reply_room_id: Option<i64>,
+    pub reply_sender_id: Option<i64>,
+    pub reply_sender_username: Option<String>,
+    /// Its first 200 characters.
+    pub reply_content: Option<String>,
+    pub reply_deleted_at: Option<Timestamp>,
+}
+
+/// Different emoji one message may carry.
+pub const REACTION_KINDS_MAX: i64 = 50;
 
 /// Which slice of a room's history to read. Every form returns messages oldest → newest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,18 +68,169 @@ pub enum Page {
     After { seq: i64, limit: i64 },
 }
 
-/// What kind of change a room event records. Only new messages exist so far; edits,
-/// deletions, reactions and read receipts will each be a kind of their own, replayed in order.
+/// What kind of change a room event records: a new message, or a change to one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
     Message,
+    Edit,
+    Delete,
+    React,
+    Unreact,
 }
 
 impl EventKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Message => "message",
+            Self::Edit => "edit",
+            Self::Delete => "delete",
+            Self::React => "react",
+            Self::Unreact => "unreact",
         }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [Self::Message, Self::Edit, Self::Delete, Self::React, Self::Unreact].into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A change to a message, by `actor_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeRequest {
+    pub message_id: i64,
+    pub actor_id: i64,
+    pub change: Change,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// New content (already validated).
+    Edit(String),
+    Delete,
+    /// Add the actor's reaction with this emoji (already validated).
+    React(String),
+    /// Take it back.
+    Unreact(String),
+}
+
+impl Change {
+    fn kind(&self) -> EventKind {
+        match self {
+            Self::Edit(_) => EventKind::Edit,
+            Self::Delete => EventKind::Delete,
+            Self::React(_) => EventKind::React,
+            Self::Unreact(_) => EventKind::Unreact,
+        }
+    }
+}
+
+/// Why a change was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Only the sender may edit.
+    NotSender,
+    /// Only the sender, or in a group its creator, may delete.
+    NotSenderOrCreator,
+    /// The message was deleted: nothing more can change.
+    Deleted,
+    /// The message already carries [`REACTION_KINDS_MAX`] different emoji.
+    TooManyReactions,
+}
+
+/// What a [`ChangeRequest`] did.
+#[derive(Debug, Clone)]
+pub enum ChangeOutcome {
+    /// Recorded as the room event `seq`; the message as it now is, whether each member has read
+    /// it, and the room's members then.
+    Changed {
+        seq: i64,
+        message: MessageRow,
+        is_read: bool,
+        members: Vec<i64>,
+    },
+    /// Nothing to do (deleting twice, the same reaction again): the message as it is.
+    Unchanged {
+        message: MessageRow,
+        is_read: bool,
+    },
+    /// No such message, or the actor is not a member of its room.
+    NotFound,
+    Refused(Refusal),
+}
+
+/// What a change needs to know, read under the room's lock.
+#[derive(Debug, Clone)]
+struct ChangeFacts {
+    room_id: i64,
+    group: bool,
+    created_by: Option<i64>,
+    member: bool,
+    sender_id: Option<i64>,
+    deleted: bool,
+    content: String,
+    /// The actor already reacted with the change's emoji.
+    reacted: bool,
+    /// Someone already reacted with the change's emoji.
+    emoji_used: bool,
+    /// Different emoji on the message.
+    kinds: i64,
+}
+
+/// What to do about a change: the rules for who may change what, in one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decision {
+    NotFound,
+    Refuse(Refusal),
+    Nothing,
+    Apply,
+}
+
+fn decide(f: &ChangeFacts, actor: i64, change: &Change) -> Decision {
+    if !f.member {
+        return Decision::NotFound;
+    }
+    let own = f.sender_id == Some(actor);
+    match change {
+        Change::Edit(_) if !own => Decision::Refuse(Refusal::NotSender),
+        Change::Edit(_) if f.deleted => Decision::Refuse(Refusal::Deleted),
+        Change::Edit(content) if *content == f.content => Decision::Nothing,
+        Change::Delete if !(own || (f.group && f.created_by == Some(actor))) => {
+            Decision::Refuse(Refusal::NotSenderOrCreator)
+        }
+        Change::Delete if f.deleted => Decision::Nothing,
+        Change::React(_) if f.deleted => Decision::Refuse(Refusal::Deleted),
+        Change::React(_) if f.reacted => Decision::Nothing,
+        Change::React(_) if !f.emoji_used && f.kinds >= REACTION_KINDS_MAX => {
+            Decision::Refuse(Refusal::TooManyReactions)
+        }
+        Change::Unreact(_) if !f.reacted => Decision::Nothing,
+        _ => Decision::Apply,
+    }
+}
+
+/// Answers "has every member but its sender read message `seq`" in O(1) per message, from the
+/// lowest read position and the lowest among everyone but its holder.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadFlags {
+    lowest: Option<(i64, i64)>,
+    second: Option<i64>,
+}
+
+impl ReadFlags {
+    /// `reads`: each member's (user, last read seq).
+    pub fn new(reads: &[(i64, i64)]) -> Self {
+        let mut sorted = reads.to_vec();
+        sorted.sort_by_key(|(_, seq)| *seq);
+        Self { lowest: sorted.first().copied(), second: sorted.get(1).map(|(_, seq)| *seq) }
+    }
+
+    pub fn is_read(&self, sender: Option<i64>, seq: i64) -> bool {
+        let others_min = match self.lowest {
+            Some((holder, _)) if Some(holder) == sender => self.second,
+            Some((_, read)) => Some(read),
+            None => None,
+        };
+        others_min.is_some_and(|min| min >= seq)
     }
 }
 
@@ -75,6 +249,8 @@ pub struct Append {
     pub sender_id: i64,
     pub content: String,
     pub client_id: Option<String>,
+    /// The message it answers: must be in the same room.
+    pub reply_to_id: Option<i64>,
     /// Refuse the room unless it is a group (the seed's `/groups/send`).
     pub group_only: bool,
 }
@@ -88,12 +264,14 @@ pub enum Appended {
         seq: i64,
     },
     /// The sender used this `client_id` before, in an earlier batch: nothing was written.
-    Existing(MessageRow),
+    Existing(Box<MessageRow>),
     /// The sender used this `client_id` earlier in the same batch (the entry at this index).
     SameAs(usize),
     NoRoom,
     NotGroup,
     NotMember,
+    /// `reply_to_id` names no message of the same room.
+    BadReply,
 }
 
 /// A batch's outcome: one [`Appended`] per input, in order, the time stamped on every new
@@ -103,6 +281,8 @@ pub struct AppendBatch {
     pub outcomes: Vec<Appended>,
     pub created_at: Timestamp,
     pub members: HashMap<i64, Vec<i64>>,
+    /// The messages the new ones answer, by id.
+    pub replies: HashMap<i64, ReplyRow>,
 }
 
 #[async_trait]
@@ -114,18 +294,51 @@ pub trait MessageStore: Send + Sync + 'static {
     /// read position to it. One commit for the batch.
     async fn append_messages(&self, batch: &[Append]) -> StoreResult<AppendBatch>;
     async fn messages(&self, room_id: i64, page: Page) -> StoreResult<Vec<MessageRow>>;
+    /// These messages, in no particular order (those that exist).
+    async fn messages_by_ids(&self, ids: &[i64]) -> StoreResult<Vec<MessageRow>>;
     /// The room's events after `seq`, oldest first, at most `limit`.
     async fn events_after(&self, room_id: i64, seq: i64, limit: i64) -> StoreResult<Vec<RoomEvent>>;
+    /// The room's newest `limit` events before `seq` logged at or after `since`, oldest first.
+    async fn recent_events(&self, room_id: i64, seq: i64, since: Timestamp, limit: i64) -> StoreResult<Vec<RoomEvent>>;
     /// Moves the read position forward to `up_to` (never back). `true` if it moved.
     async fn mark_read(&self, room_id: i64, user_id: i64, up_to: i64) -> StoreResult<bool>;
+    /// The member's read position and the messages after it that are not deleted (`None` if
+    /// not a member).
+    async fn unread(&self, room_id: i64, user_id: i64) -> StoreResult<Option<(i64, i64)>>;
+    /// Applies a change in one transaction, under the room's lock: checks it against the rules
+    /// ([`decide`]), updates the message, and logs it as a room event with the room's next seq.
+    async fn change_message(&self, request: &ChangeRequest) -> StoreResult<ChangeOutcome>;
 }
 
-pub(super) const MESSAGE_COLUMNS: &str = "m.id, m.chat_room_id AS room_id, m.seq, m.sender_id, \
-     u.username AS sender_username, u.full_name AS sender_full_name, m.content, m.client_id, m.created_at";
-
+/// Messages with their sender and the message they answer ([`MessageRow`] without reactions).
 pub(super) const MESSAGE_SELECT: &str = "SELECT m.id, m.chat_room_id AS room_id, m.seq, m.sender_id, \
-     u.username AS sender_username, u.full_name AS sender_full_name, m.content, m.client_id, m.created_at \
-     FROM messages m LEFT JOIN users u ON u.id = m.sender_id";
+     u.username AS sender_username, u.full_name AS sender_full_name, m.content, m.client_id, m.created_at, \
+     m.edited_at, m.deleted_at, m.reply_to_id, rm.chat_room_id AS reply_room_id, rm.sender_id AS reply_sender_id, \
+     ru.username AS reply_sender_username, substr(rm.content, 1, 200) AS reply_content, \
+     rm.deleted_at AS reply_deleted_at \
+     FROM messages m LEFT JOIN users u ON u.id = m.sender_id \
+     LEFT JOIN messages rm ON rm.id = m.reply_to_id LEFT JOIN users ru ON ru.id = rm.sender_id";
+
+/// The messages replies answer, as [`ReplyRow`]s, by id (`{ids}` is an `IN` list).
+const REPLY_SELECT: &str = "SELECT rm.id AS reply_to_id, rm.chat_room_id AS reply_room_id, \
+     rm.sender_id AS reply_sender_id, ru.username AS reply_sender_username, \
+     substr(rm.content, 1, 200) AS reply_content, rm.deleted_at AS reply_deleted_at \
+     FROM messages rm LEFT JOIN users ru ON ru.id = rm.sender_id WHERE rm.id IN";
+
+/// Groups reaction rows (message, emoji, user; in the order they were made) onto their messages.
+fn attach_reactions(rows: &mut [MessageRow], reactions: Vec<(i64, String, i64)>) {
+    let mut by_message: HashMap<i64, Vec<(String, Vec<i64>)>> = HashMap::new();
+    for (message_id, emoji, user_id) in reactions {
+        let list = by_message.entry(message_id).or_default();
+        match list.iter_mut().find(|(e, _)| *e == emoji) {
+            Some((_, users)) => users.push(user_id),
+            None => list.push((emoji, vec![user_id])),
+        }
+    }
+    for row in rows {
+        row.reactions = by_message.remove(&row.id).unwrap_or_default();
+    }
+}
 
 /// A room as a batch found it under its lock.
 #[derive(sqlx::FromRow)]
@@ -148,6 +361,7 @@ fn plan(
     rooms: &HashMap<i64, LockedRoom>,
     members: &HashMap<i64, Vec<i64>>,
     existing: &HashMap<(i64, String), MessageRow>,
+    replies: &HashMap<i64, ReplyRow>,
 ) -> (Vec<Appended>, Vec<Planned>, BTreeMap<i64, i64>) {
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut planned = Vec::new();
@@ -168,13 +382,21 @@ fn plan(
         }
         if let Some(client_id) = a.client_id.as_deref() {
             if let Some(row) = existing.get(&(a.sender_id, client_id.to_owned())) {
-                outcomes.push(Appended::Existing(row.clone()));
+                outcomes.push(Appended::Existing(Box::new(row.clone())));
                 continue;
             }
             if let Some(&first) = seen.get(&(a.sender_id, client_id)) {
                 outcomes.push(Appended::SameAs(first));
                 continue;
             }
+        }
+        if let Some(reply_to) = a.reply_to_id {
+            if replies.get(&reply_to).is_none_or(|r| r.reply_room_id != Some(a.room_id)) {
+                outcomes.push(Appended::BadReply);
+                continue;
+            }
+        }
+        if let Some(client_id) = a.client_id.as_deref() {
             seen.insert((a.sender_id, client_id), index);
         }
         let last = next.entry(a.room_id).or_insert(room.last_seq);
@@ -188,6 +410,185 @@ fn plan(
 
 macro_rules! sql_message_store {
     ($store:ty, $db:ty) => {
+        impl $store {
+            /// Log entries (seq, kind, message id) with their messages as they are now.
+            async fn events_with_messages(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                events: Vec<(i64, String, Option<i64>)>,
+            ) -> StoreResult<Vec<RoomEvent>> {
+                let mut ids: Vec<i64> = events.iter().filter_map(|(_, _, m)| *m).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                let messages: HashMap<i64, MessageRow> =
+                    Self::messages_by_id(conn, &ids).await?.into_iter().map(|m| (m.id, m)).collect();
+                Ok(events
+                    .into_iter()
+                    // A kind this version does not know (written by a newer one) is left out.
+                    .filter_map(|(seq, kind, message_id)| {
+                        let kind = EventKind::parse(&kind)?;
+                        Some(RoomEvent { seq, kind, message: message_id.and_then(|id| messages.get(&id).cloned()) })
+                    })
+                    .collect())
+            }
+
+            /// Fills in the reactions of `rows`, on the connection (or transaction) given.
+            async fn with_reactions(conn: &mut <$db as sqlx::Database>::Connection, rows: &mut [MessageRow]) -> StoreResult<()> {
+                if rows.is_empty() {
+                    return Ok(());
+                }
+                let sql = format!(
+                    "SELECT message_id, emoji, user_id FROM message_reactions WHERE message_id IN ({}) ORDER BY id",
+                    super::rooms::placeholders(1, rows.len())
+                );
+                let mut q = sqlx::query_as::<$db, (i64, String, i64)>(AssertSqlSafe(sql));
+                for row in rows.iter() {
+                    q = q.bind(row.id);
+                }
+                let reactions = q.fetch_all(&mut *conn).await?;
+                attach_reactions(rows, reactions);
+                Ok(())
+            }
+
+            /// These messages (any order), with their reactions.
+            async fn messages_by_id(conn: &mut <$db as sqlx::Database>::Connection, ids: &[i64]) -> StoreResult<Vec<MessageRow>> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let sql = format!("{MESSAGE_SELECT} WHERE m.id IN ({})", super::rooms::placeholders(1, ids.len()));
+                let mut q = sqlx::query_as::<$db, MessageRow>(AssertSqlSafe(sql));
+                for id in ids {
+                    q = q.bind(*id);
+                }
+                let mut rows = q.fetch_all(&mut *conn).await?;
+                Self::with_reactions(conn, &mut rows).await?;
+                Ok(rows)
+            }
+
+            /// The messages replies in a batch answer, by id.
+            async fn replies_to(conn: &mut <$db as sqlx::Database>::Connection, batch: &[Append]) -> StoreResult<HashMap<i64, ReplyRow>> {
+                let mut ids: Vec<i64> = batch.iter().filter_map(|a| a.reply_to_id).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                if ids.is_empty() {
+                    return Ok(HashMap::new());
+                }
+                let sql = format!("{REPLY_SELECT} ({})", super::rooms::placeholders(1, ids.len()));
+                let mut q = sqlx::query_as::<$db, ReplyRow>(AssertSqlSafe(sql));
+                for id in &ids {
+                    q = q.bind(*id);
+                }
+                Ok(q.fetch_all(&mut *conn).await?.into_iter().filter_map(|r| r.reply_to_id.map(|id| (id, r))).collect())
+            }
+
+            /// Reads what a change needs under the room's lock, applies it if the rules allow,
+            /// and logs it. Runs inside the caller's transaction, which has locked the room.
+            async fn change_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                room: (i64, String, Option<i64>),
+                request: &ChangeRequest,
+            ) -> StoreResult<ChangeOutcome> {
+                let (room_id, room_type, created_by) = room;
+                let actor = request.actor_id;
+                let reads: Vec<(i64, i64)> =
+                    sqlx::query_as("SELECT user_id, last_read_seq FROM chat_room_members WHERE chat_room_id = $1")
+                        .bind(room_id)
+                        .fetch_all(&mut *conn)
+                        .await?;
+                let Some(message) = Self::messages_by_id(conn, &[request.message_id]).await?.pop() else {
+                    return Ok(ChangeOutcome::NotFound);
+                };
+                let emoji = match &request.change {
+                    Change::React(e) | Change::Unreact(e) => Some(e.as_str()),
+                    _ => None,
+                };
+                let users_of = |e: &str| message.reactions.iter().find(|(x, _)| x == e).map(|(_, u)| u.clone());
+                let facts = ChangeFacts {
+                    room_id,
+                    group: room_type == "group",
+                    created_by,
+                    member: reads.iter().any(|(u, _)| *u == actor),
+                    sender_id: message.sender_id,
+                    deleted: message.deleted_at.is_some(),
+                    content: message.content.clone(),
+                    reacted: emoji.and_then(users_of).is_some_and(|u| u.contains(&actor)),
+                    emoji_used: emoji.and_then(users_of).is_some(),
+                    kinds: message.reactions.len() as i64,
+                };
+                let flags = ReadFlags::new(&reads);
+                let is_read = |m: &MessageRow| flags.is_read(m.sender_id, m.seq);
+                match decide(&facts, actor, &request.change) {
+                    Decision::NotFound => return Ok(ChangeOutcome::NotFound),
+                    Decision::Refuse(why) => return Ok(ChangeOutcome::Refused(why)),
+                    Decision::Nothing => {
+                        let is_read = is_read(&message);
+                        return Ok(ChangeOutcome::Unchanged { message, is_read });
+                    }
+                    Decision::Apply => {}
+                }
+                let now = super::now();
+                let id = request.message_id;
+                match &request.change {
+                    Change::Edit(content) => {
+                        sqlx::query("UPDATE messages SET content = $1, edited_at = $2 WHERE id = $3")
+                            .bind(content)
+                            .bind(now)
+                            .bind(id)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Change::Delete => {
+                        // The text is gone from the database, not only hidden.
+                        sqlx::query("UPDATE messages SET content = '', deleted_at = $1, reply_to_id = NULL WHERE id = $2")
+                            .bind(now)
+                            .bind(id)
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("DELETE FROM message_reactions WHERE message_id = $1").bind(id).execute(&mut *conn).await?;
+                    }
+                    Change::React(emoji) => {
+                        sqlx::query("INSERT INTO message_reactions (message_id, user_id, emoji, created_at) VALUES ($1, $2, $3, $4)")
+                            .bind(id)
+                            .bind(actor)
+                            .bind(emoji)
+                            .bind(now)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Change::Unreact(emoji) => {
+                        sqlx::query("DELETE FROM message_reactions WHERE message_id = $1 AND user_id = $2 AND emoji = $3")
+                            .bind(id)
+                            .bind(actor)
+                            .bind(emoji)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                }
+                let (seq,): (i64,) =
+                    sqlx::query_as("UPDATE chat_rooms SET last_seq = last_seq + 1, updated_at = $2 WHERE id = $1 RETURNING last_seq")
+                        .bind(facts.room_id)
+                        .bind(now)
+                        .fetch_one(&mut *conn)
+                        .await?;
+                sqlx::query(
+                    "INSERT INTO room_events (room_id, seq, kind, message_id, actor_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(facts.room_id)
+                .bind(seq)
+                .bind(request.change.kind().as_str())
+                .bind(id)
+                .bind(actor)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                let message = Self::messages_by_id(conn, &[id])
+                    .await?
+                    .pop()
+                    .ok_or_else(|| super::StoreError::Other(sqlx::Error::RowNotFound))?;
+                let is_read = is_read(&message);
+                Ok(ChangeOutcome::Changed { seq, message, is_read, members: reads.into_iter().map(|(u, _)| u).collect() })
+            }
+        }
+
         #[async_trait]
         impl MessageStore for $store {
             async fn append_messages(&self, batch: &[Append]) -> StoreResult<AppendBatch> {
@@ -215,72 +616,50 @@ macro_rules! sql_message_store {
                         false,
                     ),
                 };
+                let mut conn = self.reader().acquire().await?;
                 let mut rows =
-                    sqlx::query_as::<$db, MessageRow>(AssertSqlSafe(sql)).bind(room_id).bind(a).bind(b).fetch_all(self.reader()).await?;
+                    sqlx::query_as::<$db, MessageRow>(AssertSqlSafe(sql)).bind(room_id).bind(a).bind(b).fetch_all(&mut *conn).await?;
                 if newest_first {
                     rows.reverse();
                 }
+                Self::with_reactions(&mut conn, &mut rows).await?;
                 Ok(rows)
             }
 
-            async fn events_after(&self, room_id: i64, seq: i64, limit: i64) -> StoreResult<Vec<RoomEvent>> {
-                #[derive(sqlx::FromRow)]
-                struct Row {
-                    event_seq: i64,
-                    kind: String,
-                    #[sqlx(flatten)]
-                    message: OptionalMessage,
-                }
-                #[derive(sqlx::FromRow)]
-                struct OptionalMessage {
-                    id: Option<i64>,
-                    room_id: Option<i64>,
-                    seq: Option<i64>,
-                    sender_id: Option<i64>,
-                    sender_username: Option<String>,
-                    sender_full_name: Option<String>,
-                    content: Option<String>,
-                    client_id: Option<String>,
-                    created_at: Option<Timestamp>,
-                }
-                let sql = format!(
-                    "SELECT e.seq AS event_seq, e.kind, {MESSAGE_COLUMNS} FROM room_events e \
-                     LEFT JOIN messages m ON m.id = e.message_id LEFT JOIN users u ON u.id = m.sender_id \
-                     WHERE e.room_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3"
-                );
-                let rows = sqlx::query_as::<$db, Row>(AssertSqlSafe(sql))
-                    .bind(room_id)
-                    .bind(seq)
-                    .bind(limit)
-                    .fetch_all(self.reader())
-                    .await?;
-                Ok(rows
-                    .into_iter()
-                    .filter_map(|r| {
-                        let kind = match r.kind.as_str() {
-                            "message" => EventKind::Message,
-                            // A kind this version does not know (written by a newer one).
-                            _ => return None,
-                        };
-                        let m = r.message;
-                        let message = match (m.id, m.room_id, m.seq, m.content, m.created_at) {
-                            (Some(id), Some(room_id), Some(seq), Some(content), Some(created_at)) => Some(MessageRow {
-                                id,
-                                room_id,
-                                seq,
-                                sender_id: m.sender_id,
-                                sender_username: m.sender_username,
-                                sender_full_name: m.sender_full_name,
-                                content,
-                                client_id: m.client_id,
-                                created_at,
-                            }),
-                            _ => None,
-                        };
-                        Some(RoomEvent { seq: r.event_seq, kind, message })
-                    })
-                    .collect())
+            async fn messages_by_ids(&self, ids: &[i64]) -> StoreResult<Vec<MessageRow>> {
+                let mut conn = self.reader().acquire().await?;
+                Self::messages_by_id(&mut conn, ids).await
             }
+
+            async fn events_after(&self, room_id: i64, seq: i64, limit: i64) -> StoreResult<Vec<RoomEvent>> {
+                let mut conn = self.reader().acquire().await?;
+                let events: Vec<(i64, String, Option<i64>)> = sqlx::query_as(
+                    "SELECT seq, kind, message_id FROM room_events WHERE room_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                )
+                .bind(room_id)
+                .bind(seq)
+                .bind(limit)
+                .fetch_all(&mut *conn)
+                .await?;
+                Self::events_with_messages(&mut conn, events).await
+            }
+
+            async fn recent_events(&self, room_id: i64, seq: i64, since: Timestamp, limit: i64) -> StoreResult<Vec<RoomEvent>> {
+                let mut conn = self.reader().acquire().await?;
+                let mut events: Vec<(i64, String, Option<i64>)> = sqlx::query_as(
+                    "SELECT seq, kind, message_id FROM room_events \
+                     WHERE room_id = $1 AND seq < $2 AND created_at >= $3 ORDER BY seq DESC LIMIT $4",
+                )
+                .bind(room_id)
+                .bind(seq)
+                .bind(since)
+                .bind(limit)
+                .fetch_all(&mut *conn)
+                .await?;
+                events.reverse();
+                Self::events_with_messages(&mut conn, events).await
+            }
+
 
             async fn mark_read(&self, room_id: i64, user_id: i64, up_to: i64) -> StoreResult<bool> {
                 let r = sqlx::query(
@@ -293,6 +672,22 @@ macro_rules! sql_message_store {
                 .execute(self.writer())
                 .await?;
                 Ok(r.rows_affected() > 0)
+            }
+
+            async fn unread(&self, room_id: i64, user_id: i64) -> StoreResult<Option<(i64, i64)>> {
+                Ok(sqlx::query_as(
+                    "SELECT me.last_read_seq, (SELECT COUNT(*) FROM messages m WHERE m.chat_room_id = me.chat_room_id \
+                     AND m.seq > me.last_read_seq AND m.deleted_at IS NULL) \
+                     FROM chat_room_members me WHERE me.chat_room_id = $1 AND me.user_id = $2",
+                )
+                .bind(room_id)
+                .bind(user_id)
+                .fetch_optional(self.reader())
+                .await?)
+            }
+
+            async fn change_message(&self, request: &ChangeRequest) -> StoreResult<ChangeOutcome> {
+                self.change(request).await
             }
         }
     };
@@ -307,8 +702,8 @@ sql_message_store!(PgStore, Postgres);
 struct Writes {
     /// Each room's new `last_seq`.
     last_seqs: Vec<(i64, i64)>,
-    /// (room, sender, content, seq, client_id) per new message, in batch order.
-    messages: Vec<(i64, i64, String, i64, Option<String>)>,
+    /// (room, sender, content, seq, client_id, reply_to_id) per new message, in batch order.
+    messages: Vec<NewRow>,
     /// (room, user, seq): each sender's newest own message per room.
     reads: Vec<(i64, i64, i64)>,
 }
@@ -322,7 +717,7 @@ impl Writes {
                 let a = &batch[p.index];
                 let at = reads.entry((a.room_id, a.sender_id)).or_insert(p.seq);
                 *at = (*at).max(p.seq);
-                (a.room_id, a.sender_id, a.content.clone(), p.seq, a.client_id.clone())
+                (a.room_id, a.sender_id, a.content.clone(), p.seq, a.client_id.clone(), a.reply_to_id)
             })
             .collect();
         Self {
@@ -332,6 +727,10 @@ impl Writes {
         }
     }
 }
+
+/// A new message's row: (room, sender, content, seq, client_id, reply_to_id); a tuple, so that
+/// SQLite reads it as a JSON array.
+type NewRow = (i64, i64, String, i64, Option<String>, Option<i64>);
 
 /// Fills in the ids the insert returned; fails if one is missing (it cannot be, short of a
 /// driver bug, but a message must never be acknowledged without its id).
@@ -367,17 +766,19 @@ struct MessageColumns {
     contents: Vec<String>,
     seqs: Vec<i64>,
     client_ids: Vec<Option<String>>,
+    reply_to_ids: Vec<Option<i64>>,
 }
 
 impl MessageColumns {
     fn of(w: &Writes) -> Self {
         let mut c = Self::default();
-        for (room, sender, content, seq, client_id) in &w.messages {
+        for (room, sender, content, seq, client_id, reply_to_id) in &w.messages {
             c.rooms.push(*room);
             c.senders.push(*sender);
             c.contents.push(content.clone());
             c.seqs.push(*seq);
             c.client_ids.push(client_id.clone());
+            c.reply_to_ids.push(*reply_to_id);
         }
         c
     }
@@ -423,27 +824,29 @@ impl PgStore {
             let sql = format!(
                 "{MESSAGE_SELECT} WHERE (m.sender_id, m.client_id) IN (SELECT * FROM UNNEST($1::int8[], $2::text[]))"
             );
-            let rows = sqlx::query_as::<Postgres, MessageRow>(AssertSqlSafe(sql))
+            let mut rows = sqlx::query_as::<Postgres, MessageRow>(AssertSqlSafe(sql))
                 .bind(&senders)
                 .bind(&client_ids)
                 .fetch_all(&mut *tx)
                 .await?;
+            Self::with_reactions(&mut tx, &mut rows).await?;
             for row in rows {
                 if let (Some(sender), Some(client_id)) = (row.sender_id, row.client_id.clone()) {
                     existing.insert((sender, client_id), row);
                 }
             }
         }
-        let (mut outcomes, planned, last_seqs) = plan(batch, &rooms, &members, &existing);
+        let replies = Self::replies_to(&mut tx, batch).await?;
+        let (mut outcomes, planned, last_seqs) = plan(batch, &rooms, &members, &existing, &replies);
         if planned.is_empty() {
             tx.commit().await.map_err(super::StoreError::at_commit)?;
-            return Ok(AppendBatch { outcomes, created_at, members });
+            return Ok(AppendBatch { outcomes, created_at, members, replies });
         }
         let w = Writes::new(batch, &planned, &last_seqs);
         // 4. Each room's sequence.
         let (rooms_col, seqs_col): (Vec<i64>, Vec<i64>) = w.last_seqs.iter().copied().unzip();
         sqlx::query(
-            "UPDATE chat_rooms r SET last_seq = v.seq, last_message_at = $3, updated_at = $3 \
+            "UPDATE chat_rooms r SET last_seq = v.seq, last_message_seq = v.seq, last_message_at = $3, updated_at = $3 \
              FROM UNNEST($1::int8[], $2::int8[]) AS v(id, seq) WHERE r.id = v.id",
         )
         .bind(&rooms_col)
@@ -454,9 +857,10 @@ impl PgStore {
         // 5. The messages.
         let cols = MessageColumns::of(&w);
         let ids: HashMap<(i64, i64), i64> = sqlx::query_as::<Postgres, (i64, i64, i64)>(
-            "INSERT INTO messages (chat_room_id, sender_id, content, seq, client_id, created_at) \
-             SELECT r, s, c, q, k, $6 FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::int8[], $5::text[]) \
-             AS t(r, s, c, q, k) RETURNING id, chat_room_id, seq",
+            "INSERT INTO messages (chat_room_id, sender_id, content, seq, client_id, reply_to_id, created_at) \
+             SELECT r, s, c, q, k, p, $6 \
+             FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::int8[], $5::text[], $7::int8[]) \
+             AS t(r, s, c, q, k, p) RETURNING id, chat_room_id, seq",
         )
         .bind(&cols.rooms)
         .bind(&cols.senders)
@@ -464,6 +868,7 @@ impl PgStore {
         .bind(&cols.seqs)
         .bind(&cols.client_ids)
         .bind(created_at)
+        .bind(&cols.reply_to_ids)
         .fetch_all(&mut *tx)
         .await?
         .into_iter()
@@ -507,7 +912,48 @@ impl PgStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await.map_err(super::StoreError::at_commit)?;
-        Ok(AppendBatch { outcomes, created_at, members })
+        Ok(AppendBatch { outcomes, created_at, members, replies })
+    }
+}
+
+impl PgStore {
+    async fn change(&self, request: &ChangeRequest) -> StoreResult<ChangeOutcome> {
+        let mut tx = self.batch_writer().begin().await?;
+        sqlx::query("SELECT set_config('lock_timeout', '5s', true), set_config('statement_timeout', '15s', true)")
+            .execute(&mut *tx)
+            .await?;
+        let room: Option<(i64, String, Option<i64>)> = sqlx::query_as(
+            "SELECT r.id, r.room_type, r.created_by FROM chat_rooms r \
+             WHERE r.id = (SELECT chat_room_id FROM messages WHERE id = $1) FOR UPDATE",
+        )
+        .bind(request.message_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let outcome = match room {
+            Some(room) => Self::change_in(&mut tx, room, request).await?,
+            None => ChangeOutcome::NotFound,
+        };
+        tx.commit().await.map_err(super::StoreError::at_commit)?;
+        Ok(outcome)
+    }
+}
+
+impl SqliteStore {
+    async fn change(&self, request: &ChangeRequest) -> StoreResult<ChangeOutcome> {
+        let mut tx = self.writer().begin_with("BEGIN IMMEDIATE").await?;
+        let room: Option<(i64, String, Option<i64>)> = sqlx::query_as(
+            "SELECT r.id, r.room_type, r.created_by FROM chat_rooms r \
+             WHERE r.id = (SELECT chat_room_id FROM messages WHERE id = $1)",
+        )
+        .bind(request.message_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let outcome = match room {
+            Some(room) => Self::change_in(&mut tx, room, request).await?,
+            None => ChangeOutcome::NotFound,
+        };
+        tx.commit().await.map_err(super::StoreError::at_commit)?;
+        Ok(outcome)
     }
 }
 
@@ -552,24 +998,26 @@ impl SqliteStore {
                 "{MESSAGE_SELECT} WHERE (m.sender_id, m.client_id) IN \
                  (SELECT value ->> 0, value ->> 1 FROM json_each($1))"
             );
-            let rows = sqlx::query_as::<Sqlite, MessageRow>(AssertSqlSafe(sql))
+            let mut rows = sqlx::query_as::<Sqlite, MessageRow>(AssertSqlSafe(sql))
                 .bind(json_rows(&keyed))
                 .fetch_all(&mut *tx)
                 .await?;
+            Self::with_reactions(&mut tx, &mut rows).await?;
             for row in rows {
                 if let (Some(sender), Some(client_id)) = (row.sender_id, row.client_id.clone()) {
                     existing.insert((sender, client_id), row);
                 }
             }
         }
-        let (mut outcomes, planned, last_seqs) = plan(batch, &rooms, &members, &existing);
+        let replies = Self::replies_to(&mut tx, batch).await?;
+        let (mut outcomes, planned, last_seqs) = plan(batch, &rooms, &members, &existing, &replies);
         if planned.is_empty() {
             tx.commit().await.map_err(super::StoreError::at_commit)?;
-            return Ok(AppendBatch { outcomes, created_at, members });
+            return Ok(AppendBatch { outcomes, created_at, members, replies });
         }
         let w = Writes::new(batch, &planned, &last_seqs);
         sqlx::query(
-            "UPDATE chat_rooms SET last_seq = v.seq, last_message_at = $2, updated_at = $2 \
+            "UPDATE chat_rooms SET last_seq = v.seq, last_message_seq = v.seq, last_message_at = $2, updated_at = $2 \
              FROM (SELECT value ->> 0 AS id, value ->> 1 AS seq FROM json_each($1)) AS v WHERE chat_rooms.id = v.id",
         )
         .bind(json_rows(&w.last_seqs))
@@ -577,9 +1025,9 @@ impl SqliteStore {
         .execute(&mut *tx)
         .await?;
         let ids: HashMap<(i64, i64), i64> = sqlx::query_as::<Sqlite, (i64, i64, i64)>(
-            "INSERT INTO messages (chat_room_id, sender_id, content, seq, client_id, created_at) \
-             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, $2 FROM json_each($1) WHERE true \
-             RETURNING id, chat_room_id, seq",
+            "INSERT INTO messages (chat_room_id, sender_id, content, seq, client_id, reply_to_id, created_at) \
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, $2 \
+             FROM json_each($1) WHERE true RETURNING id, chat_room_id, seq",
         )
         .bind(json_rows(&w.messages))
         .bind(created_at)
@@ -618,7 +1066,7 @@ impl SqliteStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await.map_err(super::StoreError::at_commit)?;
-        Ok(AppendBatch { outcomes, created_at, members })
+        Ok(AppendBatch { outcomes, created_at, members, replies })
     }
 }
 
@@ -627,7 +1075,73 @@ mod tests {
     use super::*;
 
     fn append(room_id: i64, sender_id: i64, client_id: Option<&str>) -> Append {
-        Append { room_id, sender_id, content: "x".into(), client_id: client_id.map(Into::into), group_only: false }
+        Append {
+            room_id,
+            sender_id,
+            content: "x".into(),
+            client_id: client_id.map(Into::into),
+            reply_to_id: None,
+            group_only: false,
+        }
+    }
+
+    fn facts() -> ChangeFacts {
+        ChangeFacts {
+            room_id: 1,
+            group: true,
+            created_by: Some(9),
+            member: true,
+            sender_id: Some(7),
+            deleted: false,
+            content: "hi".into(),
+            reacted: false,
+            emoji_used: false,
+            kinds: 0,
+        }
+    }
+
+    #[test]
+    fn the_rules_for_changing_a_message() {
+        let f = facts();
+        let edit = Change::Edit("hello".into());
+        assert_eq!(decide(&f, 7, &edit), Decision::Apply);
+        assert_eq!(decide(&f, 8, &edit), Decision::Refuse(Refusal::NotSender));
+        assert_eq!(decide(&f, 9, &edit), Decision::Refuse(Refusal::NotSender), "a creator edits no one's text");
+        assert_eq!(decide(&f, 7, &Change::Edit("hi".into())), Decision::Nothing);
+        assert_eq!(decide(&ChangeFacts { member: false, ..facts() }, 7, &edit), Decision::NotFound);
+        assert_eq!(decide(&ChangeFacts { deleted: true, ..facts() }, 7, &edit), Decision::Refuse(Refusal::Deleted));
+
+        assert_eq!(decide(&f, 7, &Change::Delete), Decision::Apply);
+        assert_eq!(decide(&f, 9, &Change::Delete), Decision::Apply, "the group's creator");
+        assert_eq!(decide(&f, 8, &Change::Delete), Decision::Refuse(Refusal::NotSenderOrCreator));
+        let dm = ChangeFacts { group: false, ..facts() };
+        assert_eq!(decide(&dm, 9, &Change::Delete), Decision::Refuse(Refusal::NotSenderOrCreator));
+        assert_eq!(decide(&ChangeFacts { deleted: true, ..facts() }, 7, &Change::Delete), Decision::Nothing);
+        assert_eq!(
+            decide(&ChangeFacts { deleted: true, ..facts() }, 8, &Change::Delete),
+            Decision::Refuse(Refusal::NotSenderOrCreator)
+        );
+
+        let react = Change::React("👍".into());
+        assert_eq!(decide(&f, 8, &react), Decision::Apply);
+        assert_eq!(decide(&ChangeFacts { reacted: true, emoji_used: true, ..facts() }, 8, &react), Decision::Nothing);
+        assert_eq!(decide(&ChangeFacts { deleted: true, ..facts() }, 8, &react), Decision::Refuse(Refusal::Deleted));
+        let full = ChangeFacts { kinds: REACTION_KINDS_MAX, ..facts() };
+        assert_eq!(decide(&full, 8, &react), Decision::Refuse(Refusal::TooManyReactions));
+        assert_eq!(decide(&ChangeFacts { emoji_used: true, ..full }, 8, &react), Decision::Apply);
+        let unreact = Change::Unreact("👍".into());
+        assert_eq!(decide(&f, 8, &unreact), Decision::Nothing);
+        assert_eq!(decide(&ChangeFacts { reacted: true, emoji_used: true, ..facts() }, 8, &unreact), Decision::Apply);
+    }
+
+    #[test]
+    fn read_by_everyone_but_the_sender() {
+        let flags = ReadFlags::new(&[(1, 5), (2, 3), (3, 9)]);
+        assert!(flags.is_read(Some(2), 5));
+        assert!(!flags.is_read(Some(1), 5));
+        assert!(flags.is_read(Some(1), 3));
+        assert!(!ReadFlags::new(&[(1, 9)]).is_read(Some(1), 1), "nobody else to read it");
+        assert!(!flags.is_read(None, 4));
     }
 
     #[test]
@@ -645,7 +1159,7 @@ mod tests {
             append(3, 7, None),      // no such room
             append(1, 8, None),
         ];
-        let (outcomes, planned, last) = plan(&batch, &rooms, &members, &HashMap::new());
+        let (outcomes, planned, last) = plan(&batch, &rooms, &members, &HashMap::new(), &HashMap::new());
         let seqs: Vec<(usize, i64)> = planned.iter().map(|p| (p.index, p.seq)).collect();
         assert_eq!(seqs, [(0, 11), (1, 1), (5, 12)]);
         assert!(matches!(outcomes[2], Appended::NotMember));

@@ -9,7 +9,10 @@ mod sql;
 
 pub use sql::fold;
 
-pub use messages::{Append, AppendBatch, Appended, EventKind, MessageRow, MessageStore, Page, RoomEvent};
+pub use messages::{
+    Append, AppendBatch, Appended, Change, ChangeOutcome, ChangeRequest, EventKind, MessageRow, MessageStore, Page,
+    ReadFlags, Refusal, ReplyRow, RoomEvent, REACTION_KINDS_MAX,
+};
 pub use rooms::{Found, Member, Room, RoomRow, RoomStore, UserSearch};
 
 use std::{str::FromStr, sync::Arc, time::Duration};
@@ -305,6 +308,8 @@ pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<DynStore> {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
+                // A deleted message's text is overwritten on disk, not only unlinked.
+                .pragma("secure_delete", "ON")
                 .busy_timeout(Duration::from_secs(10));
             let in_memory = url.contains(":memory:");
             let writer = SqlitePoolOptions::new()

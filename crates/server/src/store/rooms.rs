@@ -55,13 +55,10 @@ pub struct RoomRow {
     pub other_id: Option<i64>,
     pub other_username: Option<String>,
     pub other_full_name: Option<String>,
+    /// The newest message (see [`MessageStore::messages_by_ids`](super::MessageStore)).
     pub lm_id: Option<i64>,
-    pub lm_sender_id: Option<i64>,
-    pub lm_sender_username: Option<String>,
-    pub lm_sender_full_name: Option<String>,
-    pub lm_content: Option<String>,
-    pub lm_client_id: Option<String>,
-    pub lm_created_at: Option<Timestamp>,
+    /// Messages after the caller's read position that are not deleted.
+    pub unread_count: i64,
 }
 
 use super::Leave;
@@ -115,20 +112,19 @@ const ROOM_SELECT: &str = "SELECT r.id, r.name, r.room_type, r.created_by, r.las
 const ROOM_ROWS: &str = "SELECT r.id AS room_id, me.id AS membership_id, r.room_type, r.name, r.created_by, r.last_seq, r.last_message_at, \
      r.created_at, me.last_read_seq, \
      (SELECT COUNT(*) FROM chat_room_members c WHERE c.chat_room_id = r.id) AS member_count, \
-     ou.id AS other_id, ou.username AS other_username, ou.full_name AS other_full_name, \
-     lm.id AS lm_id, lm.sender_id AS lm_sender_id, lu.username AS lm_sender_username, \
-     lu.full_name AS lm_sender_full_name, lm.content AS lm_content, lm.client_id AS lm_client_id, \
-     lm.created_at AS lm_created_at \
+     ou.id AS other_id, ou.username AS other_username, ou.full_name AS other_full_name, lm.id AS lm_id, \
+     CASE WHEN r.last_message_seq <= me.last_read_seq THEN 0 ELSE \
+     (SELECT COUNT(*) FROM messages um WHERE um.chat_room_id = r.id AND um.seq > me.last_read_seq \
+     AND um.deleted_at IS NULL) END AS unread_count \
      FROM chat_room_members me \
      JOIN chat_rooms r ON r.id = me.chat_room_id \
      LEFT JOIN chat_room_members om ON r.room_type = 'direct' AND om.chat_room_id = r.id AND om.user_id <> me.user_id \
      LEFT JOIN users ou ON ou.id = om.user_id \
-     LEFT JOIN messages lm ON lm.chat_room_id = r.id AND lm.seq = r.last_seq \
-     LEFT JOIN users lu ON lu.id = lm.sender_id \
+     LEFT JOIN messages lm ON lm.chat_room_id = r.id AND lm.seq = r.last_message_seq \
      WHERE me.user_id = $1";
 
 /// `$1, $2, …` for an `IN (…)` list starting at placeholder `first`.
-fn placeholders(first: usize, n: usize) -> String {
+pub(super) fn placeholders(first: usize, n: usize) -> String {
     (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 

@@ -25,6 +25,7 @@ backend_tests!(
     a_node_stopped_gracefully_takes_its_users_offline_at_once,
     a_logout_during_a_redis_outage_still_closes_sockets_everywhere,
     two_nodes_writing_to_one_room_at_once_deliver_everything_once_in_order,
+    changes_made_on_two_nodes_reach_both_in_one_order,
 );
 
 /// A private Redis, killed when dropped.
@@ -453,6 +454,64 @@ async fn two_nodes_writing_to_one_room_at_once_deliver_everything_once_in_order(
         ws.send(json!({"type": "ping"})).await;
         let rest = ws.until("pong").await;
         assert!(rest.iter().all(|f| f["type"] != "new_message"), "a duplicate: {rest:?}");
+    }
+}
+
+/// Edits on one node and reactions on the other, to the same messages at once: every device on
+/// either node gets the room's log — messages and changes — once each, in seq order, ending in
+/// the same final state, with reactions' `me` for its own user.
+async fn changes_made_on_two_nodes_reach_both_in_one_order(app: TestApp) {
+    let (_redis, one, two) = cluster(app).await;
+    let (a, b) = (one.user("chg").await, one.user("chg").await);
+    let (_, group) = one.post("/groups/create", &a.access, json!({"name": "chg", "member_ids": [b.id]})).await;
+    let room = group["group"]["id"].as_i64().expect("room");
+    let mut b_one = Ws::subscribed(&one, &b.access).await;
+    let mut a_two = Ws::subscribed(&two, &a.access).await;
+    const N: usize = 10;
+    send_many(&one, &a.access, room, "m", N).await;
+    let (_, history) = one.get(&format!("/rooms/{room}/messages"), &a.access).await;
+    let ids: Vec<i64> = history.as_array().expect("history").iter().map(|m| m["id"].as_i64().expect("id")).collect();
+    assert_eq!(ids.len(), N);
+    let edits = ids.iter().map(|id| {
+        let path = format!("/messages/{id}");
+        let (one, a) = (&one, &a);
+        async move {
+            let (status, m) =
+                one.request(reqwest::Method::PATCH, &path, Some(&a.access), Some(json!({"content": "edited"}))).await;
+            assert_eq!(status, StatusCode::OK, "{m}");
+        }
+    });
+    let reactions = ids.iter().map(|id| {
+        let path = format!("/messages/{id}/reactions/%F0%9F%91%8D");
+        let (two, b) = (&two, &b);
+        async move {
+            let (status, m) = two.request(reqwest::Method::PUT, &path, Some(&b.access), None).await;
+            assert_eq!(status, StatusCode::OK, "{m}");
+        }
+    });
+    tokio::join!(futures_util::future::join_all(edits), futures_util::future::join_all(reactions));
+    let total = 3 * N;
+    for (ws, viewer) in [(&mut b_one, b.id), (&mut a_two, a.id)] {
+        let mut seqs = Vec::new();
+        let mut last: std::collections::HashMap<i64, Value> = std::collections::HashMap::new();
+        while seqs.len() < total {
+            let f = ws.next().await.expect("open");
+            let kind = f["type"].as_str().unwrap_or_default();
+            if kind != "new_message" && kind != "message_updated" {
+                continue;
+            }
+            seqs.push(f["seq"].as_i64().expect("seq"));
+            last.insert(f["message"]["id"].as_i64().expect("id"), f["message"].clone());
+        }
+        assert_eq!(seqs, (1..=total as i64).collect::<Vec<_>>(), "once each, in order");
+        for id in &ids {
+            let m = &last[id];
+            assert_eq!(m["content"], "edited", "{m}");
+            assert_eq!(m["reactions"], json!([{"emoji": "👍", "count": 1, "user_ids": [b.id], "me": viewer == b.id}]));
+        }
+        ws.send(json!({"type": "ping"})).await;
+        let rest = ws.until("pong").await;
+        assert!(rest.iter().all(|f| f["type"] != "new_message" && f["type"] != "message_updated"), "twice: {rest:?}");
     }
 }
 

@@ -7,6 +7,7 @@
 mod helpers;
 
 mod accounts;
+mod changes;
 mod chat;
 mod cluster;
 mod config;

@@ -56,7 +56,7 @@ fn assert_seed_time(v: &Value, sep: char) {
 const USER_KEYS: [&str; 7] = ["username", "email", "full_name", "id", "is_active", "is_verified", "created_at"];
 const TOKEN_KEYS: [&str; 3] = ["access_token", "refresh_token", "token_type"];
 /// The seed's `MessageWithSender`, then Banter's additions.
-const MESSAGE_KEYS: [&str; 11] = [
+pub const MESSAGE_KEYS: [&str; 15] = [
     "id",
     "chat_room_id",
     "sender_id",
@@ -68,6 +68,10 @@ const MESSAGE_KEYS: [&str; 11] = [
     "room_id",
     "seq",
     "client_id",
+    "edited_at",
+    "deleted_at",
+    "reactions",
+    "reply_to",
 ];
 
 fn assert_user(user: &Value, username: &str) {

@@ -21,6 +21,7 @@ const FIELD_LABELS = {
   user_ids: 'Members',
   user_id: 'Member',
   recipient_id: 'Recipient',
+  reply_to_id: 'Reply',
   q: 'Search',
 };
 
@@ -305,18 +306,44 @@ export class Api {
     return this.request('GET', `/messages/chat/${encodeURIComponent(userId)}?limit=50`);
   }
 
-  async sendDirect(recipientId, content, clientId) {
-    const data = await this.request('POST', '/messages/send', {
-      body: { recipient_id: recipientId, content, client_id: clientId },
-    });
+  /** Send to a user (the DM room is made by the first message). `replyToId`: the message this
+   *  one answers, in the same room. */
+  async sendDirect(recipientId, content, clientId, replyToId) {
+    const body = { recipient_id: recipientId, content, client_id: clientId };
+    if (replyToId != null) body.reply_to_id = replyToId;
+    const data = await this.request('POST', '/messages/send', { body });
     return data.data;
   }
 
-  async sendGroup(groupId, content, clientId) {
-    const data = await this.request('POST', '/groups/send', {
-      body: { group_id: groupId, content, client_id: clientId },
-    });
+  async sendGroup(groupId, content, clientId, replyToId) {
+    const body = { group_id: groupId, content, client_id: clientId };
+    if (replyToId != null) body.reply_to_id = replyToId;
+    const data = await this.request('POST', '/groups/send', { body });
     return data.data;
+  }
+
+  // ---- changing messages (each answers the message's whole new state) ----------------------
+
+  editMessage(messageId, content) {
+    return this.request('PATCH', `/messages/${encodeURIComponent(messageId)}`, { body: { content } });
+  }
+
+  /** Delete for everyone: the answer is the tombstone. */
+  deleteMessage(messageId) {
+    return this.request('DELETE', `/messages/${encodeURIComponent(messageId)}`);
+  }
+
+  addReaction(messageId, emoji) {
+    return this.request('PUT', `/messages/${encodeURIComponent(messageId)}/reactions/${encodeURIComponent(emoji)}`);
+  }
+
+  removeReaction(messageId, emoji) {
+    return this.request('DELETE', `/messages/${encodeURIComponent(messageId)}/reactions/${encodeURIComponent(emoji)}`);
+  }
+
+  /** Every member's read position in a room: [{user_id, username, full_name, last_read_seq}]. */
+  roomReads(roomId) {
+    return this.request('GET', `/rooms/${encodeURIComponent(roomId)}/reads`);
   }
 
   // ---- groups ---------------------------------------------------------------------------

@@ -1,11 +1,13 @@
 // chat.js — the client's behaviour, between the views and the server: opening conversations
 // (rooms and draft DMs), loading history and older pages, sending with a client_id over the
-// WebSocket (REST as fallback, same client_id so nothing is stored twice), retrying, unread
-// counts and read positions, typing, groups and members, and every incoming WebSocket frame.
+// WebSocket (REST as fallback, same client_id so nothing is stored twice), replies, retrying,
+// unread counts and read positions, typing, groups and members, and every incoming WebSocket
+// frame. Changes to sent messages (edits, deletions, reactions, "Seen by") are in changes.js.
 // One Chat serves one signed-in session after another: every async continuation checks the
 // session generation (`gen`), so an answer for the previous user never lands in the store.
 
 import { Realtime } from './realtime.js';
+import { MessageChanges } from './changes.js';
 import { navigate } from './router.js';
 import { newClientId, MAX_MESSAGE_CHARS } from './util.js';
 
@@ -45,6 +47,7 @@ export class Chat {
       if (document.visibilityState === 'visible') this.scheduleMarkRead();
     };
     this.typingTicker = null;
+    this.changes = new MessageChanges(this);
   }
 
   /** Begin a signed-in session (the same Chat serves one session after another). */
@@ -121,11 +124,12 @@ export class Chat {
   reloadRooms() {
     if (!this.roomsReload) {
       const gen = this.gen;
+      const since = this.store.roomEpoch;
       const loading = this.api
         .rooms()
         .then((list) => {
           if (!this.live(gen)) return;
-          if (Array.isArray(list)) this.store.setRooms(list);
+          if (Array.isArray(list)) this.store.setRooms(list, since);
           this.adoptDrafts();
           this.reloadCurrentIfNeeded();
           this.scheduleMarkRead();
@@ -170,6 +174,8 @@ export class Chat {
         rm.olderError = null;
         rm.hasOlder = page.length >= PAGE;
         this.ingest(page);
+        // The newest page is the room as it is now, up to its newest message at least.
+        if (page.length) store.advance(roomId, page[page.length - 1].seq);
       } catch (err) {
         rm.loadError = err.message;
       } finally {
@@ -178,6 +184,7 @@ export class Chat {
       }
     }
     if (room.room_type === 'group' && !room.removed) this.loadMembers(roomId).catch(() => {});
+    if (!room.removed) this.changes.loadReads(roomId);
     this.scheduleMarkRead();
   }
 
@@ -261,12 +268,21 @@ export class Chat {
 
   /**
    * Load the page before the oldest message we have. After a failure only an explicit request
-   * (`force`: the button) tries again, so scrolling or a short history does not loop.
+   * (`force`: the button) tries again, so scrolling or a short history does not loop. Resolves
+   * when the page (or the one already on its way) is in.
    */
-  async loadOlder(roomId, { force = false } = {}) {
+  loadOlder(roomId, { force = false } = {}) {
     const rm = this.store.roomMessages(roomId);
-    if (rm.loadingOlder || !rm.hasOlder || !rm.historyLoaded) return;
-    if (rm.olderError && !force) return;
+    if (rm.loadingOlder) return rm.olderLoad || Promise.resolve();
+    if (!rm.hasOlder || !rm.historyLoaded) return Promise.resolve();
+    if (rm.olderError && !force) return Promise.resolve();
+    rm.olderLoad = this.fetchOlder(roomId, rm).finally(() => {
+      rm.olderLoad = null;
+    });
+    return rm.olderLoad;
+  }
+
+  async fetchOlder(roomId, rm) {
     const gen = this.gen;
     const before = rm.minSeq();
     if (before <= 1) {
@@ -316,15 +332,16 @@ export class Chat {
     }
   }
 
-  /** A live message (new_message, ack, sync, or a REST answer to our send). */
-  receive(m) {
+  /** A live message (new_message, ack, sync, or a REST answer to our send). `replace`: it came
+   *  from the room's event log (new_message), so it is the newest state of a copy we hold. */
+  receive(m, { replace = false } = {}) {
     const { store } = this;
     if (!m || typeof m.room_id !== 'number') return;
     const room = store.rooms.get(m.room_id);
     if (room?.removed) return; // not a member any more: show nothing new
     const mine = store.isMine(m);
     if (mine && m.client_id) this.clearAckTimer(m.client_id);
-    const added = store.addMessages(m.room_id, [m]);
+    const added = store.addMessages(m.room_id, [m], { replace });
     if (!room) {
       // A room we do not know yet (the room_added frame may still be on its way).
       this.reloadRooms().catch(() => {});
@@ -337,7 +354,7 @@ export class Chat {
       room.last_read_seq = Math.max(room.last_read_seq || 0, m.seq);
     } else {
       if (m.sender_id != null) store.setTyping(m.room_id, m.sender_id, m.sender_username, false);
-      if (isNew && m.seq > (room.last_read_seq || 0)) {
+      if (isNew && !m.deleted_at && m.seq > (room.last_read_seq || 0)) {
         if (this.isViewing(m.room_id)) this.scheduleMarkRead();
         else room.unread_count = (room.unread_count || 0) + 1;
       }
@@ -354,19 +371,32 @@ export class Chat {
     }
     for (const rm of this.store.messages.values()) rm.olderError = null; // worth another try
     this.reloadCurrentIfNeeded();
+    // Read positions are not replayed by `sync`: whoever read meanwhile is fetched again.
+    const c = this.store.current;
+    if (c?.type === 'room' && this.store.rooms.get(c.id)?.removed === false) this.changes.loadReads(c.id);
+    for (const roomId of [...this.store.reads.keys()]) if (!(c?.type === 'room' && c.id === roomId)) this.store.reads.delete(roomId);
   }
 
   onFrame(f) {
     const { store } = this;
     switch (f.type) {
-      case 'new_message':
-        this.receive(f.message || seedMessage(f));
+      case 'new_message': {
+        const m = f.message || seedMessage(f);
+        this.receive(m, { replace: true });
+        if (!store.advance(f.room_id, typeof f.seq === 'number' ? f.seq : m?.seq, { live: true })) this.realtime.resync();
+        break;
+      }
+      case 'message_updated':
+        this.changes.applyFrame(f);
         break;
       case 'ack':
         if (f.message) this.receive(f.message);
         break;
       case 'sync_complete':
         // Now the server and we agree on positions; refresh counts, names and presence.
+        if (f.rooms && typeof f.rooms === 'object') {
+          for (const [id, seq] of Object.entries(f.rooms)) store.advance(Number(id), seq);
+        }
         this.reloadRooms().catch(() => {});
         break;
       case 'room_added':
@@ -393,6 +423,8 @@ export class Chat {
             if (typeof f.unread_count === 'number') room.unread_count = f.unread_count;
             store.notify('rooms');
           }
+        } else {
+          store.setReadPosition(f.room_id, f.user_id, f.last_read_seq); // "Seen by"
         }
         break;
       case 'error': {
@@ -422,8 +454,9 @@ export class Chat {
 
   // ---- sending ------------------------------------------------------------------------------
 
-  /** Send text to the current conversation. Returns an error sentence, or null. */
-  send(text) {
+  /** Send text to the current conversation; `replyTo`: the message it answers. Returns an error
+   *  sentence, or null. */
+  send(text, { replyTo = null } = {}) {
     const { store } = this;
     const conv = store.current;
     const content = text.trim();
@@ -450,6 +483,17 @@ export class Chat {
       status: 'pending',
       error: null,
       via: null,
+      reply_to_id: replyTo ? replyTo.id : null,
+      // Shown above the pending bubble until the server's copy (with its own reply_to) arrives.
+      reply_to: replyTo
+        ? {
+            id: replyTo.id,
+            sender_id: replyTo.sender_id ?? null,
+            sender_username: replyTo.sender_username,
+            content: Array.from(replyTo.content || '').slice(0, 200).join(''),
+            deleted: Boolean(replyTo.deleted_at),
+          }
+        : null,
     };
     store.addPending(p);
     this.stopTyping();
@@ -470,9 +514,9 @@ export class Chat {
 
   deliver(p) {
     this.store.updatePending(p.client_id, { status: 'pending', error: null });
-    const sent =
-      p.room_id != null &&
-      this.realtime.send({ type: 'message', room_id: p.room_id, content: p.content, client_id: p.client_id });
+    const frame = { type: 'message', room_id: p.room_id, content: p.content, client_id: p.client_id };
+    if (p.reply_to_id != null) frame.reply_to_id = p.reply_to_id;
+    const sent = p.room_id != null && this.realtime.send(frame);
     if (sent) {
       p.via = 'ws';
       this.clearAckTimer(p.client_id);
@@ -496,8 +540,8 @@ export class Chat {
     const room = p.room_id != null ? store.rooms.get(p.room_id) : null;
     try {
       let m;
-      if (room && room.room_type === 'group') m = await api.sendGroup(room.room_id, p.content, p.client_id);
-      else if (p.recipient_id != null) m = await api.sendDirect(p.recipient_id, p.content, p.client_id);
+      if (room && room.room_type === 'group') m = await api.sendGroup(room.room_id, p.content, p.client_id, p.reply_to_id);
+      else if (p.recipient_id != null) m = await api.sendDirect(p.recipient_id, p.content, p.client_id, p.reply_to_id);
       else throw new Error('This conversation can no longer receive messages.');
       if (!this.live(gen)) return;
       await this.confirmSent(m, p);
@@ -642,6 +686,7 @@ export class Chat {
     const room = this.store.rooms.get(groupId);
     if (room && Array.isArray(list)) {
       room.member_count = list.length;
+      for (const m of list) this.store.learnPerson(m);
       for (const m of list) if (typeof m.online === 'boolean' && m.user_id !== this.store.me?.id) this.store.setOnline(m.user_id, m.online);
       this.store.notify('rooms', 'current');
     }

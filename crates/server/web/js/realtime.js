@@ -116,6 +116,20 @@ export class Realtime {
     }
   }
 
+  /**
+   * Catch up again on this socket: a live frame skipped past entries we never got. One catch-up
+   * at a time; asked during one, it follows it.
+   */
+  resync() {
+    if (!this.ready || !this.synced) return;
+    if (this.catchUp) {
+      this.catchUp.again = true;
+      return;
+    }
+    const rooms = this.opts.positions();
+    if (rooms && this.send({ type: 'sync', rooms })) this.catchUp = { rounds: 1 };
+  }
+
   /** At `sync_complete`, continue a catch-up the server cut short. */
   trackCatchUp(frame) {
     const c = this.catchUp;
@@ -124,11 +138,12 @@ export class Realtime {
     if (partial && c.rounds < MAX_SYNC_ROUNDS && frame.rooms && typeof frame.rooms === 'object') {
       // The server's positions are where it stopped; what we already hold is deduplicated.
       if (this.send({ type: 'sync', rooms: frame.rooms })) {
-        this.catchUp = { rounds: c.rounds + 1 };
+        this.catchUp = { rounds: c.rounds + 1, again: c.again };
         return;
       }
     }
     this.catchUp = null;
+    if (c.again) this.resync();
   }
 
   /** Connect now, skipping any remaining backoff (the network came back, the tab became

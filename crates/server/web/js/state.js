@@ -1,7 +1,8 @@
 // state.js — everything the client knows, in one place: the signed-in user, rooms (DMs and
-// groups), draft DMs not created yet, messages per room (keyed by id and by seq), messages
-// waiting for the server (pending / failed), unread counts, who is online and typing, the
-// connection status. Views subscribe to topics and re-render; changes are batched per task.
+// groups), draft DMs not created yet, messages per room (keyed by id and by seq) and each room's
+// position in its event log, messages waiting for the server (pending / failed), unread counts,
+// who has read how far ("Seen by"), people's names, who is online and typing, the connection
+// status. Views subscribe to topics and re-render; changes are batched per task.
 
 import { parseTime } from './util.js';
 
@@ -17,6 +18,7 @@ export class Store {
     this.me = null;
     /** @type {Map<number, object>} room_id -> Room summary (+ `removed` once we left it) */
     this.rooms = new Map();
+    this.roomEpoch = 0; // counts room summaries merged (see setRooms)
     /** @type {Map<number, object>} other user's id -> user, for DMs with no room yet */
     this.drafts = new Map();
     /** @type {Map<number, RoomMessages>} */
@@ -27,6 +29,10 @@ export class Store {
     this.online = new Set();
     /** @type {Map<number, Map<number, {username: string, until: number}>>} */
     this.typing = new Map();
+    /** @type {Map<number, Map<number, number>>} room_id -> (user_id -> last_read_seq), once loaded */
+    this.reads = new Map();
+    /** @type {Map<number, {id: number, username: string, full_name: string|null}>} names by user id */
+    this.people = new Map();
     /** @type {null | {type: 'room', id: number} | {type: 'draft', userId: number}} */
     this.current = null;
     /** 'idle' | 'connecting' | 'online' | 'reconnecting' */
@@ -43,7 +49,8 @@ export class Store {
     return () => this.listeners.delete(fn);
   }
 
-  /** Topics: 'rooms', 'messages', 'current', 'typing', 'presence', 'connection', 'me', 'all'. */
+  /** Topics: 'rooms', 'messages', 'reads', 'current', 'typing', 'presence', 'connection', 'me',
+   *  'all'. */
   notify(...topics) {
     for (const t of topics) this.dirty.add(t);
     if (this.scheduled) return;
@@ -68,7 +75,8 @@ export class Store {
   upsertRoom(summary) {
     const id = summary.room_id;
     const old = this.rooms.get(id);
-    const room = { ...old, ...summary, removed: false };
+    // `learned`: when we last heard of it, so a list fetched before then cannot remove it.
+    const room = { ...old, ...summary, removed: false, learned: ++this.roomEpoch };
     // Back in a room we had been removed from: the cached messages have a gap; drop them.
     if (old?.removed) this.messages.delete(id);
     if (old) {
@@ -82,6 +90,7 @@ export class Store {
       if (room.last_read_seq >= room.last_seq) room.unread_count = 0;
     }
     if (summary.other_user) {
+      this.learnPerson(summary.other_user);
       if (summary.other_user.online) this.online.add(summary.other_user.id);
       else this.online.delete(summary.other_user.id);
     }
@@ -90,14 +99,18 @@ export class Store {
     return room;
   }
 
-  /** Replace the room list with the server's (rooms we were removed from stay, marked). */
-  setRooms(list) {
+  /**
+   * Replace the room list with the server's, fetched when roomEpoch was `since` (rooms we were
+   * removed from stay, marked). A room we heard of after that (a `room_added` frame racing the
+   * request) is not in the list but not gone either.
+   */
+  setRooms(list, since = Infinity) {
     const seen = new Set();
     for (const r of list) {
       seen.add(r.room_id);
       this.upsertRoom(r);
     }
-    for (const [id, room] of this.rooms) if (!seen.has(id)) room.removed = true;
+    for (const [id, room] of this.rooms) if (!seen.has(id) && !(room.learned > since)) room.removed = true;
     this.roomsLoaded = true;
     this.notify('rooms');
   }
@@ -114,6 +127,7 @@ export class Store {
   forgetRoom(roomId) {
     this.rooms.delete(roomId);
     this.messages.delete(roomId);
+    this.reads.delete(roomId);
     this.typing.delete(roomId);
     for (const [cid, p] of this.pending) if (p.room_id === roomId) this.pending.delete(cid);
     if (this.current?.type === 'room' && this.current.id === roomId) this.current = null;
@@ -140,9 +154,11 @@ export class Store {
 
   /**
    * The seq to catch up from per live room, for `sync`; null until the room list has loaded.
-   * A room whose history is shown gives the end of the unbroken run of messages it holds, so a
-   * gap (a drop, or our own REST-sent message landing past missed ones) is filled. Any other
-   * room gives its last known seq: its newest page is fetched when it is opened.
+   * A room whose history is shown gives its position in the room's event log (see
+   * RoomMessages.position): everything up to it is applied. Message seqs alone cannot say
+   * that: edits, deletions and reactions take seqs of their own, and our own REST-sent message
+   * may land past events we have not seen. Any other room gives its last known seq: its newest
+   * page is fetched when it is opened.
    */
   positions() {
     if (!this.roomsLoaded) return null;
@@ -150,9 +166,25 @@ export class Store {
     for (const [id, room] of this.rooms) {
       if (room.removed) continue;
       const rm = this.messages.get(id);
-      out[String(id)] = rm?.historyLoaded ? rm.contiguousMax() : Math.max(room.last_seq || 0, rm ? rm.maxSeq() : 0);
+      out[String(id)] = rm?.historyLoaded ? rm.position : Math.max(room.last_seq || 0, rm ? rm.position : 0);
     }
     return out;
+  }
+
+  /**
+   * Everything up to `seq` in this room's event log has been applied (`sync_complete`, or the
+   * newest page of history). With `live` (a `new_message` or `message_updated` frame on the
+   * socket) the log must continue where we are: a frame past the next seq means entries were
+   * missed (the server had trouble delivering them), so the position stays before the gap and
+   * this returns false — the caller asks for a `sync`, which fills it (what we hold twice is
+   * harmless: every entry carries its whole message).
+   */
+  advance(roomId, seq, { live = false } = {}) {
+    if (typeof seq !== 'number' || !Number.isFinite(seq)) return true;
+    const rm = this.roomMessages(roomId);
+    if (live && rm.historyLoaded && rm.position > 0 && seq > rm.position + 1) return false;
+    if (seq > rm.position) rm.position = seq;
+    return true;
   }
 
   // ---- messages ------------------------------------------------------------------------
@@ -167,24 +199,98 @@ export class Store {
   }
 
   /**
-   * Add server messages (from history, sync, new_message, ack or a REST answer). Duplicates
-   * (same id, or same room + seq) are ignored. A message carrying the client_id of one of our
-   * pending messages replaces it. Returns the messages that were new.
+   * Add server messages (from history, sync, new_message, ack or a REST answer). A message
+   * carrying the client_id of one of our pending messages replaces it. Duplicates (same id, or
+   * same room + seq) are ignored, unless `replace`: a frame from the room's event log, which
+   * arrives in order and carries the message as it is now, replaces the copy we hold. (History
+   * pages and REST answers may be older than frames already applied, so they never do.)
+   * Returns the messages that were new.
    */
-  addMessages(roomId, list) {
+  addMessages(roomId, list, { replace = false } = {}) {
     const rm = this.roomMessages(roomId);
     const added = [];
+    let changed = false;
     for (const m of list) {
       if (!m || typeof m.id !== 'number') continue;
       if (m.client_id && this.pending.has(m.client_id) && this.isMine(m)) this.pending.delete(m.client_id);
-      if (rm.add(m)) added.push(m);
+      this.learnSender(m);
+      const stored = rm.add(m);
+      if (stored) added.push(stored);
+      else if (replace && rm.byId.has(m.id) && rm.replace(m)) changed = true;
     }
-    if (added.length) this.notify('messages', 'rooms');
+    if (added.length || changed) this.notify('messages', 'rooms');
     return added;
+  }
+
+  /**
+   * A message's new state (an edit, a deletion, reactions): replaces the copy we hold, and the
+   * room's last message if it is that one. One we do not hold is remembered, so a history page
+   * fetched before the change cannot bring back its old state. Returns the copy replaced.
+   */
+  applyMessage(roomId, m) {
+    if (!m || typeof m.id !== 'number') return null;
+    const rm = this.roomMessages(roomId);
+    const old = rm.replace(m);
+    const room = this.rooms.get(roomId);
+    if (room?.last_message?.id === m.id) room.last_message = m;
+    this.notify('messages', 'rooms');
+    return old;
+  }
+
+  /** The message with this id in a room, if held. */
+  message(roomId, id) {
+    return this.messages.get(roomId)?.byId.get(id) || null;
   }
 
   isMine(m) {
     return this.me != null && m.sender_id === this.me.id;
+  }
+
+  // ---- people and read positions ---------------------------------------------------------
+
+  /** Remember a user's names ({id, username, full_name} or {user_id, …}). */
+  learnPerson(u) {
+    const id = u?.id ?? u?.user_id;
+    if (typeof id !== 'number' || !u.username) return;
+    const old = this.people.get(id);
+    if (old && old.username === u.username && old.full_name === (u.full_name ?? null)) return;
+    this.people.set(id, { id, username: u.username, full_name: u.full_name ?? null });
+  }
+
+  learnSender(m) {
+    if (typeof m.sender_id === 'number' && m.sender_username && !this.people.has(m.sender_id)) {
+      this.people.set(m.sender_id, { id: m.sender_id, username: m.sender_username, full_name: m.sender_full_name ?? null });
+    }
+  }
+
+  /** A person's name to show: "You" for ourselves, else full name or username. */
+  nameOf(userId) {
+    if (this.me && userId === this.me.id) return 'You';
+    const p = this.people.get(userId);
+    return p ? (p.full_name && p.full_name.trim()) || p.username : 'Someone';
+  }
+
+  /** Every member's read position (GET /rooms/{id}/reads). Positions never move back, so a
+   *  live `read` frame that overtook this answer is kept. */
+  setReads(roomId, list) {
+    const old = this.reads.get(roomId);
+    const map = new Map();
+    for (const r of list || []) {
+      if (typeof r?.user_id !== 'number') continue;
+      this.learnPerson(r);
+      map.set(r.user_id, Math.max(r.last_read_seq || 0, old?.get(r.user_id) || 0));
+    }
+    this.reads.set(roomId, map);
+    this.notify('reads');
+  }
+
+  /** Someone's read position moved (a `read` frame). Ignored until the room's reads are loaded. */
+  setReadPosition(roomId, userId, seq) {
+    const map = this.reads.get(roomId);
+    if (!map || typeof seq !== 'number') return;
+    if ((map.get(userId) || 0) >= seq) return;
+    map.set(userId, seq);
+    this.notify('reads');
   }
 
   addPending(p) {
@@ -260,12 +366,20 @@ export class Store {
   }
 }
 
-/** One room's messages, by id and by seq, sorted on demand. */
+/** Newest states remembered for messages not held yet (a bound: they are only a safeguard). */
+const MAX_REMEMBERED_UPDATES = 500;
+
+/** One room's messages, by id and by seq, sorted on demand, and the room's log position. */
 export class RoomMessages {
   constructor() {
     this.byId = new Map();
     this.bySeq = new Map();
     this.sortedCache = null;
+    // The room's event log is applied up to here: what `sync` asks to continue from. Moved by
+    // frames on the socket (which arrive in order, without gaps), `sync_complete`, and the
+    // newest page of history — never by a REST answer, which may land past events not seen.
+    this.position = 0;
+    this.updates = new Map(); // message id -> newest state from a frame, for messages not held
     this.historyLoaded = false; // the newest page was fetched
     this.loading = false; // the newest page is being fetched
     this.loadError = null; // why the newest page could not be fetched
@@ -274,12 +388,35 @@ export class RoomMessages {
     this.olderError = null; // why the last older page could not be fetched
   }
 
+  /** Hold a message not held yet (in its newest known state); returns it, or null if held. */
   add(m) {
-    if (this.byId.has(m.id) || (typeof m.seq === 'number' && this.bySeq.has(m.seq))) return false;
+    if (this.byId.has(m.id) || (typeof m.seq === 'number' && this.bySeq.has(m.seq))) return null;
+    const newer = this.updates.get(m.id);
+    if (newer) {
+      this.updates.delete(m.id);
+      m = newer;
+    }
     this.byId.set(m.id, m);
     if (typeof m.seq === 'number') this.bySeq.set(m.seq, m);
     this.sortedCache = null;
-    return true;
+    return m;
+  }
+
+  /** A held message's new state: returns the copy replaced. One not held is remembered for
+   *  add(), and null returned. */
+  replace(m) {
+    const old = this.byId.get(m.id);
+    if (!old) {
+      this.updates.delete(m.id);
+      this.updates.set(m.id, m);
+      if (this.updates.size > MAX_REMEMBERED_UPDATES) this.updates.delete(this.updates.keys().next().value);
+      return null;
+    }
+    this.byId.set(m.id, m);
+    if (typeof old.seq === 'number' && this.bySeq.get(old.seq) === old) this.bySeq.delete(old.seq);
+    if (typeof m.seq === 'number') this.bySeq.set(m.seq, m);
+    this.sortedCache = null;
+    return old;
   }
 
   sorted() {
@@ -295,14 +432,6 @@ export class RoomMessages {
   maxSeq() {
     const s = this.sorted();
     return s.length ? s[s.length - 1].seq : 0;
-  }
-
-  /** The last seq of the unbroken run that starts at the oldest message held (0 if none). */
-  contiguousMax() {
-    let seq = this.minSeq();
-    if (!seq) return 0;
-    while (this.bySeq.has(seq + 1)) seq += 1;
-    return seq;
   }
 
   /** Forget messages older than `seq` (held before the newest page was fetched, maybe with a

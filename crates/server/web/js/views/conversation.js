@@ -1,13 +1,22 @@
 // views/conversation.js — one open conversation: header (name, online status or member
 // count), the message history with day separators, sender names and times, own messages set
-// apart, pending and failed messages (with Retry), older pages loaded on scrolling up, the
-// typing indicator, and the composer (Enter sends, Shift+Enter adds a line).
+// apart, pending and failed messages (with Retry), edits, deletions, reactions and replies
+// (see message.js), "Seen" / "Seen by …" under the newest messages people have read, older
+// pages loaded on scrolling up (or to show the message a reply quotes), the typing indicator,
+// and the composer (see composer.js).
 
 import { h, replaceChildren } from '../dom.js';
-import { dayKey, dayLabel, displayName, parseTime, timeLabel, MAX_MESSAGE_CHARS } from '../util.js';
+import { dayKey, dayLabel, displayName, parseTime } from '../util.js';
 import { avatar } from './avatar.js';
+import { createComposer } from './composer.js';
+import { confirmDelete, messageItem, seenItem } from './message.js';
+import { quoteOf, reactionsOf, seenMarkers } from './timeline.js';
+import { closePopover, openEmojiPicker, openMenu } from './popover.js';
+import { icon } from './icons.js';
+import { toast } from './toast.js';
 
 const RUN_GAP_MS = 5 * 60 * 1000; // messages closer than this from one sender form a run
+const FLASH_MS = 2000; // how long the message a reply quotes stays highlighted after a jump
 
 /**
  * @param {HTMLElement} root
@@ -20,6 +29,7 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
   const drafts = new Map(); // unsent composer text per conversation, of draftsOwner only
   let draftsOwner = null;
   const itemEls = new Map();
+  let flash = null; // {id, timer}: the message just jumped to, highlighted for a moment
 
   function keyOf(conv) {
     if (!conv) return null;
@@ -29,6 +39,7 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
   function buildEmpty() {
     ui = null;
     itemEls.clear();
+    closePopover();
     replaceChildren(
       root,
       h(
@@ -42,6 +53,9 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
 
   function buildSkeleton(conv) {
     itemEls.clear();
+    closePopover();
+    clearTimeout(flash?.timer);
+    flash = null;
     const back = h('button.icon-button.back-button', {
       type: 'button',
       'aria-label': 'Back to conversations',
@@ -116,71 +130,18 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
       }),
     );
 
-    const inputId = `composer-${keyOf(conv)}`;
-    const input = h('textarea.composer-input', {
-      id: inputId,
-      rows: 1,
-      dataset: { testid: 'composer-input' },
-      'aria-describedby': 'composer-help composer-error',
-      autocomplete: 'off',
-    });
-    input.value = drafts.get(keyOf(conv)) || '';
-    const sendBtn = h('button.button.primary.send-button', { type: 'submit', dataset: { testid: 'send' }, text: 'Send' });
-    const composerError = h('p.composer-error', {
-      id: 'composer-error',
-      role: 'alert',
-      dataset: { testid: 'composer-error' },
-      hidden: true,
-    });
-    const composer = h(
-      'form.composer',
-      { dataset: { testid: 'composer' }, 'aria-label': 'Send a message' },
-      h('label.visually-hidden', { htmlFor: inputId, text: 'Message' }),
-      input,
-      sendBtn,
-      h('p.visually-hidden', { id: 'composer-help', text: 'Press Enter to send, Shift+Enter for a new line.' }),
-      composerError,
-    );
-
-    const autosize = () => {
-      input.style.height = 'auto';
-      input.style.height = `${Math.min(input.scrollHeight, 180)}px`;
-    };
-    const showComposerError = (msg) => {
-      composerError.textContent = msg || '';
-      composerError.hidden = !msg;
-    };
-    const checkLength = () => {
-      const n = Array.from(input.value.trim()).length;
-      if (n > MAX_MESSAGE_CHARS) showComposerError(`Too long by ${n - MAX_MESSAGE_CHARS} characters (the limit is ${MAX_MESSAGE_CHARS}).`);
-      else showComposerError('');
-    };
-    input.addEventListener('input', () => {
-      drafts.set(keyOf(conv), input.value);
-      autosize();
-      checkLength();
-      if (input.value.trim()) chat.typing();
-    });
-    input.addEventListener('keydown', (e) => {
-      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && !e.altKey && !e.ctrlKey && !e.metaKey) {
-        e.preventDefault();
-        composer.requestSubmit();
-      }
-    });
-    composer.addEventListener('submit', (e) => {
-      e.preventDefault();
-      if (!input.value.trim()) return;
-      const err = chat.send(input.value);
-      if (err) {
-        showComposerError(err);
-        return;
-      }
-      input.value = '';
-      drafts.delete(keyOf(conv));
-      autosize();
-      showComposerError('');
-      stickToBottom = true;
-      input.focus();
+    const composer = createComposer({
+      store,
+      chat,
+      conv,
+      drafts,
+      draftKey: keyOf(conv),
+      onSent: () => {
+        stickToBottom = true;
+      },
+      onModeChange: () => {
+        if (ui?.conv === conv) renderMessages(false);
+      },
     });
 
     replaceChildren(
@@ -192,12 +153,11 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
         scroller,
         typing,
         notMember,
-        composer,
+        composer.el,
       ),
     );
-    requestAnimationFrame(autosize);
-    ui = { conv, avatarSlot, title, status, membersBtn, olderBtn, historyNote, historyTop, list, scroller, emptyNote, typing, notMember, composer, input, sendBtn };
-    if (window.matchMedia('(min-width: 721px)').matches) input.focus({ preventScroll: true });
+    ui = { conv, avatarSlot, title, status, membersBtn, olderBtn, historyNote, historyTop, list, scroller, emptyNote, typing, notMember, composer, input: composer.input };
+    if (window.matchMedia('(min-width: 721px)').matches) composer.input.focus({ preventScroll: true });
   }
 
   let stickToBottom = false;
@@ -226,7 +186,7 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
       }
       ui.membersBtn.hidden = !group || room.removed;
       ui.notMember.hidden = !room.removed;
-      ui.composer.hidden = Boolean(room.removed);
+      ui.composer.el.hidden = Boolean(room.removed);
     } else {
       const u = store.drafts.get(conv.userId);
       name = u ? displayName(u) : '…';
@@ -234,13 +194,13 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
       statusText = `${online ? 'Online' : 'Offline'} · New conversation`;
       ui.membersBtn.hidden = true;
       ui.notMember.hidden = true;
-      ui.composer.hidden = false;
+      ui.composer.el.hidden = false;
     }
     ui.title.textContent = name;
     ui.status.textContent = statusText;
     ui.status.dataset.online = online === null ? '' : String(online);
     replaceChildren(ui.avatarSlot, avatar(name, { group, online }));
-    ui.input.placeholder = name.length <= 20 ? `Message ${name}` : 'Write a message…';
+    ui.composer.setPlaceholder(name.length <= 20 ? `Message ${name}` : 'Write a message…');
   }
 
   function entriesFor(conv) {
@@ -249,6 +209,9 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
     const pending = store.pendingFor(conv);
     const room = conv.type === 'room' ? store.rooms.get(conv.id) : null;
     const isGroup = room?.room_type === 'group';
+    const live = Boolean(room && !room.removed);
+    const creator = isGroup && room.created_by != null && room.created_by === store.me?.id;
+    const seen = seenMarkers(store, conv, messages);
     let prev = null; // {senderKey, time, day}
     const push = (item) => {
       const t = item.time;
@@ -258,15 +221,31 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
         prev = null;
       }
       const continued = Boolean(prev && prev.senderKey === item.senderKey && t - prev.time < RUN_GAP_MS);
+      const full = { ...item, continued, showName: !item.own && !continued, isGroup };
       entries.push({
         key: item.key,
-        sig: `${item.status}|${continued}|${item.error || ''}`,
-        build: () => messageItem({ ...item, continued, showName: !item.own && !continued, isGroup }),
+        sig: JSON.stringify([
+          item.status,
+          continued,
+          item.error || '',
+          item.content,
+          item.deleted,
+          item.editedAt?.getTime() || 0,
+          item.reactions,
+          item.quote,
+          item.actionable,
+          item.editing,
+          item.replying,
+          item.flash,
+        ]),
+        build: () => messageItem(full, actions),
       });
       prev = { senderKey: item.senderKey, time: t, day };
     };
     for (const m of messages) {
       const own = store.isMine(m);
+      const deleted = Boolean(m.deleted_at);
+      const sent = typeof m.id === 'number';
       push({
         key: own && m.client_id ? `c:${m.client_id}` : `m:${m.id}`,
         id: m.id,
@@ -278,7 +257,19 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
         content: m.content,
         time: parseTime(m.created_at) || new Date(),
         status: 'sent',
+        deleted,
+        editedAt: parseTime(m.edited_at),
+        reactions: deleted ? [] : reactionsOf(store, m),
+        quote: quoteOf(store, conv, m.reply_to),
+        actionable: sent && live && !deleted,
+        canEdit: own,
+        canDelete: own || creator,
+        editing: ui?.composer?.editingId === m.id,
+        replying: ui?.composer?.replyingId === m.id,
+        flash: flash?.id === m.id,
       });
+      const marker = seen.get(m.id);
+      if (marker) entries.push({ key: `s:${m.id}`, sig: `seen|${marker.text}|${marker.title}|${own}`, build: () => seenItem({ ...marker, own }) });
     }
     for (const p of pending) {
       push({
@@ -291,6 +282,11 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
         time: new Date(Math.max(p.created_at, prev?.time?.getTime?.() || 0)),
         status: p.status,
         error: p.error,
+        deleted: false,
+        editedAt: null,
+        reactions: [],
+        quote: quoteOf(store, conv, p.reply_to),
+        actionable: false,
       });
     }
     return entries;
@@ -304,64 +300,111 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
     );
   }
 
-  function messageItem(item) {
-    const classes = ['msg'];
-    if (item.own) classes.push('own');
-    if (item.continued) classes.push('continued');
-    if (item.status !== 'sent') classes.push(item.status);
-    const time = h('time.msg-time', {
-      datetime: item.time.toISOString(),
-      title: item.time.toLocaleString(),
-      text: timeLabel(item.time),
-    });
-    const statusText = item.status === 'pending' ? 'Sending…' : item.status === 'failed' ? 'Not sent' : '';
-    const li = h(
-      `li.${classes.join('.')}`,
-      {
-        dataset: {
-          testid: 'message',
-          messageId: item.id,
-          seq: item.seq,
-          clientId: item.clientId,
-          status: item.status,
-          own: item.own ? 'true' : 'false',
+  // ---- message actions --------------------------------------------------------------------
+
+  /** @type {import('./message.js').MessageActions} */
+  const actions = {
+    onReact: (item, emoji) => {
+      if (ui?.conv.type === 'room') chat.changes.toggleReaction(ui.conv.id, item.id, emoji);
+    },
+    onPicker: (anchor, item) => {
+      const conv = ui?.conv;
+      if (conv?.type !== 'room') return;
+      openEmojiPicker(anchor, {
+        mine: new Set(item.reactions.filter((r) => r.me).map((r) => r.emoji)),
+        onPick: (emoji) => chat.changes.toggleReaction(conv.id, item.id, emoji),
+        onClose: keepActionsShown(anchor),
+      });
+    },
+    onMenu: (anchor, item) => {
+      const conv = ui?.conv;
+      if (conv?.type !== 'room') return;
+      const onClose = keepActionsShown(anchor);
+      const items = [
+        { label: 'Reply', icon: icon('reply'), testid: 'menu-reply', onSelect: () => actions.onReply(item) },
+        {
+          label: 'Add reaction',
+          icon: icon('react'),
+          testid: 'menu-react',
+          onSelect: () => {
+            const again = anchorFor(item.id, 'message-menu-button');
+            if (again) actions.onPicker(again, item);
+          },
         },
+      ];
+      if (item.canEdit) items.push({ label: 'Edit', icon: icon('edit'), testid: 'menu-edit', onSelect: () => startEdit(item.id) });
+      if (item.canDelete) {
+        items.push({ label: 'Delete', icon: icon('trash'), testid: 'menu-delete', danger: true, onSelect: () => deleteWithConfirmation(conv.id, item) });
+      }
+      openMenu(anchor, { label: 'Message actions', items, onClose });
+    },
+    onReply: (item) => {
+      const m = ui?.conv.type === 'room' ? store.message(ui.conv.id, item.id) : null;
+      if (m) ui.composer.startReply(m);
+    },
+    onJump: (id) => jumpTo(id),
+    onRetry: (clientId) => chat.retry(clientId),
+    onDiscard: (clientId) => chat.discard(clientId),
+  };
+
+  /** Keep a message's actions shown while a pop-up from them is open; returns what undoes
+   *  that (unless they were shown already, by a tap). */
+  function keepActionsShown(anchor) {
+    const li = anchor.closest('.msg');
+    if (!li || li.classList.contains('actions-open')) return undefined;
+    li.classList.add('actions-open');
+    return () => {
+      const now = li.isConnected ? li : [...(ui?.list.children || [])].find((el) => el.dataset.messageId === li.dataset.messageId);
+      now?.classList.remove('actions-open');
+    };
+  }
+
+  /** A message's button (by its focus key), as rendered now. */
+  function anchorFor(messageId, focusKey) {
+    const li = [...(ui?.list.children || [])].find((el) => el.dataset.messageId === String(messageId));
+    return [...(li?.querySelectorAll('[data-focus-key]') || [])].find((el) => el.dataset.focusKey === focusKey) || null;
+  }
+
+  function startEdit(id) {
+    const m = ui?.conv.type === 'room' ? store.message(ui.conv.id, id) : null;
+    if (m && !m.deleted_at) ui.composer.startEdit(m);
+  }
+
+  function deleteWithConfirmation(roomId, item) {
+    confirmDelete({
+      chat,
+      roomId,
+      item,
+      // The message's own buttons are gone once it is deleted: continue from the composer.
+      onDone: () => {
+        if (ui && !document.activeElement?.closest?.('.msg')) ui.composer.input.focus({ preventScroll: true });
       },
-      item.showName ? h('div.msg-sender', { dataset: { testid: 'message-sender' }, text: item.senderName }) : null,
-      h(
-        'div.msg-bubble',
-        {},
-        h('p.msg-content', { dataset: { testid: 'message-content' }, text: item.content }),
-        h(
-          'span.msg-meta',
-          {},
-          time,
-          statusText ? h('span.msg-status', { dataset: { testid: 'message-status' }, text: statusText }) : null,
-        ),
-      ),
-    );
-    if (item.status === 'failed') {
-      li.appendChild(
-        h(
-          'div.msg-failed',
-          { role: 'alert' },
-          h('span', { text: item.error || 'Could not send this message.' }),
-          h('button.button.small', {
-            type: 'button',
-            dataset: { testid: 'retry' },
-            text: 'Retry',
-            on: { click: () => chat.retry(item.clientId) },
-          }),
-          h('button.button.small.subtle', {
-            type: 'button',
-            dataset: { testid: 'discard' },
-            text: 'Discard',
-            on: { click: () => chat.discard(item.clientId) },
-          }),
-        ),
-      );
+    });
+  }
+
+  /** Show the message a reply quotes (paging back through history for it), highlighted. */
+  async function jumpTo(id) {
+    const conv = ui?.conv;
+    if (conv?.type !== 'room') return;
+    const found = await chat.changes.reveal(conv.id, id);
+    if (ui?.conv !== conv) return;
+    if (!found) {
+      toast('The original message could not be shown.');
+      return;
     }
-    return li;
+    clearTimeout(flash?.timer);
+    flash = {
+      id,
+      timer: setTimeout(() => {
+        flash = null;
+        if (ui?.conv === conv) renderMessages(false);
+      }, FLASH_MS),
+    };
+    renderMessages(false);
+    const li = [...ui.list.children].find((el) => el.dataset.messageId === String(id));
+    if (!li) return;
+    li.scrollIntoView({ block: 'center' });
+    li.focus({ preventScroll: true });
   }
 
   function renderMessages(first) {
@@ -396,7 +439,10 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
         const fresh = entry.build();
         fresh.dataset.sig = entry.sig;
         if (cursor === el) cursor = fresh;
+        const refocus = focusWithin(el);
+        if (el.classList.contains('actions-open')) fresh.classList.add('actions-open'); // a tap showed them
         el.replaceWith(fresh);
+        refocus?.(fresh);
         if (anchor === el) anchor = fresh;
         el = fresh;
         itemEls.set(entry.key, el);
@@ -440,6 +486,18 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
     }
   }
 
+  /** If focus is inside `el`, a function that puts it on the same control in its replacement
+   *  (a reaction toggled by keyboard re-renders its message; focus must not fall to <body>). */
+  function focusWithin(el) {
+    const active = document.activeElement;
+    if (!active || !el.contains(active)) return null;
+    const key = active === el ? null : active.dataset.focusKey;
+    return (fresh) => {
+      const target = key ? [...fresh.querySelectorAll('[data-focus-key]')].find((x) => x.dataset.focusKey === key) : fresh;
+      (target || fresh).focus({ preventScroll: true });
+    };
+  }
+
   function renderTyping() {
     const { conv } = ui;
     const names = conv.type === 'room' ? store.typingIn(conv.id) : [];
@@ -473,10 +531,14 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
     if (!ui) return;
     const all = first || topics.has('all');
     if (all || topics.has('rooms') || topics.has('presence') || topics.has('current')) renderHeader();
-    if (all || topics.has('messages') || topics.has('current') || topics.has('rooms')) renderMessages(first);
+    if (all || topics.has('messages') || topics.has('current') || topics.has('rooms')) ui.composer.refresh();
+    if (all || topics.has('messages') || topics.has('current') || topics.has('rooms') || topics.has('reads')) {
+      renderMessages(first);
+    }
     if (all || topics.has('typing') || topics.has('current')) renderTyping();
   }
 
   store.subscribe(render);
   render(new Set(['all']));
 }
+

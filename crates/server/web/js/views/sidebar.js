@@ -46,7 +46,7 @@ export function mountSidebar(root, { store, onNewDm, onNewGroup, onSettings }) {
     if (room.removed) return 'You are no longer a member';
     const m = room.last_message;
     if (!m) return room.room_type === 'group' ? 'No messages yet' : 'Say hello';
-    const text = m.content.replace(/\s+/g, ' ');
+    const text = m.deleted_at ? 'Message deleted' : m.content.replace(/\s+/g, ' ');
     if (store.isMine(m)) return `You: ${text}`;
     if (room.room_type === 'group') return `${m.sender_full_name || m.sender_username}: ${text}`;
     return text;
