@@ -280,6 +280,7 @@ mod tests {
             deleted_at: None,
             reactions: Vec::new(),
             reply_to: None,
+            mentions: Vec::new(),
         });
         let text = serde_json::to_string(&frame).expect("json");
         assert_eq!(super::new_message_fields(&text), Some((42, 12345)));

@@ -54,6 +54,9 @@ pub struct Message {
     /// The message this one answers, as it is now.
     #[serde(default)]
     pub reply_to: Option<ReplyPreview>,
+    /// The members of its room it calls by name (`@username`).
+    #[serde(default)]
+    pub mentions: Vec<i64>,
 }
 
 impl Message {
@@ -174,6 +177,12 @@ pub struct RoomSummary {
     #[serde(with = "time")]
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub created_at: DateTime<Utc>,
+    /// Unread messages (as counted in `unread_count`) that mention you.
+    #[serde(default)]
+    pub mention_count: i64,
+    /// You muted the room: clients do not notify for it (except mentions).
+    #[serde(default)]
+    pub muted: bool,
 }
 
 /// Last seen `seq` per room id (JSON object keys are strings: `{"7": 13}`).
@@ -367,6 +376,11 @@ pub enum ServerFrame {
         user_id: i64,
         username: String,
         online: bool,
+    },
+    /// You changed your settings for a room (on this or another device).
+    RoomSettings {
+        room_id: i64,
+        muted: bool,
     },
     SyncComplete {
         #[serde(deserialize_with = "deserialize_positions")]

@@ -40,7 +40,13 @@ pub async fn change(state: &AppState, user: &User, message_id: i64, requested: R
     let change = match requested {
         Requested::Edit { content } => {
             check_content(content)?;
-            Change::Edit(content.to_owned())
+            // Who it mentions now: members of its room (any message's room; the store checks
+            // the editor's membership under the room's lock).
+            let mentions = match state.store.messages_by_ids(&[message_id]).await?.first() {
+                Some(m) => super::mentioned(state, m.room_id, content).await?,
+                None => Vec::new(),
+            };
+            Change::Edit { content: content.to_owned(), search_text: super::text::search_text(content), mentions }
         }
         Requested::Delete => Change::Delete,
         Requested::React { emoji, on } => {

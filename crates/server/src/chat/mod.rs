@@ -8,6 +8,8 @@ mod changes;
 mod groups;
 mod people;
 pub mod pipeline;
+mod search;
+pub mod text;
 
 use std::collections::BTreeMap;
 
@@ -16,6 +18,7 @@ pub use changes::{change, reads, MemberRead, Requested, MESSAGE_NOT_FOUND};
 pub use groups::{add_members, create_group, members, remove_member, MemberOut};
 pub use people::{groups_in_join_order, room_summary, rooms, search_users, user_public};
 pub use pipeline::{Pipeline, Sent};
+pub use search::{search, SearchPage, SearchQuery, SearchResult};
 
 use serde_json::{json, Value};
 
@@ -133,6 +136,8 @@ pub async fn send(state: &AppState, sender: &User, target: Target, out: Outgoing
         content: content.to_owned(),
         client_id: client_id.map(str::to_owned),
         reply_to_id,
+        search_text: text::search_text(content),
+        mentions: mentioned(state, room_id, content).await?,
         group_only,
     };
     // The room, its type and the sender's membership are checked inside the batch, under the
@@ -154,6 +159,15 @@ pub async fn send(state: &AppState, sender: &User, target: Target, out: Outgoing
         Sent::NotMember => Err(refused(NOT_A_GROUP_MEMBER)),
         Sent::BadReply => Err(bad_reply()),
     }
+}
+
+/// Who `content` mentions among the room's members (no query unless it has an `@`). The batch
+/// keeps only those who are members when it is written.
+async fn mentioned(state: &AppState, room_id: i64, content: &str) -> Result<Vec<i64>> {
+    if !content.contains('@') {
+        return Ok(Vec::new());
+    }
+    Ok(text::mentions(content, &state.store.member_names(room_id).await?))
 }
 
 /// The DM room between the sender and `recipient`, created (and announced to both) by the
@@ -319,6 +333,7 @@ pub fn to_message(row: MessageRow, is_read: bool) -> Message {
             .map(|(emoji, user_ids)| Reaction { emoji, count: user_ids.len() as i64, user_ids, me: false })
             .collect(),
         reply_to,
+        mentions: row.mentions,
     }
 }
 
@@ -395,6 +410,29 @@ impl Replay {
             Self::Updated { seq, message } => ServerFrame::MessageUpdated { room_id: message.room_id, seq, message },
         }
     }
+}
+
+/// A member's settings for a room.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct RoomSettings {
+    pub room_id: i64,
+    /// Clients do not notify for a muted room (except mentions); it still counts unread.
+    pub muted: bool,
+}
+
+/// The user's settings for a room they are a member of.
+pub async fn room_settings(state: &AppState, user: &User, room_id: i64) -> Result<RoomSettings> {
+    let muted = state.store.muted(room_id, user.id).await?.ok_or_else(|| Error::NotFound(ROOM_NOT_FOUND.into()))?;
+    Ok(RoomSettings { room_id, muted })
+}
+
+/// Changes them; the user's devices hear of it (`room_settings`).
+pub async fn set_room_settings(state: &AppState, user: &User, room_id: i64, muted: bool) -> Result<RoomSettings> {
+    if !state.store.set_muted(room_id, user.id, muted).await? {
+        return Err(Error::NotFound(ROOM_NOT_FOUND.into()));
+    }
+    state.broker.publish(Event::Users { user_ids: vec![user.id], frame: ServerFrame::RoomSettings { room_id, muted } });
+    Ok(RoomSettings { room_id, muted })
 }
 
 /// Everything after `positions` in the user's rooms, per room in seq order, each message once in

@@ -152,6 +152,8 @@ fn summary(state: &AppState, row: RoomRow, last_message: Option<Message>) -> Roo
         last_message_time: last_message.as_ref().map(|m| m.created_at).or(row.last_message_at),
         last_message,
         unread_count: row.unread_count,
+        mention_count: row.mention_count,
+        muted: row.muted,
         last_read_seq: row.last_read_seq,
         created_at: row.created_at,
     }

@@ -409,7 +409,7 @@ async fn publish_loop(mut written: mpsc::Receiver<Done>, broker: Arc<dyn Broker>
 
 /// Turns a batch's outcomes into what each sender is told.
 fn resolve(jobs: &[Job], done: AppendBatch) -> Vec<Sent> {
-    let AppendBatch { outcomes, created_at, replies, .. } = done;
+    let AppendBatch { outcomes, created_at, replies, members } = done;
     let mut sent: Vec<Sent> = Vec::with_capacity(outcomes.len());
     for (job, outcome) in jobs.iter().zip(outcomes) {
         let a = &job.append;
@@ -429,6 +429,14 @@ fn resolve(jobs: &[Job], done: AppendBatch) -> Vec<Sent> {
                     deleted_at: None,
                     reply: a.reply_to_id.and_then(|id| replies.get(&id).cloned()).unwrap_or_default(),
                     reactions: Vec::new(),
+                    // As the batch stored them: those who are members.
+                    mentions: {
+                        let room = members.get(&a.room_id);
+                        let mut m: Vec<i64> =
+                            a.mentions.iter().copied().filter(|u| room.is_some_and(|r| r.contains(u))).collect();
+                        m.sort_unstable();
+                        m
+                    },
                 },
                 false,
             )),

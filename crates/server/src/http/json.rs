@@ -229,6 +229,24 @@ pub fn checked<T>(rule: fn(&str) -> crate::validate::Rule<T>) -> impl Fn(&Value)
 }
 
 /// Pydantic's `str`: only a JSON string (a number is not silently turned into one).
+/// A boolean as Pydantic reads one in lax mode: `true`/`false`, `0`/`1`, and the strings
+/// `true`, `false`, `1`, `0`, `yes`, `no`, `on`, `off` in any case.
+pub fn boolean(v: &Value) -> Result<bool, Problem> {
+    let refused = || Problem::new("bool_parsing", "Input should be a valid boolean, unable to interpret input");
+    match v {
+        Value::Bool(b) => Ok(*b),
+        Value::Number(n) if n.as_f64() == Some(0.0) => Ok(false),
+        Value::Number(n) if n.as_f64() == Some(1.0) => Ok(true),
+        Value::Number(_) => Err(refused()),
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" | "t" | "y" => Ok(true),
+            "false" | "0" | "no" | "off" | "f" | "n" => Ok(false),
+            _ => Err(refused()),
+        },
+        _ => Err(Problem::new("bool_type", "Input should be a valid boolean")),
+    }
+}
+
 pub fn string(v: &Value) -> Result<String, Problem> {
     match v {
         Value::String(s) => Ok(s.clone()),

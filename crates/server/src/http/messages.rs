@@ -254,6 +254,10 @@ pub struct ChatEntry {
     unread_count: i64,
     /// The other user has a connection open (Banter's addition).
     online: bool,
+    /// Unread messages that mention you (Banter's addition).
+    mention_count: i64,
+    /// You muted the conversation (Banter's addition).
+    muted: bool,
 }
 
 /// One entry per DM, newest activity first.
@@ -278,6 +282,8 @@ async fn chats(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Vec
                 last_message: r.last_message.map(|m| m.content),
                 last_message_time: r.last_message_time,
                 unread_count: r.unread_count,
+                mention_count: r.mention_count,
+                muted: r.muted,
             })
             .collect(),
     ))

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use banter_protocol::{Message, Positions, RoomSummary};
 use serde::Serialize;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
@@ -24,10 +24,12 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(read))
         .routes(routes!(sync))
+        .routes(routes!(settings, set_settings))
         .route_layer(axum::middleware::from_fn(super::json::read_body))
         .routes(routes!(list))
         .routes(routes!(history))
         .routes(routes!(reads))
+        .routes(routes!(search))
 }
 
 /// Every conversation (DMs and groups), newest activity first: what a sidebar needs.
@@ -99,6 +101,87 @@ impl FromFields for SyncRequest {
     responses((status = 200, body = [MemberRead]), (status = 404, description = "`Room not found`", body = Detail)))]
 async fn reads(State(state): State<AppState>, auth: AuthUser, Id(room_id): Id) -> Result<Json<Vec<MemberRead>>> {
     Ok(Json(chat::reads(&state, &auth.user, room_id).await?))
+}
+
+/// Your settings for a room (members only).
+#[utoipa::path(get, path = "/rooms/{room_id}/settings", tag = "rooms", security(("HTTPBearer" = [])),
+    params(("room_id" = i64, Path)),
+    responses((status = 200, body = chat::RoomSettings), (status = 404, description = "`Room not found`", body = Detail)))]
+async fn settings(State(state): State<AppState>, auth: AuthUser, Id(room_id): Id) -> Result<Json<chat::RoomSettings>> {
+    Ok(Json(chat::room_settings(&state, &auth.user, room_id).await?))
+}
+
+#[derive(ToSchema)]
+pub struct SettingsRequest {
+    /// Mute the room: clients do not notify for it (except mentions); it still counts unread.
+    muted: bool,
+}
+
+impl FromFields for SettingsRequest {
+    fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
+        Some(Self { muted: f.required("muted", super::json::boolean)? })
+    }
+}
+
+/// Change your settings for a room; your other devices get a `room_settings` frame.
+#[utoipa::path(put, path = "/rooms/{room_id}/settings", tag = "rooms", security(("HTTPBearer" = [])),
+    params(("room_id" = i64, Path)), request_body = SettingsRequest,
+    responses(
+        (status = 200, body = chat::RoomSettings),
+        (status = 404, description = "`Room not found`", body = Detail),
+        (status = 422, body = ValidationDetail),
+    ))]
+async fn set_settings(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Id(room_id): Id,
+    Json(req): Json<SettingsRequest>,
+) -> Result<Json<chat::RoomSettings>> {
+    Ok(Json(chat::set_room_settings(&state, &auth.user, room_id, req.muted).await?))
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchParams {
+    /// 1–200 characters: every word must match (as a word or the start of one), whatever the
+    /// case and accents; at most 10 words count.
+    #[param(min_length = 1, max_length = 200)]
+    q: String,
+    /// Only this room (one you are a member of).
+    room_id: Option<i64>,
+    /// 1–50, default 20.
+    #[param(minimum = 1, maximum = 50)]
+    limit: Option<i64>,
+    /// Only messages with a smaller id: the previous page's `next_before`.
+    #[param(minimum = 1)]
+    before: Option<i64>,
+}
+
+impl FromFields for SearchParams {
+    fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
+        let q = f.string("q");
+        let room_id = f.opt_int("room_id");
+        let limit = f.opt_int("limit");
+        let before = f.opt_int("before");
+        Some(Self { q: q?, room_id: room_id?, limit: limit?, before: before? })
+    }
+}
+
+/// Search the messages of your rooms, newest first.
+#[utoipa::path(get, path = "/search/messages", tag = "rooms", security(("HTTPBearer" = [])),
+    params(SearchParams),
+    responses(
+        (status = 200, body = chat::SearchPage),
+        (status = 404, description = "`Room not found`: a `room_id` you are not a member of", body = Detail),
+        (status = 422, body = ValidationDetail),
+    ))]
+async fn search(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Query(p): Query<SearchParams>,
+) -> Result<Json<chat::SearchPage>> {
+    let query = chat::SearchQuery { q: p.q, room_id: p.room_id, limit: p.limit, before: p.before };
+    Ok(Json(chat::search(&state, &auth.user, &query).await?))
 }
 
 /// A change to a message seen before: its newest change's `seq` and its whole state now.

@@ -815,6 +815,7 @@ mod tests {
             deleted_at: None,
             reactions: Vec::new(),
             reply_to: None,
+            mentions: Vec::new(),
         })
     }
 

@@ -40,6 +40,9 @@ pub struct MessageRow {
     /// Each emoji with who used it, in the order of first use.
     #[sqlx(skip)]
     pub reactions: Vec<(String, Vec<i64>)>,
+    /// The members it mentions.
+    #[sqlx(skip)]
+    pub mentions: Vec<i64>,
 }
 
 /// The message a reply answers: all `None` when it answers nothing.
@@ -104,8 +107,13 @@ pub struct ChangeRequest {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    /// New content (already validated).
-    Edit(String),
+    /// New content (already validated), its search text, and the users it mentions (kept if
+    /// they are members).
+    Edit {
+        content: String,
+        search_text: String,
+        mentions: Vec<i64>,
+    },
     Delete,
     /// Add the actor's reaction with this emoji (already validated).
     React(String),
@@ -116,7 +124,7 @@ pub enum Change {
 impl Change {
     fn kind(&self) -> EventKind {
         match self {
-            Self::Edit(_) => EventKind::Edit,
+            Self::Edit { .. } => EventKind::Edit,
             Self::Delete => EventKind::Delete,
             Self::React(_) => EventKind::React,
             Self::Unreact(_) => EventKind::Unreact,
@@ -191,9 +199,9 @@ fn decide(f: &ChangeFacts, actor: i64, change: &Change) -> Decision {
     }
     let own = f.sender_id == Some(actor);
     match change {
-        Change::Edit(_) if !own => Decision::Refuse(Refusal::NotSender),
-        Change::Edit(_) if f.deleted => Decision::Refuse(Refusal::Deleted),
-        Change::Edit(content) if *content == f.content => Decision::Nothing,
+        Change::Edit { .. } if !own => Decision::Refuse(Refusal::NotSender),
+        Change::Edit { .. } if f.deleted => Decision::Refuse(Refusal::Deleted),
+        Change::Edit { content, .. } if *content == f.content => Decision::Nothing,
         Change::Delete if !(own || (f.group && f.created_by == Some(actor))) => {
             Decision::Refuse(Refusal::NotSenderOrCreator)
         }
@@ -251,6 +259,10 @@ pub struct Append {
     pub client_id: Option<String>,
     /// The message it answers: must be in the same room.
     pub reply_to_id: Option<i64>,
+    /// Its search text ([`crate::chat`] folds it).
+    pub search_text: String,
+    /// The users it mentions: stored for those who are members when it is written.
+    pub mentions: Vec<i64>,
     /// Refuse the room unless it is a group (the seed's `/groups/send`).
     pub group_only: bool,
 }
@@ -305,6 +317,17 @@ pub trait MessageStore: Send + Sync + 'static {
     /// The member's read position and the messages after it that are not deleted (`None` if
     /// not a member).
     async fn unread(&self, room_id: i64, user_id: i64) -> StoreResult<Option<(i64, i64)>>;
+    /// Messages of rooms `user_id` is a member of (only `room_id`, if given) whose search text
+    /// has every one of `words` (folded) as a word or the start of one, not deleted, with an id
+    /// below `before`; newest first, at most `limit`.
+    async fn search(
+        &self,
+        user_id: i64,
+        words: &[String],
+        room_id: Option<i64>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<MessageRow>>;
     /// Applies a change in one transaction, under the room's lock: checks it against the rules
     /// ([`decide`]), updates the message, and logs it as a room event with the room's next seq.
     async fn change_message(&self, request: &ChangeRequest) -> StoreResult<ChangeOutcome>;
@@ -431,21 +454,32 @@ macro_rules! sql_message_store {
                     .collect())
             }
 
-            /// Fills in the reactions of `rows`, on the connection (or transaction) given.
-            async fn with_reactions(conn: &mut <$db as sqlx::Database>::Connection, rows: &mut [MessageRow]) -> StoreResult<()> {
+            /// Fills in the reactions and mentions of `rows`, on the connection (or transaction)
+            /// given.
+            async fn with_extras(conn: &mut <$db as sqlx::Database>::Connection, rows: &mut [MessageRow]) -> StoreResult<()> {
                 if rows.is_empty() {
                     return Ok(());
                 }
-                let sql = format!(
-                    "SELECT message_id, emoji, user_id FROM message_reactions WHERE message_id IN ({}) ORDER BY id",
-                    super::rooms::placeholders(1, rows.len())
-                );
+                let list = super::rooms::placeholders(1, rows.len());
+                let sql = format!("SELECT message_id, emoji, user_id FROM message_reactions WHERE message_id IN ({list}) ORDER BY id");
                 let mut q = sqlx::query_as::<$db, (i64, String, i64)>(AssertSqlSafe(sql));
                 for row in rows.iter() {
                     q = q.bind(row.id);
                 }
                 let reactions = q.fetch_all(&mut *conn).await?;
                 attach_reactions(rows, reactions);
+                let sql = format!("SELECT message_id, user_id FROM message_mentions WHERE message_id IN ({list}) ORDER BY user_id");
+                let mut q = sqlx::query_as::<$db, (i64, i64)>(AssertSqlSafe(sql));
+                for row in rows.iter() {
+                    q = q.bind(row.id);
+                }
+                let mut mentions: HashMap<i64, Vec<i64>> = HashMap::new();
+                for (message, user) in q.fetch_all(&mut *conn).await? {
+                    mentions.entry(message).or_default().push(user);
+                }
+                for row in rows.iter_mut() {
+                    row.mentions = mentions.remove(&row.id).unwrap_or_default();
+                }
                 Ok(())
             }
 
@@ -460,7 +494,7 @@ macro_rules! sql_message_store {
                     q = q.bind(*id);
                 }
                 let mut rows = q.fetch_all(&mut *conn).await?;
-                Self::with_reactions(conn, &mut rows).await?;
+                Self::with_extras(conn, &mut rows).await?;
                 Ok(rows)
             }
 
@@ -528,22 +562,35 @@ macro_rules! sql_message_store {
                 let now = super::now();
                 let id = request.message_id;
                 match &request.change {
-                    Change::Edit(content) => {
-                        sqlx::query("UPDATE messages SET content = $1, edited_at = $2 WHERE id = $3")
+                    Change::Edit { content, search_text, mentions } => {
+                        sqlx::query("UPDATE messages SET content = $1, edited_at = $2, search_text = $3 WHERE id = $4")
                             .bind(content)
                             .bind(now)
+                            .bind(search_text)
                             .bind(id)
                             .execute(&mut *conn)
                             .await?;
+                        sqlx::query("DELETE FROM message_mentions WHERE message_id = $1").bind(id).execute(&mut *conn).await?;
+                        for user in mentions.iter().filter(|u| reads.iter().any(|(m, _)| m == *u)) {
+                            sqlx::query("INSERT INTO message_mentions (message_id, user_id) VALUES ($1, $2)")
+                                .bind(id)
+                                .bind(*user)
+                                .execute(&mut *conn)
+                                .await?;
+                        }
                     }
                     Change::Delete => {
-                        // The text is gone from the database, not only hidden.
-                        sqlx::query("UPDATE messages SET content = '', deleted_at = $1, reply_to_id = NULL WHERE id = $2")
-                            .bind(now)
-                            .bind(id)
-                            .execute(&mut *conn)
-                            .await?;
+                        // The text is gone from the database (and the search index), not only hidden.
+                        sqlx::query(
+                            "UPDATE messages SET content = '', search_text = NULL, deleted_at = $1, reply_to_id = NULL \
+                             WHERE id = $2",
+                        )
+                        .bind(now)
+                        .bind(id)
+                        .execute(&mut *conn)
+                        .await?;
                         sqlx::query("DELETE FROM message_reactions WHERE message_id = $1").bind(id).execute(&mut *conn).await?;
+                        sqlx::query("DELETE FROM message_mentions WHERE message_id = $1").bind(id).execute(&mut *conn).await?;
                     }
                     Change::React(emoji) => {
                         sqlx::query("INSERT INTO message_reactions (message_id, user_id, emoji, created_at) VALUES ($1, $2, $3, $4)")
@@ -622,7 +669,7 @@ macro_rules! sql_message_store {
                 if newest_first {
                     rows.reverse();
                 }
-                Self::with_reactions(&mut conn, &mut rows).await?;
+                Self::with_extras(&mut conn, &mut rows).await?;
                 Ok(rows)
             }
 
@@ -689,6 +736,48 @@ macro_rules! sql_message_store {
             async fn change_message(&self, request: &ChangeRequest) -> StoreResult<ChangeOutcome> {
                 self.change(request).await
             }
+
+            async fn search(
+                &self,
+                user_id: i64,
+                words: &[String],
+                room_id: Option<i64>,
+                before: Option<i64>,
+                limit: i64,
+            ) -> StoreResult<Vec<MessageRow>> {
+                if words.is_empty() {
+                    return Ok(Vec::new());
+                }
+                // Each backend's full-text index; the words are letters and digits only (no quotes).
+                let (matches, query) = if <$db as sqlx::Database>::NAME == "SQLite" {
+                    (
+                        "m.id IN (SELECT rowid FROM message_search WHERE message_search MATCH $2)",
+                        words.iter().map(|w| format!("\"{w}\"*")).collect::<Vec<_>>().join(" "),
+                    )
+                } else {
+                    (
+                        "to_tsvector('simple', m.search_text) @@ to_tsquery('simple', $2)",
+                        // Quoted, so no character of a word can be read as query syntax.
+                        words.iter().map(|w| format!("'{w}':*")).collect::<Vec<_>>().join(" & "),
+                    )
+                };
+                let sql = format!(
+                    "{MESSAGE_SELECT} JOIN chat_room_members me ON me.chat_room_id = m.chat_room_id AND me.user_id = $1 \
+                     WHERE {matches} AND m.deleted_at IS NULL AND ($3 < 0 OR m.chat_room_id = $3) AND m.id < $4 \
+                     ORDER BY m.id DESC LIMIT $5"
+                );
+                let mut conn = self.reader().acquire().await?;
+                let mut rows = sqlx::query_as::<$db, MessageRow>(AssertSqlSafe(sql))
+                    .bind(user_id)
+                    .bind(query)
+                    .bind(room_id.unwrap_or(-1))
+                    .bind(before.unwrap_or(i64::MAX))
+                    .bind(limit)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                Self::with_extras(&mut conn, &mut rows).await?;
+                Ok(rows)
+            }
         }
     };
 }
@@ -702,7 +791,7 @@ sql_message_store!(PgStore, Postgres);
 struct Writes {
     /// Each room's new `last_seq`.
     last_seqs: Vec<(i64, i64)>,
-    /// (room, sender, content, seq, client_id, reply_to_id) per new message, in batch order.
+    /// Per new message, in batch order.
     messages: Vec<NewRow>,
     /// (room, user, seq): each sender's newest own message per room.
     reads: Vec<(i64, i64, i64)>,
@@ -717,7 +806,15 @@ impl Writes {
                 let a = &batch[p.index];
                 let at = reads.entry((a.room_id, a.sender_id)).or_insert(p.seq);
                 *at = (*at).max(p.seq);
-                (a.room_id, a.sender_id, a.content.clone(), p.seq, a.client_id.clone(), a.reply_to_id)
+                (
+                    a.room_id,
+                    a.sender_id,
+                    a.content.clone(),
+                    p.seq,
+                    a.client_id.clone(),
+                    a.reply_to_id,
+                    a.search_text.clone(),
+                )
             })
             .collect();
         Self {
@@ -728,9 +825,30 @@ impl Writes {
     }
 }
 
-/// A new message's row: (room, sender, content, seq, client_id, reply_to_id); a tuple, so that
-/// SQLite reads it as a JSON array.
-type NewRow = (i64, i64, String, i64, Option<String>, Option<i64>);
+/// A new message's row: (room, sender, content, seq, client_id, reply_to_id, search_text); a
+/// tuple, so that SQLite reads it as a JSON array.
+type NewRow = (i64, i64, String, i64, Option<String>, Option<i64>, String);
+
+/// (message id, user id) of each mention of a member by a new message of the batch.
+fn mention_rows(
+    outcomes: &[Appended],
+    planned: &[Planned],
+    batch: &[Append],
+    members: &HashMap<i64, Vec<i64>>,
+) -> Vec<(i64, i64)> {
+    let mut rows = Vec::new();
+    for p in planned {
+        let a = &batch[p.index];
+        let Appended::New { id, .. } = outcomes[p.index] else { continue };
+        let room = members.get(&a.room_id);
+        for user in &a.mentions {
+            if room.is_some_and(|m| m.contains(user)) {
+                rows.push((id, *user));
+            }
+        }
+    }
+    rows
+}
 
 /// Fills in the ids the insert returned; fails if one is missing (it cannot be, short of a
 /// driver bug, but a message must never be acknowledged without its id).
@@ -767,18 +885,20 @@ struct MessageColumns {
     seqs: Vec<i64>,
     client_ids: Vec<Option<String>>,
     reply_to_ids: Vec<Option<i64>>,
+    search_texts: Vec<String>,
 }
 
 impl MessageColumns {
     fn of(w: &Writes) -> Self {
         let mut c = Self::default();
-        for (room, sender, content, seq, client_id, reply_to_id) in &w.messages {
+        for (room, sender, content, seq, client_id, reply_to_id, search_text) in &w.messages {
             c.rooms.push(*room);
             c.senders.push(*sender);
             c.contents.push(content.clone());
             c.seqs.push(*seq);
             c.client_ids.push(client_id.clone());
             c.reply_to_ids.push(*reply_to_id);
+            c.search_texts.push(search_text.clone());
         }
         c
     }
@@ -829,7 +949,7 @@ impl PgStore {
                 .bind(&client_ids)
                 .fetch_all(&mut *tx)
                 .await?;
-            Self::with_reactions(&mut tx, &mut rows).await?;
+            Self::with_extras(&mut tx, &mut rows).await?;
             for row in rows {
                 if let (Some(sender), Some(client_id)) = (row.sender_id, row.client_id.clone()) {
                     existing.insert((sender, client_id), row);
@@ -857,10 +977,10 @@ impl PgStore {
         // 5. The messages.
         let cols = MessageColumns::of(&w);
         let ids: HashMap<(i64, i64), i64> = sqlx::query_as::<Postgres, (i64, i64, i64)>(
-            "INSERT INTO messages (chat_room_id, sender_id, content, seq, client_id, reply_to_id, created_at) \
-             SELECT r, s, c, q, k, p, $6 \
-             FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::int8[], $5::text[], $7::int8[]) \
-             AS t(r, s, c, q, k, p) RETURNING id, chat_room_id, seq",
+            "INSERT INTO messages (chat_room_id, sender_id, content, seq, client_id, reply_to_id, search_text, created_at) \
+             SELECT r, s, c, q, k, p, x, $6 \
+             FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::int8[], $5::text[], $7::int8[], $8::text[]) \
+             AS t(r, s, c, q, k, p, x) RETURNING id, chat_room_id, seq",
         )
         .bind(&cols.rooms)
         .bind(&cols.senders)
@@ -869,12 +989,24 @@ impl PgStore {
         .bind(&cols.client_ids)
         .bind(created_at)
         .bind(&cols.reply_to_ids)
+        .bind(&cols.search_texts)
         .fetch_all(&mut *tx)
         .await?
         .into_iter()
         .map(|(id, room, seq)| ((room, seq), id))
         .collect();
         assign_ids(&mut outcomes, &planned, batch, &ids)?;
+        let mentions = mention_rows(&outcomes, &planned, batch, &members);
+        if !mentions.is_empty() {
+            let (messages, users): (Vec<i64>, Vec<i64>) = mentions.into_iter().unzip();
+            sqlx::query(
+                "INSERT INTO message_mentions (message_id, user_id) SELECT * FROM UNNEST($1::int8[], $2::int8[])",
+            )
+            .bind(&messages)
+            .bind(&users)
+            .execute(&mut *tx)
+            .await?;
+        }
         // 6. The event log.
         let message_ids: Vec<i64> = planned
             .iter()
@@ -1002,7 +1134,7 @@ impl SqliteStore {
                 .bind(json_rows(&keyed))
                 .fetch_all(&mut *tx)
                 .await?;
-            Self::with_reactions(&mut tx, &mut rows).await?;
+            Self::with_extras(&mut tx, &mut rows).await?;
             for row in rows {
                 if let (Some(sender), Some(client_id)) = (row.sender_id, row.client_id.clone()) {
                     existing.insert((sender, client_id), row);
@@ -1025,8 +1157,8 @@ impl SqliteStore {
         .execute(&mut *tx)
         .await?;
         let ids: HashMap<(i64, i64), i64> = sqlx::query_as::<Sqlite, (i64, i64, i64)>(
-            "INSERT INTO messages (chat_room_id, sender_id, content, seq, client_id, reply_to_id, created_at) \
-             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, $2 \
+            "INSERT INTO messages (chat_room_id, sender_id, content, seq, client_id, reply_to_id, search_text, created_at) \
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, $2 \
              FROM json_each($1) WHERE true RETURNING id, chat_room_id, seq",
         )
         .bind(json_rows(&w.messages))
@@ -1037,6 +1169,16 @@ impl SqliteStore {
         .map(|(id, room, seq)| ((room, seq), id))
         .collect();
         assign_ids(&mut outcomes, &planned, batch, &ids)?;
+        let mentions = mention_rows(&outcomes, &planned, batch, &members);
+        if !mentions.is_empty() {
+            sqlx::query(
+                "INSERT INTO message_mentions (message_id, user_id) \
+                 SELECT value ->> 0, value ->> 1 FROM json_each($1) WHERE true",
+            )
+            .bind(json_rows(&mentions))
+            .execute(&mut *tx)
+            .await?;
+        }
         let events: Vec<(i64, i64, i64, i64)> = planned
             .iter()
             .map(|p| {
@@ -1081,6 +1223,8 @@ mod tests {
             content: "x".into(),
             client_id: client_id.map(Into::into),
             reply_to_id: None,
+            search_text: "x".into(),
+            mentions: Vec::new(),
             group_only: false,
         }
     }
@@ -1103,11 +1247,13 @@ mod tests {
     #[test]
     fn the_rules_for_changing_a_message() {
         let f = facts();
-        let edit = Change::Edit("hello".into());
+        let edit_to =
+            |content: &str| Change::Edit { content: content.into(), search_text: String::new(), mentions: Vec::new() };
+        let edit = edit_to("hello");
         assert_eq!(decide(&f, 7, &edit), Decision::Apply);
         assert_eq!(decide(&f, 8, &edit), Decision::Refuse(Refusal::NotSender));
         assert_eq!(decide(&f, 9, &edit), Decision::Refuse(Refusal::NotSender), "a creator edits no one's text");
-        assert_eq!(decide(&f, 7, &Change::Edit("hi".into())), Decision::Nothing);
+        assert_eq!(decide(&f, 7, &edit_to("hi")), Decision::Nothing);
         assert_eq!(decide(&ChangeFacts { member: false, ..facts() }, 7, &edit), Decision::NotFound);
         assert_eq!(decide(&ChangeFacts { deleted: true, ..facts() }, 7, &edit), Decision::Refuse(Refusal::Deleted));
 

@@ -59,6 +59,10 @@ pub struct RoomRow {
     pub lm_id: Option<i64>,
     /// Messages after the caller's read position that are not deleted.
     pub unread_count: i64,
+    /// Those of them that mention the caller.
+    pub mention_count: i64,
+    /// The caller muted the room.
+    pub muted: bool,
 }
 
 use super::Leave;
@@ -103,6 +107,12 @@ pub trait RoomStore: Send + Sync + 'static {
     async fn co_member_ids(&self, user_id: i64) -> StoreResult<Vec<i64>>;
     /// The user's conversations, newest activity first (or just `only_room`).
     async fn room_rows(&self, user_id: i64, only_room: Option<i64>) -> StoreResult<Vec<RoomRow>>;
+    /// The member's settings for a room (`muted`), or `None` if not a member.
+    async fn muted(&self, room_id: i64, user_id: i64) -> StoreResult<Option<bool>>;
+    /// Changes them; `false` if not a member.
+    async fn set_muted(&self, room_id: i64, user_id: i64, muted: bool) -> StoreResult<bool>;
+    /// The room's members with their usernames.
+    async fn member_names(&self, room_id: i64) -> StoreResult<Vec<(i64, String)>>;
 }
 
 const ROOM_SELECT: &str = "SELECT r.id, r.name, r.room_type, r.created_by, r.last_seq, r.created_at, \
@@ -115,7 +125,11 @@ const ROOM_ROWS: &str = "SELECT r.id AS room_id, me.id AS membership_id, r.room_
      ou.id AS other_id, ou.username AS other_username, ou.full_name AS other_full_name, lm.id AS lm_id, \
      CASE WHEN r.last_message_seq <= me.last_read_seq THEN 0 ELSE \
      (SELECT COUNT(*) FROM messages um WHERE um.chat_room_id = r.id AND um.seq > me.last_read_seq \
-     AND um.deleted_at IS NULL) END AS unread_count \
+     AND um.deleted_at IS NULL) END AS unread_count, \
+     CASE WHEN r.last_message_seq <= me.last_read_seq THEN 0 ELSE \
+     (SELECT COUNT(*) FROM message_mentions mm JOIN messages mx ON mx.id = mm.message_id \
+     WHERE mm.user_id = me.user_id AND mx.chat_room_id = r.id AND mx.seq > me.last_read_seq \
+     AND mx.deleted_at IS NULL) END AS mention_count, me.muted \
      FROM chat_room_members me \
      JOIN chat_rooms r ON r.id = me.chat_room_id \
      LEFT JOIN chat_room_members om ON r.room_type = 'direct' AND om.chat_room_id = r.id AND om.user_id <> me.user_id \
@@ -463,6 +477,36 @@ macro_rules! sql_chat_store {
                 .fetch_all(self.reader())
                 .await?;
                 Ok(rows.into_iter().map(|(id,)| id).collect())
+            }
+
+            async fn muted(&self, room_id: i64, user_id: i64) -> StoreResult<Option<bool>> {
+                let row: Option<(bool,)> =
+                    sqlx::query_as("SELECT muted FROM chat_room_members WHERE chat_room_id = $1 AND user_id = $2")
+                        .bind(room_id)
+                        .bind(user_id)
+                        .fetch_optional(self.reader())
+                        .await?;
+                Ok(row.map(|(m,)| m))
+            }
+
+            async fn set_muted(&self, room_id: i64, user_id: i64, muted: bool) -> StoreResult<bool> {
+                let r = sqlx::query("UPDATE chat_room_members SET muted = $1 WHERE chat_room_id = $2 AND user_id = $3")
+                    .bind(muted)
+                    .bind(room_id)
+                    .bind(user_id)
+                    .execute(self.writer())
+                    .await?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn member_names(&self, room_id: i64) -> StoreResult<Vec<(i64, String)>> {
+                Ok(sqlx::query_as(
+                    "SELECT u.id, u.username FROM chat_room_members m JOIN users u ON u.id = m.user_id \
+                     WHERE m.chat_room_id = $1",
+                )
+                .bind(room_id)
+                .fetch_all(self.reader())
+                .await?)
             }
 
             async fn room_rows(&self, user_id: i64, only_room: Option<i64>) -> StoreResult<Vec<RoomRow>> {

@@ -172,9 +172,11 @@ async fn chats_list_one_entry_per_dm_newest_first(app: TestApp) {
             "last_message",
             "last_message_time",
             "unread_count",
-            "online"
+            "online",
+            "mention_count",
+            "muted"
         ],
-        "the seed's DirectChat fields, in its order (plus online)"
+        "the seed's DirectChat fields, in its order, then Banter's"
     );
     assert_eq!(chats[0]["chat_room_id"], bob_room);
     assert_eq!(chats[0]["other_user_id"], bob.id, "newest activity first");

@@ -19,5 +19,6 @@ mod pg;
 mod pipeline;
 mod proxy;
 mod realtime;
+mod search;
 mod seed;
 mod ws;

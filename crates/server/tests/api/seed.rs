@@ -56,7 +56,7 @@ fn assert_seed_time(v: &Value, sep: char) {
 const USER_KEYS: [&str; 7] = ["username", "email", "full_name", "id", "is_active", "is_verified", "created_at"];
 const TOKEN_KEYS: [&str; 3] = ["access_token", "refresh_token", "token_type"];
 /// The seed's `MessageWithSender`, then Banter's additions.
-pub const MESSAGE_KEYS: [&str; 15] = [
+pub const MESSAGE_KEYS: [&str; 16] = [
     "id",
     "chat_room_id",
     "sender_id",
@@ -72,6 +72,7 @@ pub const MESSAGE_KEYS: [&str; 15] = [
     "deleted_at",
     "reactions",
     "reply_to",
+    "mentions",
 ];
 
 fn assert_user(user: &Value, username: &str) {
@@ -661,7 +662,9 @@ async fn direct_messages(app: TestApp) {
             "last_message",
             "last_message_time",
             "unread_count",
-            "online"
+            "online",
+            "mention_count",
+            "muted"
         ]
     );
     assert_eq!(chat["chat_room_id"], room);

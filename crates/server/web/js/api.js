@@ -346,6 +346,30 @@ export class Api {
     return this.request('GET', `/rooms/${encodeURIComponent(roomId)}/reads`);
   }
 
+  // ---- search and per-room settings --------------------------------------------------------
+
+  /**
+   * Messages of our rooms containing every word of `q` (any case, any accents), newest first:
+   * {results: [{message, room_id, highlight: [{text, match}]}], next_before}. `roomId` limits
+   * it to one room; `before` (a message id: the previous answer's next_before) pages on.
+   */
+  searchMessages(q, { roomId, before, limit = 20 } = {}) {
+    const qs = new URLSearchParams({ q, limit: String(limit) });
+    if (roomId != null) qs.set('room_id', String(roomId));
+    if (before != null) qs.set('before', String(before));
+    return this.request('GET', `/search/messages?${qs}`);
+  }
+
+  /** Our own settings for a room: {room_id, muted}. */
+  roomSettings(roomId) {
+    return this.request('GET', `/rooms/${encodeURIComponent(roomId)}/settings`);
+  }
+
+  /** Change our settings for a room ({muted}); answers them as they are now. */
+  setRoomSettings(roomId, settings) {
+    return this.request('PUT', `/rooms/${encodeURIComponent(roomId)}/settings`, { body: settings });
+  }
+
   // ---- groups ---------------------------------------------------------------------------
 
   async createGroup(name, memberIds) {

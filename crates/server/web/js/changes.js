@@ -32,8 +32,14 @@ export class MessageChanges {
     const old = store.applyMessage(f.room_id, m);
     // A deleted message no longer counts as unread (the server leaves it out of unread_count).
     const newlyDeleted = m.deleted_at && !(old && old.deleted_at);
-    if (newlyDeleted && !store.isMine(m) && m.seq > (room.last_read_seq || 0) && room.unread_count > 0) {
+    const unread = !store.isMine(m) && m.seq > (room.last_read_seq || 0);
+    if (newlyDeleted && unread && room.unread_count > 0) {
       room.unread_count -= 1;
+    }
+    // Mentions are worked out again on an edit (and gone once deleted): so is our count.
+    if (unread && old && !old.deleted_at) {
+      const change = Number(store.mentionsMe(m) && !m.deleted_at) - Number(store.mentionsMe(old));
+      room.mention_count = Math.max(0, Math.min((room.mention_count || 0) + change, room.unread_count || 0));
     }
   }
 

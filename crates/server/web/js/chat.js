@@ -2,7 +2,8 @@
 // (rooms and draft DMs), loading history and older pages, sending with a client_id over the
 // WebSocket (REST as fallback, same client_id so nothing is stored twice), replies, retrying,
 // unread counts and read positions, typing, groups and members, and every incoming WebSocket
-// frame. Changes to sent messages (edits, deletions, reactions, "Seen by") are in changes.js.
+// frame. Changes to sent messages (edits, deletions, reactions, "Seen by") are in changes.js;
+// desktop notifications and muting (notify.js) and search (search.js) listen through on().
 // One Chat serves one signed-in session after another: every async continuation checks the
 // session generation (`gen`), so an answer for the previous user never lands in the store.
 
@@ -48,6 +49,29 @@ export class Chat {
     };
     this.typingTicker = null;
     this.changes = new MessageChanges(this);
+    /** @type {Map<string, Set<Function>>} */
+    this.listeners = new Map();
+  }
+
+  /**
+   * Listen to the session: 'message' (m, room|null) for each message someone else sent that
+   * arrived live (not from history; room is null while its summary is on its way), 'frame' (f)
+   * for every WebSocket frame. Returns an unsubscribe function.
+   */
+  on(event, fn) {
+    if (!this.listeners.has(event)) this.listeners.set(event, new Set());
+    this.listeners.get(event).add(fn);
+    return () => this.listeners.get(event)?.delete(fn);
+  }
+
+  emit(event, ...args) {
+    for (const fn of [...(this.listeners.get(event) || [])]) {
+      try {
+        fn(...args);
+      } catch (err) {
+        console.error(`${event} listener failed`, err);
+      }
+    }
   }
 
   /** Begin a signed-in session (the same Chat serves one session after another). */
@@ -345,6 +369,7 @@ export class Chat {
     if (!room) {
       // A room we do not know yet (the room_added frame may still be on its way).
       this.reloadRooms().catch(() => {});
+      if (added.length && !mine && !m.deleted_at) this.emit('message', m, null);
       return;
     }
     if (!added.length) return;
@@ -356,8 +381,12 @@ export class Chat {
       if (m.sender_id != null) store.setTyping(m.room_id, m.sender_id, m.sender_username, false);
       if (isNew && !m.deleted_at && m.seq > (room.last_read_seq || 0)) {
         if (this.isViewing(m.room_id)) this.scheduleMarkRead();
-        else room.unread_count = (room.unread_count || 0) + 1;
+        else {
+          room.unread_count = (room.unread_count || 0) + 1;
+          if (store.mentionsMe(m)) room.mention_count = (room.mention_count || 0) + 1;
+        }
       }
+      if (isNew && !m.deleted_at) this.emit('message', m, room);
     }
     store.notify('rooms', 'messages');
   }
@@ -379,6 +408,7 @@ export class Chat {
 
   onFrame(f) {
     const { store } = this;
+    this.emit('frame', f);
     switch (f.type) {
       case 'new_message': {
         const m = f.message || seedMessage(f);
@@ -421,6 +451,8 @@ export class Chat {
           if (room) {
             room.last_read_seq = Math.max(room.last_read_seq || 0, f.last_read_seq || 0);
             if (typeof f.unread_count === 'number') room.unread_count = f.unread_count;
+            // The frame has no mention count: none can be left when nothing is unread.
+            room.mention_count = Math.min(room.mention_count || 0, room.unread_count || 0);
             store.notify('rooms');
           }
         } else {
@@ -617,6 +649,7 @@ export class Chat {
     if (upTo <= 0 || (upTo <= (room.last_read_seq || 0) && !room.unread_count)) return;
     room.last_read_seq = upTo;
     room.unread_count = 0;
+    room.mention_count = 0;
     store.notify('rooms');
     if (!this.realtime.send({ type: 'read', room_id: room.room_id, up_to: upTo })) {
       this.api.markRead(room.room_id, upTo).catch(() => {});
@@ -686,7 +719,7 @@ export class Chat {
     const room = this.store.rooms.get(groupId);
     if (room && Array.isArray(list)) {
       room.member_count = list.length;
-      for (const m of list) this.store.learnPerson(m);
+      this.store.setMembers(groupId, list);
       for (const m of list) if (typeof m.online === 'boolean' && m.user_id !== this.store.me?.id) this.store.setOnline(m.user_id, m.online);
       this.store.notify('rooms', 'current');
     }

@@ -1,10 +1,13 @@
 // main.js — bootstrap: decide between the login screen and the chat (tokens in localStorage
-// keep a reload logged in), mount the views once, wire routes, dialogs and session endings.
+// keep a reload logged in), mount the views once, wire routes, dialogs, search, notifications
+// and session endings.
 
 import { Api } from './api.js';
 import { session } from './session.js';
 import { Store } from './state.js';
 import { Chat } from './chat.js';
+import { MessageSearch } from './search.js';
+import { Notifier } from './notify.js';
 import { $, h, replaceChildren } from './dom.js';
 import { navigate, onRoute, parseRoute } from './router.js';
 import { renderAuth } from './views/auth.js';
@@ -15,6 +18,7 @@ import { openNewDm } from './views/newdm.js';
 import { openNewGroup } from './views/newgroup.js';
 import { openMembers } from './views/members.js';
 import { openSettings } from './views/settings.js';
+import { installSearchShortcut, openSearch } from './views/search.js';
 import { toast } from './views/toast.js';
 
 const authRoot = $('#auth-root');
@@ -35,25 +39,33 @@ const chat = new Chat({
   },
 });
 
+const search = new MessageSearch({ api, store });
+const notifier = new Notifier({ store, chat, api, onOpenRoom: (roomId) => navigate(`/room/${roomId}`) });
+
 let signedIn = false;
 let mounted = false;
+let conversation = null; // {showMessage} once mounted
 
 function mountChat() {
   if (mounted) return;
   mounted = true;
   const deps = { api, store, chat };
+  const showSearch = () => openSearch({ search, store, onOpen: openAt });
   mountSidebar($('#sidebar'), {
     store,
     onNewDm: () => openNewDm(deps),
     onNewGroup: () => openNewGroup(deps),
-    onSettings: () => openSettings({ api, store, onLogout: (notice) => showAuth(notice) }),
+    onSettings: () => openSettings({ api, store, notifier, onLogout: (notice) => showAuth(notice) }),
+    onSearch: showSearch,
   });
-  mountConversation($('#conversation'), {
+  conversation = mountConversation($('#conversation'), {
     store,
     chat,
     onMembers: (roomId) => openMembers(deps, roomId),
     onBack: () => navigate('/'),
+    onMute: (roomId, muted) => notifier.setMuted(roomId, muted),
   });
+  installSearchShortcut({ isActive: () => signedIn && !chatScreen.hidden, open: showSearch });
   mountConnectionBanner();
   store.subscribe(() => chatScreen.classList.toggle('has-conversation', Boolean(store.current)));
 }
@@ -94,6 +106,12 @@ function mountConnectionBanner() {
   render();
 }
 
+/** A search result: open its room at that message. */
+function openAt(roomId, messageId) {
+  navigate(`/room/${roomId}`);
+  conversation?.showMessage(roomId, messageId);
+}
+
 function route(r) {
   if (!signedIn) return;
   let opening = null;
@@ -107,7 +125,9 @@ function showAuth(notice) {
   if (signedIn) chat.stop();
   signedIn = false;
   closeAllDialogs();
+  notifier.closeAll();
   store.reset();
+  search.reset();
   chatScreen.hidden = true;
   if (location.hash) history.replaceState(null, '', location.pathname + location.search);
   authRoot.hidden = false;

@@ -1,8 +1,9 @@
 // state.js — everything the client knows, in one place: the signed-in user, rooms (DMs and
 // groups), draft DMs not created yet, messages per room (keyed by id and by seq) and each room's
 // position in its event log, messages waiting for the server (pending / failed), unread counts,
-// who has read how far ("Seen by"), people's names, who is online and typing, the connection
-// status. Views subscribe to topics and re-render; changes are batched per task.
+// who has read how far ("Seen by"), people's names, groups' members, mentions of us and muted
+// rooms, who is online and typing, the connection status. Views subscribe to topics and
+// re-render; changes are batched per task.
 
 import { parseTime } from './util.js';
 
@@ -33,6 +34,8 @@ export class Store {
     this.reads = new Map();
     /** @type {Map<number, {id: number, username: string, full_name: string|null}>} names by user id */
     this.people = new Map();
+    /** @type {Map<number, number[]>} group room_id -> its members' user ids, once loaded */
+    this.members = new Map();
     /** @type {null | {type: 'room', id: number} | {type: 'draft', userId: number}} */
     this.current = null;
     /** 'idle' | 'connecting' | 'online' | 'reconnecting' */
@@ -49,8 +52,8 @@ export class Store {
     return () => this.listeners.delete(fn);
   }
 
-  /** Topics: 'rooms', 'messages', 'reads', 'current', 'typing', 'presence', 'connection', 'me',
-   *  'all'. */
+  /** Topics: 'rooms', 'messages', 'reads', 'members', 'current', 'typing', 'presence',
+   *  'connection', 'me', 'all'. */
   notify(...topics) {
     for (const t of topics) this.dirty.add(t);
     if (this.scheduled) return;
@@ -87,7 +90,10 @@ export class Store {
       }
       // A read we sent may not have reached the server when it wrote this summary.
       room.last_read_seq = Math.max(old.last_read_seq || 0, summary.last_read_seq || 0);
-      if (room.last_read_seq >= room.last_seq) room.unread_count = 0;
+      if (room.last_read_seq >= room.last_seq) {
+        room.unread_count = 0;
+        room.mention_count = 0;
+      }
     }
     if (summary.other_user) {
       this.learnPerson(summary.other_user);
@@ -120,6 +126,7 @@ export class Store {
     if (!room) return;
     room.removed = true;
     room.unread_count = 0;
+    room.mention_count = 0;
     this.typing.delete(roomId);
     this.notify('rooms', 'current', 'typing');
   }
@@ -128,10 +135,19 @@ export class Store {
     this.rooms.delete(roomId);
     this.messages.delete(roomId);
     this.reads.delete(roomId);
+    this.members.delete(roomId);
     this.typing.delete(roomId);
     for (const [cid, p] of this.pending) if (p.room_id === roomId) this.pending.delete(cid);
     if (this.current?.type === 'room' && this.current.id === roomId) this.current = null;
     this.notify('rooms', 'current', 'messages');
+  }
+
+  /** Our setting for a room changed (here, or on another device: a `room_settings` frame). */
+  setMuted(roomId, muted) {
+    const room = this.rooms.get(roomId);
+    if (!room || Boolean(room.muted) === Boolean(muted)) return;
+    room.muted = Boolean(muted);
+    this.notify('rooms');
   }
 
   /** The DM room with this user, if one exists. */
@@ -246,6 +262,11 @@ export class Store {
     return this.me != null && m.sender_id === this.me.id;
   }
 
+  /** Whether a message calls us by name (`@username`: the server lists whom in `mentions`). */
+  mentionsMe(m) {
+    return this.me != null && Array.isArray(m?.mentions) && m.mentions.includes(this.me.id);
+  }
+
   // ---- people and read positions ---------------------------------------------------------
 
   /** Remember a user's names ({id, username, full_name} or {user_id, …}). */
@@ -268,6 +289,37 @@ export class Store {
     if (this.me && userId === this.me.id) return 'You';
     const p = this.people.get(userId);
     return p ? (p.full_name && p.full_name.trim()) || p.username : 'Someone';
+  }
+
+  /** A group's members (GET /groups/{id}/members): their names, and who is in it. */
+  setMembers(roomId, list) {
+    const ids = [];
+    for (const m of list || []) {
+      if (typeof m?.user_id !== 'number') continue;
+      this.learnPerson(m);
+      ids.push(m.user_id);
+    }
+    this.members.set(roomId, ids);
+    this.notify('members');
+  }
+
+  /**
+   * The people of a conversation other than us, as {id, username, full_name}: a DM's other
+   * person, or a group's members once loaded (null until then).
+   */
+  othersIn(conv) {
+    const person = (id) => this.people.get(id) || null;
+    if (!conv) return [];
+    if (conv.type === 'draft') {
+      const u = this.drafts.get(conv.userId);
+      return u ? [{ id: u.id, username: u.username, full_name: u.full_name ?? null }] : [];
+    }
+    const room = this.rooms.get(conv.id);
+    if (!room || room.removed) return [];
+    if (room.room_type === 'direct') return room.other_user ? [person(room.other_user.id) || room.other_user] : [];
+    const ids = this.members.get(conv.id);
+    if (!ids) return null;
+    return ids.filter((id) => id !== this.me?.id).map(person).filter(Boolean);
   }
 
   /** Every member's read position (GET /rooms/{id}/reads). Positions never move back, so a

@@ -2,11 +2,13 @@
 // text not sent yet is kept per conversation. Two modes above the text box: replying (a quote
 // of the message answered, × or Escape to cancel; the send carries reply_to_id) and editing
 // one of our messages (its text in the box, Enter saves, Escape cancels and brings back what
-// was being written). ↑ in an empty box edits our last message.
+// was being written). ↑ in an empty box edits our last message. `@` lists people to mention
+// (see mentions.js).
 
 import { h } from '../dom.js';
 import { MAX_MESSAGE_CHARS } from '../util.js';
 import { icon } from './icons.js';
+import { attachMentions } from './mentions.js';
 
 /**
  * @param {{store: import('../state.js').Store, chat: import('../chat.js').Chat, conv: object,
@@ -55,6 +57,9 @@ export function createComposer({ store, chat, conv, drafts, draftKey, onSent, on
     help,
     error,
   );
+
+  // First, so that its keys (Enter, Tab, Escape, arrows) win while its list is open.
+  attachMentions({ input, host: form, store, chat, conv });
 
   const autosize = () => {
     input.style.height = 'auto';

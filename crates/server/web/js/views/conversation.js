@@ -1,9 +1,10 @@
 // views/conversation.js — one open conversation: header (name, online status or member
-// count), the message history with day separators, sender names and times, own messages set
-// apart, pending and failed messages (with Retry), edits, deletions, reactions and replies
-// (see message.js), "Seen" / "Seen by …" under the newest messages people have read, older
-// pages loaded on scrolling up (or to show the message a reply quotes), the typing indicator,
-// and the composer (see composer.js).
+// count, the mute button), the message history with day separators, sender names and times,
+// own messages set apart, pending and failed messages (with Retry), edits, deletions,
+// reactions, replies and mentions (see message.js), "Seen" / "Seen by …" under the newest
+// messages people have read, older pages loaded on scrolling up (or to show the message a
+// reply quotes, or a search result), the typing indicator, and the composer (see
+// composer.js).
 
 import { h, replaceChildren } from '../dom.js';
 import { dayKey, dayLabel, displayName, parseTime } from '../util.js';
@@ -14,22 +15,27 @@ import { quoteOf, reactionsOf, seenMarkers } from './timeline.js';
 import { closePopover, openEmojiPicker, openMenu } from './popover.js';
 import { icon } from './icons.js';
 import { toast } from './toast.js';
+import { muteButton } from './notifications.js';
 
 const RUN_GAP_MS = 5 * 60 * 1000; // messages closer than this from one sender form a run
 const FLASH_MS = 2000; // how long the message a reply quotes stays highlighted after a jump
+const JUMP_WAIT_MS = 20000; // a search result's room that has not opened by then is given up
 
 /**
  * @param {HTMLElement} root
  * @param {{store: import('../state.js').Store, chat: import('../chat.js').Chat,
- *          onMembers: (roomId: number) => void, onBack: () => void}} deps
+ *          onMembers: (roomId: number) => void, onBack: () => void,
+ *          onMute: (roomId: number, muted: boolean) => void}} deps
+ * @returns {{showMessage: (roomId: number, messageId: number) => void}}
  */
-export function mountConversation(root, { store, chat, onMembers, onBack }) {
+export function mountConversation(root, { store, chat, onMembers, onBack, onMute }) {
   let convKey = undefined;
   let ui = null; // the elements of the open conversation
   const drafts = new Map(); // unsent composer text per conversation, of draftsOwner only
   let draftsOwner = null;
   const itemEls = new Map();
   let flash = null; // {id, timer}: the message just jumped to, highlighted for a moment
+  let pendingJump = null; // {roomId, id, until}: show this message once its room is open
 
   function keyOf(conv) {
     if (!conv) return null;
@@ -74,12 +80,18 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
       hidden: true,
       on: { click: () => conv.type === 'room' && onMembers(conv.id) },
     });
+    const mute = muteButton({
+      onToggle: () => {
+        if (conv.type === 'room') onMute(conv.id, !store.rooms.get(conv.id)?.muted);
+      },
+    });
     const header = h(
       'header.conversation-header',
       {},
       back,
       avatarSlot,
       h('div.conversation-heading', {}, title, status),
+      mute.el,
       membersBtn,
     );
 
@@ -156,7 +168,7 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
         composer.el,
       ),
     );
-    ui = { conv, avatarSlot, title, status, membersBtn, olderBtn, historyNote, historyTop, list, scroller, emptyNote, typing, notMember, composer, input: composer.input };
+    ui = { conv, avatarSlot, title, status, membersBtn, mute, olderBtn, historyNote, historyTop, list, scroller, emptyNote, typing, notMember, composer, input: composer.input };
     if (window.matchMedia('(min-width: 721px)').matches) composer.input.focus({ preventScroll: true });
   }
 
@@ -185,6 +197,8 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
         statusText = 'This account was deleted';
       }
       ui.membersBtn.hidden = !group || room.removed;
+      ui.mute.update(Boolean(room.muted), Boolean(room.removed));
+      if (room.muted && !room.removed) statusText += ' · Muted';
       ui.notMember.hidden = !room.removed;
       ui.composer.el.hidden = Boolean(room.removed);
     } else {
@@ -193,6 +207,7 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
       online = store.online.has(conv.userId);
       statusText = `${online ? 'Online' : 'Offline'} · New conversation`;
       ui.membersBtn.hidden = true;
+      ui.mute.update(false, true);
       ui.notMember.hidden = true;
       ui.composer.el.hidden = false;
     }
@@ -212,6 +227,7 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
     const live = Boolean(room && !room.removed);
     const creator = isGroup && room.created_by != null && room.created_by === store.me?.id;
     const seen = seenMarkers(store, conv, messages);
+    const meId = store.me?.id;
     let prev = null; // {senderKey, time, day}
     const push = (item) => {
       const t = item.time;
@@ -237,6 +253,8 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
           item.editing,
           item.replying,
           item.flash,
+          item.mentioned?.map((p) => `${p.id}:${p.username}`),
+          item.mentionsMe,
         ]),
         build: () => messageItem(full, actions),
       });
@@ -246,6 +264,8 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
       const own = store.isMine(m);
       const deleted = Boolean(m.deleted_at);
       const sent = typeof m.id === 'number';
+      // Whom it calls by name, as far as we know their usernames.
+      const mentioned = deleted || !Array.isArray(m.mentions) ? [] : m.mentions.map((id) => mentionedPerson(id)).filter(Boolean);
       push({
         key: own && m.client_id ? `c:${m.client_id}` : `m:${m.id}`,
         id: m.id,
@@ -267,6 +287,9 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
         editing: ui?.composer?.editingId === m.id,
         replying: ui?.composer?.replyingId === m.id,
         flash: flash?.id === m.id,
+        mentioned,
+        mentionsMe: !deleted && !own && store.mentionsMe(m),
+        meId,
       });
       const marker = seen.get(m.id);
       if (marker) entries.push({ key: `s:${m.id}`, sig: `seen|${marker.text}|${marker.title}|${own}`, build: () => seenItem({ ...marker, own }) });
@@ -290,6 +313,12 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
       });
     }
     return entries;
+  }
+
+  function mentionedPerson(id) {
+    if (store.me && id === store.me.id) return { id, username: store.me.username };
+    const p = store.people.get(id);
+    return p ? { id, username: p.username } : null;
   }
 
   function daySeparator(t) {
@@ -382,6 +411,29 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
     });
   }
 
+  /**
+   * Open a room at a message (a search result): once the room is open with its newest page
+   * loaded, page back to the message and highlight it.
+   */
+  function showMessage(roomId, id) {
+    pendingJump = { roomId, id, until: Date.now() + JUMP_WAIT_MS };
+    takeJump();
+  }
+
+  function takeJump() {
+    const j = pendingJump;
+    if (!j) return;
+    if (Date.now() > j.until) {
+      pendingJump = null;
+      return;
+    }
+    if (ui?.conv.type !== 'room' || ui.conv.id !== j.roomId) return;
+    const rm = store.roomMessages(j.roomId);
+    if (!rm.historyLoaded) return;
+    pendingJump = null;
+    jumpTo(j.id);
+  }
+
   /** Show the message a reply quotes (paging back through history for it), highlighted. */
   async function jumpTo(id) {
     const conv = ui?.conv;
@@ -389,7 +441,7 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
     const found = await chat.changes.reveal(conv.id, id);
     if (ui?.conv !== conv) return;
     if (!found) {
-      toast('The original message could not be shown.');
+      toast('That message could not be shown.');
       return;
     }
     clearTimeout(flash?.timer);
@@ -532,13 +584,15 @@ export function mountConversation(root, { store, chat, onMembers, onBack }) {
     const all = first || topics.has('all');
     if (all || topics.has('rooms') || topics.has('presence') || topics.has('current')) renderHeader();
     if (all || topics.has('messages') || topics.has('current') || topics.has('rooms')) ui.composer.refresh();
-    if (all || topics.has('messages') || topics.has('current') || topics.has('rooms') || topics.has('reads')) {
+    if (all || topics.has('messages') || topics.has('current') || topics.has('rooms') || topics.has('reads') || topics.has('members')) {
       renderMessages(first);
     }
     if (all || topics.has('typing') || topics.has('current')) renderTyping();
+    if (pendingJump) takeJump();
   }
 
   store.subscribe(render);
   render(new Set(['all']));
+  return { showMessage };
 }
 

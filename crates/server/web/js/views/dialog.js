@@ -7,11 +7,13 @@ import { h } from '../dom.js';
 let counter = 0;
 
 /**
- * @param {{title: string, testid: string, build: (body: HTMLElement, close: () => void) => void,
+ * `close({restoreFocus: false})` leaves focus alone (whoever closes it moves focus on).
+ * @param {{title: string, testid: string, className?: string,
+ *          build: (body: HTMLElement, close: (o?: {restoreFocus?: boolean}) => void) => void,
  *          onClose?: () => void}} opts
- * @returns {{close: () => void, dialog: HTMLDialogElement}}
+ * @returns {{close: (o?: {restoreFocus?: boolean}) => void, dialog: HTMLDialogElement}}
  */
-export function openDialog({ title, testid, build, onClose }) {
+export function openDialog({ title, testid, className, build, onClose }) {
   const opener = document.activeElement;
   const titleId = `dialog-title-${++counter}`;
   const body = h('div.dialog-body');
@@ -24,20 +26,22 @@ export function openDialog({ title, testid, build, onClose }) {
   });
   const dialog = h(
     'dialog.dialog',
-    { 'aria-labelledby': titleId, dataset: { testid } },
+    { 'aria-labelledby': titleId, dataset: { testid }, class: className },
     h('div.dialog-inner', {}, h('header.dialog-header', {}, h('h2', { id: titleId, text: title }), closeBtn), body),
   );
-  const close = () => {
+  let restoreFocus = true;
+  const close = (o) => {
+    restoreFocus = o?.restoreFocus !== false;
     if (dialog.open) dialog.close();
   };
-  closeBtn.addEventListener('click', close);
+  closeBtn.addEventListener('click', () => close());
   dialog.addEventListener('click', (e) => {
     if (e.target === dialog) close(); // the backdrop
   });
   dialog.addEventListener('close', () => {
     dialog.remove();
     onClose?.();
-    if (opener && opener instanceof HTMLElement && opener.isConnected) opener.focus();
+    if (restoreFocus && opener && opener instanceof HTMLElement && opener.isConnected) opener.focus();
   });
   build(body, close);
   document.body.appendChild(dialog);

@@ -1,6 +1,7 @@
-// views/icons.js — the few line icons the message actions use, drawn as inline SVG (built with
-// the DOM, so the Content-Security-Policy has nothing to object to). They inherit the text
-// colour and are hidden from screen readers: the buttons carrying them have labels.
+// views/icons.js — the few line icons the message actions, search and muting use, drawn as
+// inline SVG (built with the DOM, so the Content-Security-Policy has nothing to object to). They
+// inherit the text colour and are hidden from screen readers: the buttons carrying them have
+// labels.
 
 const NS = 'http://www.w3.org/2000/svg';
 
@@ -25,6 +26,17 @@ const SHAPES = {
     ['path', { d: 'M6 7l1 13h10l1-13M9 7V4h6v3' }],
   ],
   close: [['path', { d: 'M6 6l12 12M18 6 6 18' }]],
+  search: [['circle', { cx: '11', cy: '11', r: '6.5' }], ['path', { d: 'm16 16 4.5 4.5' }]],
+  bell: [
+    ['path', { d: 'M6 16V11a6 6 0 0 1 12 0v5l1.5 2h-15z' }],
+    ['path', { d: 'M10 20.5a2 2 0 0 0 4 0' }],
+  ],
+  // a bell struck through: "muted"
+  'bell-off': [
+    ['path', { d: 'M8.2 5.9A6 6 0 0 1 18 11v4M6 11v5l-1.5 2H17' }],
+    ['path', { d: 'M10 20.5a2 2 0 0 0 4 0' }],
+    ['path', { d: 'M3.5 3.5l17 17' }],
+  ],
 };
 
 /** An icon by name (see SHAPES), 1em square by default. */

@@ -1,5 +1,6 @@
 // views/message.js — one message in the history: its bubble (the quoted message it replies to,
-// its text or "Message deleted", an "edited" marker, the time, Sending… / Not sent), its
+// its text with `@name` mentions marked — ours stand out, and a message that mentions us gets an
+// accent — or "Message deleted", an "edited" marker, the time, Sending… / Not sent), its
 // reactions under it, and its actions (react, reply, more: edit, delete), shown on hover, on
 // keyboard focus, or on a tap where there is no hover. Also the "Seen by" line, and the
 // dialog that confirms a deletion. Builds
@@ -11,6 +12,7 @@ import { openDialog } from './dialog.js';
 import { timeLabel } from '../util.js';
 import { emojiName } from '../emoji.js';
 import { icon } from './icons.js';
+import { splitMentions } from '../mentions.js';
 
 /**
  * @typedef {{onReact: (item: object, emoji: string) => void, onPicker: (anchor: HTMLElement, item: object) => void,
@@ -29,6 +31,7 @@ export function messageItem(item, actions) {
   if (item.editing) classes.push('editing');
   if (item.replying) classes.push('replying');
   if (item.flash) classes.push('flash');
+  if (item.mentionsMe) classes.push('mentions-me');
   const time = h('time.msg-time', {
     datetime: item.time.toISOString(),
     title: item.time.toLocaleString(),
@@ -45,7 +48,7 @@ export function messageItem(item, actions) {
       : null;
   const body = item.deleted
     ? h('p.msg-content.msg-tombstone', { dataset: { testid: 'message-deleted' }, text: 'Message deleted' })
-    : h('p.msg-content', { dataset: { testid: 'message-content' }, text: item.content });
+    : h('p.msg-content', { dataset: { testid: 'message-content' } }, contentWithMentions(item));
   const bubble = h(
     'div.msg-bubble',
     {},
@@ -109,6 +112,20 @@ export function messageItem(item, actions) {
     );
   }
   return li;
+}
+
+/** The text, each `@name` it mentions in a span (text nodes only: user text is never markup). */
+function contentWithMentions(item) {
+  if (!item.mentioned?.length) return item.content;
+  return splitMentions(item.content, item.mentioned).map((part) => {
+    if (part.userId === undefined) return part.text;
+    const me = part.userId === item.meId;
+    return h(`span.mention${me ? '.mention-me' : ''}`, {
+      dataset: { testid: 'mention', userId: part.userId, me: me ? 'true' : undefined },
+      title: me ? 'Mentions you' : undefined,
+      text: part.text,
+    });
+  });
 }
 
 /** The message a reply answers: its sender and the start of its text; a click shows it. */

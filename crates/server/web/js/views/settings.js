@@ -1,18 +1,20 @@
-// views/settings.js — the account dialog: who you are, change password (the server ends every
-// session and returns new tokens for this device), log out of this device or all devices,
-// delete the account.
+// views/settings.js — the account dialog: who you are, desktop notifications (see
+// notifications.js), change password (the server ends every session and returns new tokens for
+// this device), log out of this device or all devices, delete the account.
 
 import { h } from '../dom.js';
 import { displayName } from '../util.js';
 import { openDialog } from './dialog.js';
 import { field, showError, clearErrors, checkRequired, busy } from './forms.js';
 import { toast } from './toast.js';
+import { notificationSettings } from './notifications.js';
 
 /**
  * @param {{api: import('../api.js').Api, store: import('../state.js').Store,
- *          onLogout: (notice?: string) => void}} deps
+ *          notifier: import('../notify.js').Notifier, onLogout: (notice?: string) => void}} deps
  */
-export function openSettings({ api, store, onLogout }) {
+export function openSettings({ api, store, notifier, onLogout }) {
+  let notifications = null;
   openDialog({
     title: 'Account',
     testid: 'settings-dialog',
@@ -101,13 +103,16 @@ export function openSettings({ api, store, onLogout }) {
         }
       });
 
+      notifications = notificationSettings(notifier);
       body.append(
         who,
+        notifications.el,
         h('section.dialog-section', { 'aria-label': 'Sessions' }, h('h3', { text: 'Sessions' }), h('div.button-row', {}, logoutBtn, logoutAllBtn), sessionError),
         h('section.dialog-section', { 'aria-label': 'Password' }, h('h3', { text: 'Change password' }), pwForm),
         h('section.dialog-section.danger-zone', { 'aria-label': 'Delete account' }, h('h3', { text: 'Delete account' }), delForm),
       );
       logoutBtn.focus();
     },
+    onClose: () => notifications?.dispose(),
   });
 }

@@ -1,17 +1,20 @@
 // views/sidebar.js — the conversation list: DMs and groups together, newest activity first,
-// each with its name, last message preview, time, unread badge and (for DMs) online dot. Also
-// the user's menu and the "new message" / "new group" buttons. Re-renders from the store.
+// each with its name, last message preview, time, unread badge, an "@" badge when unread
+// messages mention us, a muted bell for muted rooms and (for DMs) online dot. Also the search
+// box (it opens the search panel), the user's menu and the "new message" / "new group" buttons, and the unread total in
+// the tab's title. Re-renders from the store.
 
 import { h, replaceChildren } from '../dom.js';
 import { displayName, parseTime, shortWhen } from '../util.js';
 import { avatar } from './avatar.js';
+import { icon } from './icons.js';
 
 /**
  * @param {HTMLElement} root
  * @param {{store: import('../state.js').Store, onNewDm: () => void, onNewGroup: () => void,
- *          onSettings: () => void}} deps
+ *          onSettings: () => void, onSearch: () => void}} deps
  */
-export function mountSidebar(root, { store, onNewDm, onNewGroup, onSettings }) {
+export function mountSidebar(root, { store, onNewDm, onNewGroup, onSettings, onSearch }) {
   const meName = h('span.me-name', { dataset: { testid: 'me-name' } });
   const meAvatar = h('span.me-avatar');
   const settingsBtn = h(
@@ -27,6 +30,20 @@ export function mountSidebar(root, { store, onNewDm, onNewGroup, onSettings }) {
     h('div.brand.brand-small', {}, h('span.brand-mark', { 'aria-hidden': 'true', text: 'B' }), h('h1', { text: 'Banter' })),
     settingsBtn,
   );
+  // Looks like a search box; opens the search panel (as do Ctrl+K / ⌘K and "/").
+  const mac = /Mac|iPhone|iPad/.test(navigator.userAgent);
+  const searchBtn = h(
+    'button.search-launcher',
+    {
+      type: 'button',
+      dataset: { testid: 'open-search' },
+      'aria-keyshortcuts': mac ? 'Meta+K /' : 'Control+K /',
+      on: { click: onSearch },
+    },
+    h('span.search-launcher-icon', { 'aria-hidden': 'true' }, icon('search')),
+    h('span.search-launcher-text', { text: 'Search messages' }),
+    h('kbd.search-launcher-key', { 'aria-hidden': 'true', text: mac ? '⌘K' : 'Ctrl K' }),
+  );
   const actions = h(
     'div.sidebar-actions',
     {},
@@ -40,7 +57,7 @@ export function mountSidebar(root, { store, onNewDm, onNewGroup, onSettings }) {
     text: 'No conversations yet. Start one with “New message” or “New group”.',
   });
   const nav = h('nav.sidebar-nav', { 'aria-label': 'Conversations' }, list, empty);
-  replaceChildren(root, header, actions, nav);
+  replaceChildren(root, header, h('div.sidebar-search', {}, searchBtn), actions, nav);
 
   function preview(room) {
     if (room.removed) return 'You are no longer a member';
@@ -52,8 +69,15 @@ export function mountSidebar(root, { store, onNewDm, onNewGroup, onSettings }) {
     return text;
   }
 
-  function item({ key, href, name, group, online, when, previewText, unread, active, removed, dataset }) {
+  function item({ key, href, name, group, online, when, previewText, unread, mentions = 0, muted = false, active, removed, dataset }) {
     // aria-label on a plain span is not read out: the count is said in hidden text instead.
+    const mentionBadge =
+      mentions > 0
+        ? [
+            h('span.mention-badge', { dataset: { testid: 'mention-badge' }, 'aria-hidden': 'true', title: 'You were mentioned', text: '@' }),
+            h('span.visually-hidden', { text: `, ${mentions} mention${mentions === 1 ? '' : 's'} of you` }),
+          ]
+        : null;
     const badge =
       unread > 0
         ? [
@@ -65,8 +89,14 @@ export function mountSidebar(root, { store, onNewDm, onNewGroup, onSettings }) {
             h('span.visually-hidden', { text: `, ${unread} unread message${unread === 1 ? '' : 's'}` }),
           ]
         : null;
+    const mutedMark = muted
+      ? [
+          h('span.room-muted', { dataset: { testid: 'muted-icon' }, title: 'Muted', 'aria-hidden': 'true' }, icon('bell-off')),
+          h('span.visually-hidden', { text: ' (muted)' }),
+        ]
+      : null;
     const link = h(
-      `a.room-item${active ? '.active' : ''}${removed ? '.removed' : ''}${unread > 0 ? '.has-unread' : ''}`,
+      `a.room-item${active ? '.active' : ''}${removed ? '.removed' : ''}${unread > 0 ? '.has-unread' : ''}${muted ? '.muted' : ''}`,
       { href, dataset: { testid: 'room-item', key, ...dataset }, 'aria-current': active ? 'page' : undefined },
       avatar(name, { group, online }),
       h(
@@ -77,9 +107,10 @@ export function mountSidebar(root, { store, onNewDm, onNewGroup, onSettings }) {
           {},
           h('span.room-name', { dataset: { testid: 'room-name' }, text: name }),
           online === true ? h('span.visually-hidden', { text: ' (online)' }) : null,
+          mutedMark,
           h('span.room-time', { text: when }),
         ),
-        h('span.room-line', {}, h('span.room-preview', { dataset: { testid: 'room-preview' }, text: previewText }), badge),
+        h('span.room-line', {}, h('span.room-preview', { dataset: { testid: 'room-preview' }, text: previewText }), mentionBadge, badge),
       ),
     );
     return h('li', {}, link);
@@ -126,6 +157,8 @@ export function mountSidebar(root, { store, onNewDm, onNewGroup, onSettings }) {
           when: t ? shortWhen(t) : '',
           previewText: preview(room),
           unread: room.removed ? 0 : room.unread_count || 0,
+          mentions: room.removed ? 0 : room.mention_count || 0,
+          muted: Boolean(room.muted) && !room.removed,
           active: cur?.type === 'room' && cur.id === room.room_id,
           removed: room.removed,
           dataset: { roomId: room.room_id, roomType: room.room_type },
