@@ -53,6 +53,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         }
         None => Arc::new(realtime::LocalBroker::new(hub.clone())),
     };
+    tokio::spawn(chat::index_backlog(store.clone()));
     let pipeline = chat::Pipeline::start(store.clone(), broker.clone(), config.send_queue, config.send_queue_wait);
     let shutdown = tokio_util::sync::CancellationToken::new();
     tokio::spawn(realtime::sessions::sweep_loop(store.clone(), hub.clone(), config.session_check, shutdown.clone()));

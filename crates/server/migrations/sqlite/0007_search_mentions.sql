@@ -14,13 +14,11 @@ CREATE TABLE message_mentions (
 CREATE INDEX message_mentions_user ON message_mentions (user_id, message_id);
 
 -- Full-text search over search_text, kept current by triggers (an edit rewrites it; a deletion
--- sets it NULL, which takes the message out of the index). The tokenizer also folds case and
--- accents, so messages from before this migration (search_text = their content) match too.
+-- sets it NULL, which takes the message out of the index). Messages from before this migration
+-- get their search text from the server when it starts (it folds text as SQL cannot).
 CREATE VIRTUAL TABLE message_search USING fts5(
     search_text, content = 'messages', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2'
 );
-UPDATE messages SET search_text = content WHERE deleted_at IS NULL;
-INSERT INTO message_search (message_search) VALUES ('rebuild');
 CREATE TRIGGER messages_search_insert AFTER INSERT ON messages WHEN new.search_text IS NOT NULL BEGIN
     INSERT INTO message_search (rowid, search_text) VALUES (new.id, new.search_text);
 END;

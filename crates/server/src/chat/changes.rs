@@ -42,9 +42,12 @@ pub async fn change(state: &AppState, user: &User, message_id: i64, requested: R
             check_content(content)?;
             // Who it mentions now: members of its room (any message's room; the store checks
             // the editor's membership under the room's lock).
-            let mentions = match state.store.messages_by_ids(&[message_id]).await?.first() {
-                Some(m) => super::mentioned(state, m.room_id, content).await?,
-                None => Vec::new(),
+            let mentions = match content.contains('@') {
+                true => match state.store.messages_by_ids(&[message_id]).await?.first() {
+                    Some(m) => super::mentioned(state, m.room_id, content).await?,
+                    None => Vec::new(),
+                },
+                false => Vec::new(),
             };
             Change::Edit { content: content.to_owned(), search_text: super::text::search_text(content), mentions }
         }

@@ -18,7 +18,7 @@ pub use changes::{change, reads, MemberRead, Requested, MESSAGE_NOT_FOUND};
 pub use groups::{add_members, create_group, members, remove_member, MemberOut};
 pub use people::{groups_in_join_order, room_summary, rooms, search_users, user_public};
 pub use pipeline::{Pipeline, Sent};
-pub use search::{search, SearchPage, SearchQuery, SearchResult};
+pub use search::{index_backlog, search, SearchPage, SearchQuery, SearchResult};
 
 use serde_json::{json, Value};
 

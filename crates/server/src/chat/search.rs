@@ -43,6 +43,31 @@ pub struct SearchPage {
     pub next_before: Option<i64>,
 }
 
+/// Gives messages stored before search existed their search text, in batches, oldest first
+/// (at startup, in the background; new and edited messages get theirs as they are written).
+pub async fn index_backlog(store: crate::store::DynStore) {
+    const BATCH: i64 = 500;
+    let mut after = 0;
+    loop {
+        let rows = match store.unindexed(after, BATCH).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "indexing older messages for search stopped; it resumes at the next start");
+                return;
+            }
+        };
+        let Some(&(last, _)) = rows.last() else { return };
+        let texts: Vec<(i64, String)> =
+            rows.into_iter().map(|(id, content)| (id, text::search_text(&content))).collect();
+        if let Err(e) = store.index(&texts).await {
+            tracing::warn!(error = %e, "indexing older messages for search stopped; it resumes at the next start");
+            return;
+        }
+        tracing::info!(up_to = last, "indexed older messages for search");
+        after = last;
+    }
+}
+
 /// Searches the caller's rooms (or one of them).
 pub async fn search(state: &AppState, user: &User, query: &SearchQuery) -> Result<SearchPage> {
     let q = query.q.trim();

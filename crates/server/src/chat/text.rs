@@ -101,12 +101,14 @@ pub fn mentions(content: &str, members: &[(i64, String)]) -> Vec<i64> {
     let mut found: Vec<i64> = Vec::new();
     for (at, _) in content.match_indices('@').take(50) {
         let rest = &content[at + 1..];
+        // The longest name; between names that differ only in case, the one written exactly,
+        // then the oldest account.
         let best = members
             .iter()
-            .filter_map(|(id, name)| prefix_len(rest, name).map(|len| (len, *id)))
-            .filter(|(len, _)| rest[*len..].chars().next().is_none_or(|c| !(c.is_alphanumeric() || c == '_')))
-            .max_by_key(|(len, _)| *len);
-        if let Some((_, id)) = best {
+            .filter_map(|(id, name)| prefix_len(rest, name).map(|len| (len, rest[..len] == **name, *id)))
+            .filter(|(len, _, _)| rest[*len..].chars().next().is_none_or(|c| !(c.is_alphanumeric() || c == '_')))
+            .max_by_key(|(len, exact, id)| (*len, *exact, std::cmp::Reverse(*id)));
+        if let Some((_, _, id)) = best {
             if !found.contains(&id) {
                 found.push(id);
             }
@@ -175,5 +177,9 @@ mod tests {
         assert_eq!(mentions("mail bob@example.com", &members), Vec::<i64>::new());
         assert_eq!(mentions("@ANN @ann", &members), [3]);
         assert_eq!(mentions("@", &members), Vec::<i64>::new());
+        let twins = vec![(4, "Kim".to_owned()), (5, "kim".to_owned())];
+        assert_eq!(mentions("@kim", &twins), [5]);
+        assert_eq!(mentions("@Kim", &twins), [4]);
+        assert_eq!(mentions("@KIM", &twins), [4], "neither exact: the older account");
     }
 }

@@ -328,6 +328,11 @@ pub trait MessageStore: Send + Sync + 'static {
         before: Option<i64>,
         limit: i64,
     ) -> StoreResult<Vec<MessageRow>>;
+    /// Messages stored before search existed (no search text yet, not deleted) with an id above
+    /// `after`: (id, content), oldest first, at most `limit`.
+    async fn unindexed(&self, after: i64, limit: i64) -> StoreResult<Vec<(i64, String)>>;
+    /// Stores their search text (unless an edit or a deletion got there first).
+    async fn index(&self, rows: &[(i64, String)]) -> StoreResult<()>;
     /// Applies a change in one transaction, under the room's lock: checks it against the rules
     /// ([`decide`]), updates the message, and logs it as a room event with the room's next seq.
     async fn change_message(&self, request: &ChangeRequest) -> StoreResult<ChangeOutcome>;
@@ -748,35 +753,75 @@ macro_rules! sql_message_store {
                 if words.is_empty() {
                     return Ok(Vec::new());
                 }
-                // Each backend's full-text index; the words are letters and digits only (no quotes).
-                let (matches, query) = if <$db as sqlx::Database>::NAME == "SQLite" {
-                    (
-                        "m.id IN (SELECT rowid FROM message_search WHERE message_search MATCH $2)",
-                        words.iter().map(|w| format!("\"{w}\"*")).collect::<Vec<_>>().join(" "),
+                // Each backend's full-text index. The words are letters and digits only (no quotes),
+                // quoted so that none can be read as query syntax; a word of two characters or
+                // more also matches as the start of a longer one.
+                let sqlite = <$db as sqlx::Database>::NAME == "SQLite";
+                let term = |w: &String| match (sqlite, w.chars().count() > 1) {
+                    (true, true) => format!("\"{w}\"*"),
+                    (true, false) => format!("\"{w}\""),
+                    (false, true) => format!("'{w}':*"),
+                    (false, false) => format!("'{w}'"),
+                };
+                let query = words.iter().map(term).collect::<Vec<_>>().join(if sqlite { " " } else { " & " });
+                let sql = if sqlite {
+                    format!(
+                        "{MESSAGE_SELECT} JOIN chat_room_members me ON me.chat_room_id = m.chat_room_id AND me.user_id = $1 \
+                         WHERE m.id IN (SELECT rowid FROM message_search WHERE message_search MATCH $2 AND rowid < $4) \
+                         AND m.deleted_at IS NULL AND ($3 < 0 OR m.chat_room_id = $3) ORDER BY m.id DESC LIMIT $5"
                     )
                 } else {
-                    (
-                        "to_tsvector('simple', m.search_text) @@ to_tsquery('simple', $2)",
-                        // Quoted, so no character of a word can be read as query syntax.
-                        words.iter().map(|w| format!("'{w}':*")).collect::<Vec<_>>().join(" & "),
+                    // The index answers first, once (a materialised CTE: no plan may rescan it per
+                    // room or walk the table), then membership, order and the page.
+                    format!(
+                        "WITH hits AS MATERIALIZED (SELECT id, chat_room_id FROM messages \
+                         WHERE search_tsv @@ to_tsquery('simple', $2) AND id < $4) \
+                         {MESSAGE_SELECT} JOIN chat_room_members me ON me.chat_room_id = m.chat_room_id AND me.user_id = $1 \
+                         WHERE m.id IN (SELECT h.id FROM hits h WHERE $3 < 0 OR h.chat_room_id = $3) \
+                         AND m.deleted_at IS NULL ORDER BY m.id DESC LIMIT $5"
                     )
                 };
-                let sql = format!(
-                    "{MESSAGE_SELECT} JOIN chat_room_members me ON me.chat_room_id = m.chat_room_id AND me.user_id = $1 \
-                     WHERE {matches} AND m.deleted_at IS NULL AND ($3 < 0 OR m.chat_room_id = $3) AND m.id < $4 \
-                     ORDER BY m.id DESC LIMIT $5"
-                );
-                let mut conn = self.reader().acquire().await?;
+                let mut tx = self.reader().begin().await?;
+                if !sqlite {
+                    // A search is never worth more than a few seconds of the database.
+                    sqlx::query("SELECT set_config('statement_timeout', '5s', true)").execute(&mut *tx).await?;
+                }
                 let mut rows = sqlx::query_as::<$db, MessageRow>(AssertSqlSafe(sql))
                     .bind(user_id)
                     .bind(query)
                     .bind(room_id.unwrap_or(-1))
                     .bind(before.unwrap_or(i64::MAX))
                     .bind(limit)
-                    .fetch_all(&mut *conn)
+                    .fetch_all(&mut *tx)
                     .await?;
-                Self::with_extras(&mut conn, &mut rows).await?;
+                Self::with_extras(&mut tx, &mut rows).await?;
+                tx.commit().await?;
                 Ok(rows)
+            }
+
+            async fn unindexed(&self, after: i64, limit: i64) -> StoreResult<Vec<(i64, String)>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, content FROM messages WHERE id > $1 AND search_text IS NULL AND deleted_at IS NULL \
+                     ORDER BY id LIMIT $2",
+                )
+                .bind(after)
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await?)
+            }
+
+            async fn index(&self, rows: &[(i64, String)]) -> StoreResult<()> {
+                let mut tx = self.writer().begin().await?;
+                for (id, text) in rows {
+                    // Not if an edit or a deletion got there first.
+                    sqlx::query("UPDATE messages SET search_text = $1 WHERE id = $2 AND search_text IS NULL AND deleted_at IS NULL")
+                        .bind(text)
+                        .bind(*id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
             }
         }
     };

@@ -502,7 +502,7 @@ macro_rules! sql_chat_store {
             async fn member_names(&self, room_id: i64) -> StoreResult<Vec<(i64, String)>> {
                 Ok(sqlx::query_as(
                     "SELECT u.id, u.username FROM chat_room_members m JOIN users u ON u.id = m.user_id \
-                     WHERE m.chat_room_id = $1",
+                     WHERE m.chat_room_id = $1 ORDER BY u.id",
                 )
                 .bind(room_id)
                 .fetch_all(self.reader())
