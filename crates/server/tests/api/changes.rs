@@ -11,6 +11,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::{
+    helpers::{dm, group, say},
     helpers::{unique, Backend, Storage, TestApp, TestUser},
     ws::Ws,
 };
@@ -77,28 +78,6 @@ async fn ok(answer: impl std::future::Future<Output = (StatusCode, Value)>) -> V
     let (status, body) = answer.await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body
-}
-
-/// A DM sent over REST: the stored message.
-async fn dm(app: &TestApp, from: &TestUser, to: &TestUser, content: &str) -> Value {
-    let (status, body) =
-        app.post("/messages/send", &from.access, json!({"recipient_id": to.id, "content": content})).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body["data"].clone()
-}
-
-async fn group(app: &TestApp, owner: &TestUser, members: &[&TestUser]) -> i64 {
-    let ids: Vec<i64> = members.iter().map(|m| m.id).collect();
-    let (status, body) = app.post("/groups/create", &owner.access, json!({"name": "changes", "member_ids": ids})).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body["group"]["id"].as_i64().expect("group id")
-}
-
-/// A group message sent over REST: the stored message.
-async fn say(app: &TestApp, who: &TestUser, group_id: i64, content: &str) -> Value {
-    let (status, body) = app.post("/groups/send", &who.access, json!({"group_id": group_id, "content": content})).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body["data"].clone()
 }
 
 /// A room's whole history (up to 100 messages) as `who` sees it, oldest first.

@@ -299,3 +299,26 @@ pub struct TestUser {
     pub access: String,
     pub refresh: String,
 }
+
+/// A DM sent over REST: the stored message.
+pub async fn dm(app: &TestApp, from: &TestUser, to: &TestUser, content: &str) -> Value {
+    let (status, body) =
+        app.post("/messages/send", &from.access, json!({"recipient_id": to.id, "content": content})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["data"].clone()
+}
+
+/// A group of `owner` and `members`, created over REST: its id.
+pub async fn group(app: &TestApp, owner: &TestUser, members: &[&TestUser]) -> i64 {
+    let ids: Vec<i64> = members.iter().map(|m| m.id).collect();
+    let (status, body) = app.post("/groups/create", &owner.access, json!({"name": "group", "member_ids": ids})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["group"]["id"].as_i64().expect("group id")
+}
+
+/// A group message sent over REST: the stored message.
+pub async fn say(app: &TestApp, who: &TestUser, group_id: i64, content: &str) -> Value {
+    let (status, body) = app.post("/groups/send", &who.access, json!({"group_id": group_id, "content": content})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["data"].clone()
+}

@@ -14,6 +14,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::{
+    helpers::{dm, group, say},
     helpers::{TestApp, TestUser, PASSWORD},
     seed::MESSAGE_KEYS,
     ws::Ws,
@@ -39,28 +40,6 @@ backend_tests!(
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-/// A DM sent over REST: the stored message.
-async fn dm(app: &TestApp, from: &TestUser, to: &TestUser, content: &str) -> Value {
-    let (status, body) =
-        app.post("/messages/send", &from.access, json!({"recipient_id": to.id, "content": content})).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body["data"].clone()
-}
-
-async fn group(app: &TestApp, owner: &TestUser, members: &[&TestUser]) -> i64 {
-    let ids: Vec<i64> = members.iter().map(|m| m.id).collect();
-    let (status, body) = app.post("/groups/create", &owner.access, json!({"name": "search", "member_ids": ids})).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body["group"]["id"].as_i64().expect("group id")
-}
-
-/// A group message sent over REST: the stored message.
-async fn say(app: &TestApp, who: &TestUser, group_id: i64, content: &str) -> Value {
-    let (status, body) = app.post("/groups/send", &who.access, json!({"group_id": group_id, "content": content})).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body["data"].clone()
-}
 
 /// `by` removes `user` from the group (or `user` leaves, when `by` is `user`).
 async fn remove_member(app: &TestApp, by: &TestUser, group_id: i64, user: &TestUser) {
