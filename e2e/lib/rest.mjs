@@ -47,6 +47,33 @@ export class RestClient {
     return this.call('POST', '/messages/send', body).then((r) => r.data);
   }
 
+  /** Send a DM carrying our uploads (`attachmentIds`), maybe with no text. */
+  sendFiles(recipientId, content, attachmentIds) {
+    return this.call('POST', '/messages/send', { recipient_id: recipientId, content, attachment_ids: attachmentIds }).then((r) => r.data);
+  }
+
+  /** POST /attachments: `bytes` (a Buffer or Uint8Array) as the multipart part `file`. */
+  async upload(filename, bytes, contentType = 'application/octet-stream') {
+    const form = new FormData();
+    form.append('file', new Blob([bytes], { type: contentType }), filename);
+    const res = await fetch(`${this.base}/attachments`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${this.access}` },
+      body: form,
+      signal: AbortSignal.timeout(15000),
+    });
+    const text = await res.text();
+    if (res.status !== 201) throw new Error(`POST /attachments → ${res.status}: ${text}`);
+    return JSON.parse(text);
+  }
+
+  /** GET an attachment's bytes (or its thumbnail: `path` '/attachments/7/thumbnail'). */
+  async fetchBytes(path) {
+    const res = await fetch(this.base + path, { headers: { Authorization: `Bearer ${this.access}` }, signal: AbortSignal.timeout(15000) });
+    if (!res.ok) throw new Error(`GET ${path} → ${res.status}: ${await res.text()}`);
+    return Buffer.from(await res.arrayBuffer());
+  }
+
   sendGroup(groupId, content, replyToId) {
     const body = { group_id: groupId, content };
     if (replyToId != null) body.reply_to_id = replyToId;

@@ -149,6 +149,7 @@ pub async fn run(url: &str, host: &str, w: Workload) -> anyhow::Result<()> {
                     content: format!("{} load message {s}/{n}", start.elapsed().as_micros()),
                     client_id: Some(format!("load-{s}-{n}")),
                     reply_to_id: None,
+                    attachment_ids: Vec::new(),
                 };
                 sent_at.push_back(Instant::now());
                 sink.send(Message::text(serde_json::to_string(&frame)?)).await?;
@@ -281,6 +282,7 @@ mod tests {
             reactions: Vec::new(),
             reply_to: None,
             mentions: Vec::new(),
+            attachments: Vec::new(),
         });
         let text = serde_json::to_string(&frame).expect("json");
         assert_eq!(super::new_message_fields(&text), Some((42, 12345)));

@@ -57,6 +57,9 @@ pub struct Message {
     /// The members of its room it calls by name (`@username`).
     #[serde(default)]
     pub mentions: Vec<i64>,
+    /// The files sent with it, in the order they were given (`[]` once deleted).
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
 }
 
 impl Message {
@@ -84,6 +87,24 @@ pub struct Reaction {
     pub user_ids: Vec<i64>,
     /// The user this answer or frame is for is among `user_ids`.
     pub me: bool,
+}
+
+/// A file sent with a message (or uploaded and not yet sent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Attachment {
+    pub id: i64,
+    /// As the uploader named it.
+    pub filename: String,
+    /// What the server found the bytes to be (never what the client claimed).
+    pub content_type: String,
+    /// Bytes.
+    pub size: i64,
+    /// Where to download it: `/attachments/{id}` (authenticated; `…/thumbnail` for images).
+    pub url: String,
+    /// Pixels, for images.
+    pub width: Option<i64>,
+    pub height: Option<i64>,
 }
 
 /// The message a reply answers, as it is now.
@@ -272,6 +293,10 @@ pub enum ClientFrame {
         /// The message this one answers (in the same room).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to_id: Option<i64>,
+        /// Uploads to send with it (`POST /attachments`): at most 10, the sender's own, not yet
+        /// sent. `content` may then be empty.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachment_ids: Vec<i64>,
     },
     Typing {
         #[serde(default)]
@@ -501,7 +526,8 @@ mod tests {
                 room_id: 1.into(),
                 content: "Hello everyone!".into(),
                 client_id: None,
-                reply_to_id: None
+                reply_to_id: None,
+                attachment_ids: Vec::new()
             }
         );
         let f: ClientFrame = serde_json::from_str(r#"{"type": "typing", "room_id": 1}"#).expect("typing");

@@ -360,6 +360,8 @@ pub async fn delete_account(state: &AppState, user: &User, password: &str) -> Re
         state.broker.publish(Event::MemberRemoved { room_id, user_id: user.id });
     }
     close_sockets(state, user.id, None);
+    // Their unsent uploads (and any group deleted with them) leave files nothing refers to.
+    state.files.nudge();
     tracing::info!(user_id = user.id, "account deleted");
     Ok(())
 }

@@ -190,6 +190,11 @@ pub struct Config {
     pub metrics: bool,
     /// Prometheus metrics on an address of their own instead (`METRICS_ADDR`).
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Where uploaded files are kept (`DATA_DIR`; default `data/` beside the SQLite file, or in
+    /// the working directory with PostgreSQL).
+    pub data_dir: PathBuf,
+    /// The largest file accepted (`MAX_UPLOAD_BYTES`, default 25 MiB).
+    pub max_upload_bytes: u64,
 }
 
 /// A setting that cannot be used, and why.
@@ -343,7 +348,18 @@ impl Config {
             sockets_per_addr: limit(&get, "MAX_CONNECTIONS_PER_IP", 200, 1_000_000)? as usize,
         };
 
+        let data_dir = match get("DATA_DIR") {
+            Some(dir) => PathBuf::from(dir),
+            None => database_url
+                .sqlite_file()
+                .and_then(|db| db.parent().map(|dir| dir.join("data")))
+                .unwrap_or_else(|| PathBuf::from("data")),
+        };
+        let max_upload_bytes = positive(&get, "MAX_UPLOAD_BYTES", 25 * 1024 * 1024, 1 << 40)?;
+
         Ok(Self {
+            data_dir,
+            max_upload_bytes,
             database_url,
             key,
             algorithm,
@@ -522,6 +538,11 @@ mod tests {
     fn key_file_sits_beside_the_sqlite_database() {
         let c = config(&[("DATABASE_URL", "sqlite:///var/lib/banter/chat.db")]).expect("valid");
         assert!(matches!(c.key, KeySource::File(ref p) if p == &PathBuf::from("/var/lib/banter/banter.secret")));
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/banter/data"), "and so do uploaded files");
+        assert_eq!(c.max_upload_bytes, 25 * 1024 * 1024);
+        let pg = config(&[("DATABASE_URL", "postgres://db/banter"), ("MAX_UPLOAD_BYTES", "1000")]).expect("valid");
+        assert_eq!((pg.data_dir, pg.max_upload_bytes), (PathBuf::from("data"), 1000));
+        assert!(config(&[("MAX_UPLOAD_BYTES", "0")]).is_err());
     }
 
     #[test]

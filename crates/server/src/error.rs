@@ -103,6 +103,9 @@ pub enum Error {
     Conflict(String),
     #[error("Request body too large")]
     PayloadTooLarge,
+    /// An upload above `MAX_UPLOAD_BYTES` (413).
+    #[error("File too large: the limit is {limit} bytes")]
+    FileTooLarge { limit: u64 },
     /// Too many requests (429, with `Retry-After`): a rate limit or a connection cap.
     #[error("{detail}")]
     RateLimited { detail: String, retry_after: std::time::Duration },
@@ -133,7 +136,7 @@ impl Error {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge | Self::FileTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -149,7 +152,7 @@ impl Error {
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Conflict(_) => ErrorCode::Conflict,
-            Self::PayloadTooLarge => ErrorCode::TooLarge,
+            Self::PayloadTooLarge | Self::FileTooLarge { .. } => ErrorCode::TooLarge,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::InternalError,

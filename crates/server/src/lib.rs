@@ -12,6 +12,7 @@ pub mod chat;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod files;
 pub mod http;
 pub mod limits;
 pub mod metrics;
@@ -63,7 +64,10 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         tokio::spawn(metrics::upkeep(handle.clone(), shutdown.clone()));
     }
     tokio::spawn(limits::housekeeping(limits.clone(), shutdown.clone()));
+    let files = Arc::new(files::Files::open(&config.data_dir, config.max_upload_bytes)?);
+    files.clone().spawn_sweeper(store.clone(), shutdown.clone());
     Ok(AppState {
+        files,
         config: Arc::new(config),
         store,
         keys: Arc::new(keys),

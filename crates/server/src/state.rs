@@ -27,6 +27,8 @@ pub struct AppState {
     pub sockets: Arc<std::sync::atomic::AtomicUsize>,
     /// Rate limits and connection caps.
     pub limits: Arc<crate::limits::Limits>,
+    /// Uploaded files on disk (`DATA_DIR`).
+    pub files: Arc<crate::files::Files>,
     /// The metrics recorder, when metrics are on (`METRICS`, `METRICS_ADDR`).
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }

@@ -202,6 +202,15 @@ pub fn content(s: &str) -> Rule<()> {
     Ok(())
 }
 
+/// A message's content when it carries `files` uploads: it may then be empty (a file on its
+/// own); otherwise as [`content`].
+pub fn message_content(s: &str, files: usize) -> Rule<()> {
+    if files > 0 && s.is_empty() {
+        return Ok(());
+    }
+    content(s)
+}
+
 /// The most bytes one reaction's emoji may take.
 pub const EMOJI_MAX_BYTES: usize = 32;
 

@@ -63,11 +63,17 @@ pub async fn change(state: &AppState, user: &User, message_id: i64, requested: R
         }
     };
     state.limits.send(user.id)?;
+    let deleting = change == Change::Delete;
     let request = ChangeRequest { message_id, actor_id: user.id, change };
     let (row, is_read) = match state.pipeline.change(request).await? {
-        ChangeOutcome::Changed { message, is_read, .. } | ChangeOutcome::Unchanged { message, is_read } => {
+        ChangeOutcome::Changed { message, is_read, .. } => {
+            if deleting {
+                // Its files may have lost their last reference.
+                state.files.nudge();
+            }
             (message, is_read)
         }
+        ChangeOutcome::Unchanged { message, is_read } => (message, is_read),
         ChangeOutcome::NotFound => return Err(Error::NotFound(MESSAGE_NOT_FOUND.into())),
         ChangeOutcome::Refused(why) => {
             return Err(match why {

@@ -13,7 +13,7 @@ pub mod text;
 
 use std::collections::BTreeMap;
 
-use banter_protocol::{Message, Positions, Reaction, ReplyPreview, ServerFrame, UserPublic};
+use banter_protocol::{Attachment, Message, Positions, Reaction, ReplyPreview, ServerFrame, UserPublic};
 pub use changes::{change, reads, MemberRead, Requested, MESSAGE_NOT_FOUND};
 pub use groups::{add_members, create_group, members, remove_member, MemberOut};
 pub use people::{groups_in_join_order, room_summary, rooms, search_users, user_public};
@@ -26,7 +26,7 @@ use crate::{
     error::{Error, FieldError, Result},
     events::Event,
     state::AppState,
-    store::{Append, EventKind, MessageRow, Page, ReadFlags, Room, User, DELETED_USER},
+    store::{Append, AttachmentRow, EventKind, MessageRow, Page, ReadFlags, Room, User, ATTACHMENTS_MAX, DELETED_USER},
     validate::{self, Problem},
 };
 
@@ -54,6 +54,18 @@ pub enum Target {
 /// `["body", "content"]` (the WebSocket turns it into an `error` frame).
 pub fn check_content(content: &str) -> Result<()> {
     validate::content(content).map_err(|p| Error::validation(p.field("content", content)))
+}
+
+/// The content of a message sent with `files` uploads: as [`check_content`], except that a
+/// message with files may have no text at all.
+pub fn check_message_content(content: &str, files: usize) -> Result<()> {
+    validate::message_content(content, files).map_err(|p| Error::validation(p.field("content", content)))
+}
+
+/// `attachment_ids` that name anything but the sender's own unsent uploads.
+fn bad_attachments(ids: &[i64]) -> Error {
+    let msg = format!("attachment_ids must name at most {ATTACHMENTS_MAX} of your own uploads not yet sent");
+    Error::validation(Problem::value(&msg).field("attachment_ids", Value::from(ids.to_vec())))
 }
 
 fn check_client_id(client_id: Option<&str>) -> Result<()> {
@@ -104,6 +116,8 @@ pub struct Outgoing<'a> {
     pub client_id: Option<&'a str>,
     /// The message it answers (in the same room).
     pub reply_to_id: Option<i64>,
+    /// Uploads to send with it.
+    pub attachment_ids: &'a [i64],
 }
 
 /// The one send path, for REST and WebSocket alike: validate, then hand the message to this
@@ -111,10 +125,13 @@ pub struct Outgoing<'a> {
 /// publishes `new_message` to every subscribed connection of every member after the commit.
 /// Returns the stored message and whether it is new.
 pub async fn send(state: &AppState, sender: &User, target: Target, out: Outgoing<'_>) -> Result<(Message, bool)> {
-    let Outgoing { content, client_id, reply_to_id } = out;
+    let Outgoing { content, client_id, reply_to_id, attachment_ids } = out;
     state.limits.send(sender.id)?;
-    check_content(content)?;
+    check_message_content(content, attachment_ids.len())?;
     check_client_id(client_id)?;
+    if attachment_ids.len() > ATTACHMENTS_MAX {
+        return Err(bad_attachments(attachment_ids));
+    }
     let bad_reply = || {
         Error::validation(
             Problem::value("reply_to_id must name a message in the same room")
@@ -139,6 +156,7 @@ pub async fn send(state: &AppState, sender: &User, target: Target, out: Outgoing
         search_text: text::search_text(content),
         mentions: mentioned(state, room_id, content).await?,
         group_only,
+        attachment_ids: attachment_ids.to_vec(),
     };
     // The room, its type and the sender's membership are checked inside the batch, under the
     // room's lock: no round trip before, and no window between a check and the insert.
@@ -158,6 +176,7 @@ pub async fn send(state: &AppState, sender: &User, target: Target, out: Outgoing
         Sent::NotGroup => Err(refused(NOT_A_GROUP)),
         Sent::NotMember => Err(refused(NOT_A_GROUP_MEMBER)),
         Sent::BadReply => Err(bad_reply()),
+        Sent::BadAttachments => Err(bad_attachments(attachment_ids)),
     }
 }
 
@@ -334,6 +353,20 @@ pub fn to_message(row: MessageRow, is_read: bool) -> Message {
             .collect(),
         reply_to,
         mentions: row.mentions,
+        attachments: row.attachments.iter().map(to_attachment).collect(),
+    }
+}
+
+/// An upload as the API shows it.
+pub fn to_attachment(row: &AttachmentRow) -> Attachment {
+    Attachment {
+        id: row.id,
+        filename: row.filename.clone(),
+        content_type: row.content_type.clone(),
+        size: row.size,
+        url: format!("/attachments/{}", row.id),
+        width: row.width,
+        height: row.height,
     }
 }
 
@@ -492,7 +525,8 @@ pub async fn sync(state: &AppState, user: &User, positions: &Positions) -> Resul
 /// the fields every message has.
 fn approximate_size(row: &MessageRow) -> usize {
     let reactions: usize = row.reactions.iter().map(|(emoji, users)| emoji.len() + 40 + users.len() * 8).sum();
-    400 + row.content.len() + row.reply.reply_content.as_ref().map_or(0, String::len) + reactions
+    let files: usize = row.attachments.iter().map(|a| 150 + a.filename.len()).sum();
+    400 + row.content.len() + row.reply.reply_content.as_ref().map_or(0, String::len) + reactions + files
 }
 
 /// One frame per log entry, each with the message as it is now: a live client applies them in

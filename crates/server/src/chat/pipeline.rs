@@ -25,7 +25,9 @@ use super::to_message;
 use crate::{
     error::Error,
     events::{Broker, Event},
-    store::{Append, AppendBatch, Appended, ChangeOutcome, ChangeRequest, DynStore, MessageRow, StoreError},
+    store::{
+        Append, AppendBatch, Appended, AttachmentRow, ChangeOutcome, ChangeRequest, DynStore, MessageRow, StoreError,
+    },
 };
 
 /// The most sends one transaction carries.
@@ -47,6 +49,8 @@ pub enum Sent {
     NotMember,
     /// `reply_to_id` names no message of the same room.
     BadReply,
+    /// `attachment_ids` names something other than the sender's own unsent uploads.
+    BadAttachments,
 }
 
 /// Why a batch failed; every send in it gets the same answer.
@@ -409,7 +413,7 @@ async fn publish_loop(mut written: mpsc::Receiver<Done>, broker: Arc<dyn Broker>
 
 /// Turns a batch's outcomes into what each sender is told.
 fn resolve(jobs: &[Job], done: AppendBatch) -> Vec<Sent> {
-    let AppendBatch { outcomes, created_at, replies, members } = done;
+    let AppendBatch { outcomes, created_at, replies, members, uploads } = done;
     let mut sent: Vec<Sent> = Vec::with_capacity(outcomes.len());
     for (job, outcome) in jobs.iter().zip(outcomes) {
         let a = &job.append;
@@ -437,6 +441,13 @@ fn resolve(jobs: &[Job], done: AppendBatch) -> Vec<Sent> {
                         m.sort_unstable();
                         m
                     },
+                    // In the order given, now sent with this message.
+                    attachments: a
+                        .attachment_ids
+                        .iter()
+                        .filter_map(|f| uploads.get(f))
+                        .map(|f| AttachmentRow { message_id: Some(id), ..f.clone() })
+                        .collect(),
                 },
                 false,
             )),
@@ -449,6 +460,7 @@ fn resolve(jobs: &[Job], done: AppendBatch) -> Vec<Sent> {
             Appended::NotGroup => Sent::NotGroup,
             Appended::NotMember => Sent::NotMember,
             Appended::BadReply => Sent::BadReply,
+            Appended::BadAttachments => Sent::BadAttachments,
         });
     }
     sent

@@ -108,6 +108,9 @@ pub struct SendGroup {
     /// Optional idempotency key (Banter's addition).
     #[schema(max_length = 64)]
     client_id: Option<String>,
+    /// Uploads to send with it (Banter's addition): at most 10 of your own (`POST
+    /// /attachments`), not yet sent. `content` may then be `""`.
+    attachment_ids: Option<Vec<i64>>,
     /// The message this one answers: one of the same group (Banter's addition).
     reply_to_id: Option<i64>,
 }
@@ -115,10 +118,17 @@ pub struct SendGroup {
 impl FromFields for SendGroup {
     fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
         let group_id = f.int("group_id");
-        let content = f.required("content", checked(validate::content));
+        let content = f.message_content();
         let client_id = f.opt_string("client_id");
         let reply_to_id = f.opt_int("reply_to_id");
-        Some(Self { group_id: group_id?, content: content?, client_id: client_id?, reply_to_id: reply_to_id? })
+        let attachment_ids = f.opt_int_list("attachment_ids");
+        Some(Self {
+            group_id: group_id?,
+            content: content?,
+            client_id: client_id?,
+            reply_to_id: reply_to_id?,
+            attachment_ids: attachment_ids.map(Some)?,
+        })
     }
 }
 
@@ -139,8 +149,12 @@ async fn send(
     auth: AuthUser,
     Json(req): Json<SendGroup>,
 ) -> Result<(StatusCode, Json<Sent>)> {
-    let out =
-        chat::Outgoing { content: &req.content, client_id: req.client_id.as_deref(), reply_to_id: req.reply_to_id };
+    let out = chat::Outgoing {
+        content: &req.content,
+        client_id: req.client_id.as_deref(),
+        reply_to_id: req.reply_to_id,
+        attachment_ids: req.attachment_ids.as_deref().unwrap_or_default(),
+    };
     let (message, created) = chat::send(&state, &auth.user, Target::Group(req.group_id), out).await?;
     Ok(Sent::response(message, created))
 }

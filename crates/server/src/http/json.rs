@@ -170,6 +170,31 @@ impl<'a> Fields<'a> {
         self.optional(name, lax_int)
     }
 
+    /// How many items field `name` holds, if it is a list (0 otherwise): for rules about one
+    /// field that depend on another.
+    pub fn list_len(&self, name: &str) -> usize {
+        self.object.get(name).and_then(Value::as_array).map_or(0, Vec::len)
+    }
+
+    /// An optional list of integers: absent and `null` are empty.
+    pub fn opt_int_list(&mut self, name: &str) -> Option<Vec<i64>> {
+        match self.object.get(name) {
+            None | Some(Value::Null) => Some(Vec::new()),
+            Some(_) => self.int_list(name, 0),
+        }
+    }
+
+    /// Message content ([`crate::validate::message_content`]): it may be empty when the body's
+    /// `attachment_ids` lists files.
+    pub fn message_content(&mut self) -> Option<String> {
+        let files = self.list_len("attachment_ids");
+        self.required("content", |v| {
+            let s = string(v)?;
+            crate::validate::message_content(&s, files)?;
+            Ok(s)
+        })
+    }
+
     /// A list of integers with at least `min` items; each bad item is reported at its index.
     pub fn int_list(&mut self, name: &str, min: usize) -> Option<Vec<i64>> {
         let Some(value) = self.object.get(name) else {

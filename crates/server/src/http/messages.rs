@@ -38,6 +38,9 @@ pub struct SendDirect {
     /// original message.
     #[schema(max_length = 64)]
     client_id: Option<String>,
+    /// Uploads to send with it (Banter's addition): at most 10 of your own (`POST
+    /// /attachments`), not yet sent. `content` may then be `""`.
+    attachment_ids: Option<Vec<i64>>,
     /// The message this one answers: one of the same conversation (Banter's addition).
     reply_to_id: Option<i64>,
 }
@@ -45,16 +48,28 @@ pub struct SendDirect {
 impl FromFields for SendDirect {
     fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
         let recipient_id = f.int("recipient_id");
-        let content = f.required("content", checked(validate::content));
+        let content = f.message_content();
         let client_id = f.opt_string("client_id");
         let reply_to_id = f.opt_int("reply_to_id");
-        Some(Self { recipient_id: recipient_id?, content: content?, client_id: client_id?, reply_to_id: reply_to_id? })
+        let attachment_ids = f.opt_int_list("attachment_ids");
+        Some(Self {
+            recipient_id: recipient_id?,
+            content: content?,
+            client_id: client_id?,
+            reply_to_id: reply_to_id?,
+            attachment_ids: attachment_ids.map(Some)?,
+        })
     }
 }
 
 impl SendDirect {
     fn outgoing(&self) -> chat::Outgoing<'_> {
-        chat::Outgoing { content: &self.content, client_id: self.client_id.as_deref(), reply_to_id: self.reply_to_id }
+        chat::Outgoing {
+            content: &self.content,
+            client_id: self.client_id.as_deref(),
+            reply_to_id: self.reply_to_id,
+            attachment_ids: self.attachment_ids.as_deref().unwrap_or_default(),
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod cors;
+mod files;
 mod groups;
 pub mod json;
 mod messages;
@@ -50,6 +51,7 @@ pub const MAX_BODY: usize = 64 * 1024;
         (name = "WebSocket", description = "The WebSocket endpoint `/ws/{access_token}` and presence: see docs/PROTOCOL.md"),
         (name = "rooms", description = "Every conversation by room id: lists, history, read positions, catch-up"),
         (name = "users", description = "Finding people"),
+        (name = "files", description = "Uploading files to send with messages, and downloading them"),
         (name = "meta", description = "Health and readiness"),
     )
 )]
@@ -96,6 +98,7 @@ pub fn api(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(groups::router())
         .merge(rooms::router())
         .merge(users::router())
+        .merge(files::router())
         .merge(meta::router())
         .split_for_parts();
     complete_responses(&mut spec);
@@ -103,7 +106,7 @@ pub fn api(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
 }
 
 /// Operations limited by `AUTH_RATE_LIMIT` / `LOGIN_FAILURE_LIMIT` / `SEND_RATE_LIMIT` (429).
-const RATE_LIMITED: [(&str, &str); 7] = [
+const RATE_LIMITED: [(&str, &str); 8] = [
     ("post", "/auth/register"),
     ("post", "/auth/login"),
     ("post", "/auth/refresh"),
@@ -111,6 +114,7 @@ const RATE_LIMITED: [(&str, &str); 7] = [
     ("delete", "/auth/me"),
     ("post", "/messages/send"),
     ("post", "/groups/send"),
+    ("post", "/attachments"),
 ];
 
 /// Adds to every operation the answers the server's common layers give, so the spec lists
@@ -211,10 +215,7 @@ pub fn router(state: AppState) -> Router {
         // A request that has not been answered in time (a body that trickles in, a stuck
         // handler) gets a 408 rather than holding its connection forever (WebSocket upgrades
         // answer at once, so sockets are not affected).
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            state.config.request_timeout,
-        ))
+        .layer(axum::middleware::from_fn_with_state(state.config.request_timeout, deadline))
         .layer(axum::middleware::from_fn_with_state(state.config.cors_origins.clone(), cors::cors))
         .layer(axum::middleware::from_fn_with_state(state.config.trusted_proxies.clone(), proxy::client_addr))
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -256,6 +257,24 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
+}
+
+/// How long an upload (`POST /attachments`) may take: a large file on a slow link takes longer
+/// than any other request, and its handler drops a body that stalls on its own.
+const UPLOAD_DEADLINE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Answers 408 to a request not answered within `limit` (uploads: [`UPLOAD_DEADLINE`]).
+async fn deadline(State(limit): State<std::time::Duration>, req: Request, next: axum::middleware::Next) -> Response {
+    let upload = req.method() == axum::http::Method::POST && req.uri().path() == "/attachments";
+    let limit = if upload { limit.max(UPLOAD_DEADLINE) } else { limit };
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => {
+            let mut response = Response::new(axum::body::Body::empty());
+            *response.status_mut() = StatusCode::REQUEST_TIMEOUT;
+            response
+        }
+    }
 }
 
 /// The seed (Starlette) answers a path that matches a route only once its trailing slash is

@@ -17,7 +17,8 @@ use crate::{error::Error, state::AppState};
 struct Assets;
 
 /// Scripts, styles, images and sockets from this origin only; no inline code, no framing.
-const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+const CSP: &str =
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; \
      connect-src 'self' ws: wss:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'";
 
 pub fn router() -> Router<AppState> {

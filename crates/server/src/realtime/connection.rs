@@ -290,10 +290,15 @@ impl Conn {
                 let room_ids = self.state.store.room_ids_of(user_id).await?;
                 self.reply(&ServerFrame::Subscribed { room_ids });
             }
-            ClientFrame::Message { room_id: room, content, client_id, reply_to_id } => {
+            ClientFrame::Message { room_id: room, content, client_id, reply_to_id, attachment_ids } => {
                 let result = match room.id() {
                     Some(room_id) => {
-                        let out = chat::Outgoing { content: &content, client_id: client_id.as_deref(), reply_to_id };
+                        let out = chat::Outgoing {
+                            content: &content,
+                            client_id: client_id.as_deref(),
+                            reply_to_id,
+                            attachment_ids: &attachment_ids,
+                        };
                         chat::send(&self.state, &self.user, Target::Room(room_id), out).await
                     }
                     None => Err(Error::NotFound(chat::ROOM_NOT_FOUND.into())),

@@ -816,6 +816,7 @@ mod tests {
             reactions: Vec::new(),
             reply_to: None,
             mentions: Vec::new(),
+            attachments: Vec::new(),
         })
     }
 

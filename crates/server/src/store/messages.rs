@@ -18,7 +18,10 @@ use std::collections::{BTreeMap, HashMap};
 use async_trait::async_trait;
 use sqlx::{AssertSqlSafe, Postgres, Sqlite};
 
-use super::{PgStore, SqliteStore, StoreResult, Timestamp};
+use super::{
+    files::{AttachmentRow, ATTACHMENTS_MAX, ATTACHMENT_COLUMNS},
+    PgStore, SqliteStore, StoreResult, Timestamp,
+};
 
 /// A message with its sender's current name (`None` once the sender deleted their account),
 /// its reactions and the message it answers, as they are now.
@@ -43,6 +46,9 @@ pub struct MessageRow {
     /// The members it mentions.
     #[sqlx(skip)]
     pub mentions: Vec<i64>,
+    /// The files sent with it, in order.
+    #[sqlx(skip)]
+    pub attachments: Vec<AttachmentRow>,
 }
 
 /// The message a reply answers: all `None` when it answers nothing.
@@ -265,6 +271,8 @@ pub struct Append {
     pub mentions: Vec<i64>,
     /// Refuse the room unless it is a group (the seed's `/groups/send`).
     pub group_only: bool,
+    /// Uploads to send with it: the sender's own, not yet sent, at most [`ATTACHMENTS_MAX`].
+    pub attachment_ids: Vec<i64>,
 }
 
 /// What became of one [`Append`].
@@ -284,6 +292,8 @@ pub enum Appended {
     NotMember,
     /// `reply_to_id` names no message of the same room.
     BadReply,
+    /// `attachment_ids` names something other than the sender's own unsent uploads (or too many).
+    BadAttachments,
 }
 
 /// A batch's outcome: one [`Appended`] per input, in order, the time stamped on every new
@@ -295,6 +305,8 @@ pub struct AppendBatch {
     pub members: HashMap<i64, Vec<i64>>,
     /// The messages the new ones answer, by id.
     pub replies: HashMap<i64, ReplyRow>,
+    /// The uploads the batch named, by id, as they were before it (`message_id` unset).
+    pub uploads: HashMap<i64, AttachmentRow>,
 }
 
 #[async_trait]
@@ -390,11 +402,14 @@ fn plan(
     members: &HashMap<i64, Vec<i64>>,
     existing: &HashMap<(i64, String), MessageRow>,
     replies: &HashMap<i64, ReplyRow>,
+    uploads: &HashMap<i64, AttachmentRow>,
 ) -> (Vec<Appended>, Vec<Planned>, BTreeMap<i64, i64>) {
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut planned = Vec::new();
     let mut next: BTreeMap<i64, i64> = BTreeMap::new();
     let mut seen: HashMap<(i64, &str), usize> = HashMap::new();
+    // Uploads already claimed by an earlier message of the batch.
+    let mut claimed: std::collections::HashSet<i64> = std::collections::HashSet::new();
     for (index, a) in batch.iter().enumerate() {
         let Some(room) = rooms.get(&a.room_id) else {
             outcomes.push(Appended::NoRoom);
@@ -423,6 +438,22 @@ fn plan(
                 outcomes.push(Appended::BadReply);
                 continue;
             }
+        }
+        if !a.attachment_ids.is_empty() {
+            let mut ids = a.attachment_ids.clone();
+            ids.sort_unstable();
+            ids.dedup();
+            let usable = ids.len() == a.attachment_ids.len()
+                && ids.len() <= ATTACHMENTS_MAX
+                && ids.iter().all(|id| {
+                    !claimed.contains(id)
+                        && uploads.get(id).is_some_and(|u| u.uploader_id == Some(a.sender_id) && u.message_id.is_none())
+                });
+            if !usable {
+                outcomes.push(Appended::BadAttachments);
+                continue;
+            }
+            claimed.extend(ids);
         }
         if let Some(client_id) = a.client_id.as_deref() {
             seen.insert((a.sender_id, client_id), index);
@@ -485,7 +516,44 @@ macro_rules! sql_message_store {
                 for row in rows.iter_mut() {
                     row.mentions = mentions.remove(&row.id).unwrap_or_default();
                 }
+                let sql = format!(
+                    "SELECT {ATTACHMENT_COLUMNS} FROM attachments a WHERE a.message_id IN ({list}) ORDER BY a.position"
+                );
+                let mut q = sqlx::query_as::<$db, AttachmentRow>(AssertSqlSafe(sql));
+                for row in rows.iter() {
+                    q = q.bind(row.id);
+                }
+                let mut files: HashMap<i64, Vec<AttachmentRow>> = HashMap::new();
+                for file in q.fetch_all(&mut *conn).await? {
+                    if let Some(message) = file.message_id {
+                        files.entry(message).or_default().push(file);
+                    }
+                }
+                for row in rows.iter_mut() {
+                    row.attachments = files.remove(&row.id).unwrap_or_default();
+                }
                 Ok(())
+            }
+
+            /// The uploads a batch names, by id; on PostgreSQL locked until the batch commits, so
+            /// two batches (on two nodes) cannot both send one.
+            async fn uploads_for(conn: &mut <$db as sqlx::Database>::Connection, batch: &[Append]) -> StoreResult<HashMap<i64, AttachmentRow>> {
+                let mut ids: Vec<i64> = batch.iter().flat_map(|a| a.attachment_ids.iter().copied()).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                if ids.is_empty() {
+                    return Ok(HashMap::new());
+                }
+                let lock = if <$db as sqlx::Database>::NAME == "SQLite" { "" } else { " FOR UPDATE" };
+                let sql = format!(
+                    "SELECT {ATTACHMENT_COLUMNS} FROM attachments a WHERE a.id IN ({}) ORDER BY a.id{lock}",
+                    super::rooms::placeholders(1, ids.len())
+                );
+                let mut q = sqlx::query_as::<$db, AttachmentRow>(AssertSqlSafe(sql));
+                for id in &ids {
+                    q = q.bind(*id);
+                }
+                Ok(q.fetch_all(&mut *conn).await?.into_iter().map(|a| (a.id, a)).collect())
             }
 
             /// These messages (any order), with their reactions.
@@ -596,6 +664,8 @@ macro_rules! sql_message_store {
                         .await?;
                         sqlx::query("DELETE FROM message_reactions WHERE message_id = $1").bind(id).execute(&mut *conn).await?;
                         sqlx::query("DELETE FROM message_mentions WHERE message_id = $1").bind(id).execute(&mut *conn).await?;
+                        // Its files go with it (their bytes once nothing else refers to them).
+                        sqlx::query("DELETE FROM attachments WHERE message_id = $1").bind(id).execute(&mut *conn).await?;
                     }
                     Change::React(emoji) => {
                         sqlx::query("INSERT INTO message_reactions (message_id, user_id, emoji, created_at) VALUES ($1, $2, $3, $4)")
@@ -895,6 +965,18 @@ fn mention_rows(
     rows
 }
 
+/// (upload id, message id, position) of each upload a new message of the batch sends.
+fn attachment_claims(outcomes: &[Appended], planned: &[Planned], batch: &[Append]) -> Vec<(i64, i64, i64)> {
+    let mut rows = Vec::new();
+    for p in planned {
+        let Appended::New { id, .. } = outcomes[p.index] else { continue };
+        for (position, file) in batch[p.index].attachment_ids.iter().enumerate() {
+            rows.push((*file, id, position as i64));
+        }
+    }
+    rows
+}
+
 /// Fills in the ids the insert returned; fails if one is missing (it cannot be, short of a
 /// driver bug, but a message must never be acknowledged without its id).
 fn assign_ids(
@@ -1002,10 +1084,11 @@ impl PgStore {
             }
         }
         let replies = Self::replies_to(&mut tx, batch).await?;
-        let (mut outcomes, planned, last_seqs) = plan(batch, &rooms, &members, &existing, &replies);
+        let uploads = Self::uploads_for(&mut tx, batch).await?;
+        let (mut outcomes, planned, last_seqs) = plan(batch, &rooms, &members, &existing, &replies, &uploads);
         if planned.is_empty() {
             tx.commit().await.map_err(super::StoreError::at_commit)?;
-            return Ok(AppendBatch { outcomes, created_at, members, replies });
+            return Ok(AppendBatch { outcomes, created_at, members, replies, uploads });
         }
         let w = Writes::new(batch, &planned, &last_seqs);
         // 4. Each room's sequence.
@@ -1052,6 +1135,24 @@ impl PgStore {
             .execute(&mut *tx)
             .await?;
         }
+        let claims = attachment_claims(&outcomes, &planned, batch);
+        if !claims.is_empty() {
+            let (mut files, mut messages, mut positions) = (Vec::new(), Vec::new(), Vec::new());
+            for (file, message, position) in claims {
+                files.push(file);
+                messages.push(message);
+                positions.push(position);
+            }
+            sqlx::query(
+                "UPDATE attachments a SET message_id = v.m, position = v.p \
+                 FROM UNNEST($1::int8[], $2::int8[], $3::int8[]) AS v(id, m, p) WHERE a.id = v.id",
+            )
+            .bind(&files)
+            .bind(&messages)
+            .bind(&positions)
+            .execute(&mut *tx)
+            .await?;
+        }
         // 6. The event log.
         let message_ids: Vec<i64> = planned
             .iter()
@@ -1089,7 +1190,7 @@ impl PgStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await.map_err(super::StoreError::at_commit)?;
-        Ok(AppendBatch { outcomes, created_at, members, replies })
+        Ok(AppendBatch { outcomes, created_at, members, replies, uploads })
     }
 }
 
@@ -1187,10 +1288,11 @@ impl SqliteStore {
             }
         }
         let replies = Self::replies_to(&mut tx, batch).await?;
-        let (mut outcomes, planned, last_seqs) = plan(batch, &rooms, &members, &existing, &replies);
+        let uploads = Self::uploads_for(&mut tx, batch).await?;
+        let (mut outcomes, planned, last_seqs) = plan(batch, &rooms, &members, &existing, &replies, &uploads);
         if planned.is_empty() {
             tx.commit().await.map_err(super::StoreError::at_commit)?;
-            return Ok(AppendBatch { outcomes, created_at, members, replies });
+            return Ok(AppendBatch { outcomes, created_at, members, replies, uploads });
         }
         let w = Writes::new(batch, &planned, &last_seqs);
         sqlx::query(
@@ -1224,6 +1326,17 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
+        let claims = attachment_claims(&outcomes, &planned, batch);
+        if !claims.is_empty() {
+            sqlx::query(
+                "UPDATE attachments SET message_id = v.m, position = v.p \
+                 FROM (SELECT value ->> 0 AS id, value ->> 1 AS m, value ->> 2 AS p FROM json_each($1)) AS v \
+                 WHERE attachments.id = v.id",
+            )
+            .bind(json_rows(&claims))
+            .execute(&mut *tx)
+            .await?;
+        }
         let events: Vec<(i64, i64, i64, i64)> = planned
             .iter()
             .map(|p| {
@@ -1253,7 +1366,7 @@ impl SqliteStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await.map_err(super::StoreError::at_commit)?;
-        Ok(AppendBatch { outcomes, created_at, members, replies })
+        Ok(AppendBatch { outcomes, created_at, members, replies, uploads })
     }
 }
 
@@ -1271,6 +1384,7 @@ mod tests {
             search_text: "x".into(),
             mentions: Vec::new(),
             group_only: false,
+            attachment_ids: Vec::new(),
         }
     }
 
@@ -1350,7 +1464,8 @@ mod tests {
             append(3, 7, None),      // no such room
             append(1, 8, None),
         ];
-        let (outcomes, planned, last) = plan(&batch, &rooms, &members, &HashMap::new(), &HashMap::new());
+        let (outcomes, planned, last) =
+            plan(&batch, &rooms, &members, &HashMap::new(), &HashMap::new(), &HashMap::new());
         let seqs: Vec<(usize, i64)> = planned.iter().map(|p| (p.index, p.seq)).collect();
         assert_eq!(seqs, [(0, 11), (1, 1), (5, 12)]);
         assert!(matches!(outcomes[2], Appended::NotMember));

@@ -3,12 +3,14 @@
 //!
 //! Every query is written once in [`sql`]; the conformance suite in `tests/` runs against both.
 
+mod files;
 mod messages;
 mod rooms;
 mod sql;
 
 pub use sql::fold;
 
+pub use files::{AttachmentRow, FileStore, NewAttachment, ATTACHMENTS_MAX};
 pub use messages::{
     Append, AppendBatch, Appended, Change, ChangeOutcome, ChangeRequest, EventKind, MessageRow, MessageStore, Page,
     ReadFlags, Refusal, ReplyRow, RoomEvent, REACTION_KINDS_MAX,
@@ -156,10 +158,10 @@ pub enum Rotation {
 }
 
 /// Everything Banter keeps: accounts and sessions here, rooms in [`RoomStore`], messages and
-/// the room event log in [`MessageStore`].
-pub trait Store: AccountStore + RoomStore + MessageStore {}
+/// the room event log in [`MessageStore`], uploads' metadata in [`FileStore`].
+pub trait Store: AccountStore + RoomStore + MessageStore + FileStore {}
 
-impl<T: AccountStore + RoomStore + MessageStore> Store for T {}
+impl<T: AccountStore + RoomStore + MessageStore + FileStore> Store for T {}
 
 /// Accounts and sessions. Implementations must be safe to share across tasks.
 #[async_trait]

@@ -64,8 +64,9 @@ pub fn unique(prefix: &str) -> String {
 pub struct Storage {
     pub backend: Backend,
     pub database_url: String,
-    /// The SQLite file's directory, removed when the last clone of this `Storage` is dropped
-    /// (a test that restarts its server keeps one).
+    /// The SQLite file's directory (with PostgreSQL: a directory for uploaded files only),
+    /// removed when the last clone of this `Storage` is dropped (a test that restarts its
+    /// server keeps one).
     pub dir: Option<Arc<tempfile::TempDir>>,
     /// The test's own PostgreSQL database, dropped when the last clone goes.
     pub pg: Option<Arc<crate::pg::TestDb>>,
@@ -85,7 +86,13 @@ impl Storage {
             Backend::Postgres => match std::env::var("BANTER_TEST_DATABASE_URL") {
                 Ok(url) if !url.is_empty() => {
                     let db = crate::pg::TestDb::create(&url).await;
-                    Some(Self { backend, database_url: db.url.clone(), dir: None, pg: Some(Arc::new(db)) })
+                    let dir = tempfile::Builder::new().prefix("banter-test").tempdir().expect("temp dir");
+                    Some(Self {
+                        backend,
+                        database_url: db.url.clone(),
+                        dir: Some(Arc::new(dir)),
+                        pg: Some(Arc::new(db)),
+                    })
                 }
                 _ => {
                     assert!(
@@ -99,6 +106,11 @@ impl Storage {
         }
     }
 
+    /// Where servers on this storage keep uploaded files (`DATA_DIR`).
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.dir.as_ref().map_or_else(|| std::path::PathBuf::from("data"), |d| d.path().join("data"))
+    }
+
     pub fn config(&self, extra: &[(&str, &str)]) -> Result<Config, banter::config::ConfigError> {
         // Tests send and connect far faster than people do: the per-user limits are off unless
         // a test sets them (the limits' own tests do).
@@ -107,6 +119,7 @@ impl Storage {
             ("SECRET_KEY".into(), SECRET.into()),
             ("SEND_RATE_LIMIT".into(), "0".into()),
             ("MAX_CONNECTIONS_PER_USER".into(), "0".into()),
+            ("DATA_DIR".into(), self.data_dir().display().to_string()),
         ];
         for (k, v) in extra {
             vars.retain(|(name, _)| name != k);

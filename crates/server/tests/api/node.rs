@@ -70,6 +70,7 @@ impl Node {
             .current_dir(dir.path())
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("DATABASE_URL", &storage.database_url)
+            .env("DATA_DIR", storage.data_dir())
             .env("SECRET_KEY", SECRET)
             .env("SEND_RATE_LIMIT", "0")
             .env("MAX_CONNECTIONS_PER_USER", "0")

@@ -56,7 +56,7 @@ fn assert_seed_time(v: &Value, sep: char) {
 const USER_KEYS: [&str; 7] = ["username", "email", "full_name", "id", "is_active", "is_verified", "created_at"];
 const TOKEN_KEYS: [&str; 3] = ["access_token", "refresh_token", "token_type"];
 /// The seed's `MessageWithSender`, then Banter's additions.
-pub const MESSAGE_KEYS: [&str; 16] = [
+pub const MESSAGE_KEYS: [&str; 17] = [
     "id",
     "chat_room_id",
     "sender_id",
@@ -73,6 +73,7 @@ pub const MESSAGE_KEYS: [&str; 16] = [
     "reactions",
     "reply_to",
     "mentions",
+    "attachments",
 ];
 
 fn assert_user(user: &Value, username: &str) {

@@ -22,6 +22,7 @@ const FIELD_LABELS = {
   user_id: 'Member',
   recipient_id: 'Recipient',
   reply_to_id: 'Reply',
+  attachment_ids: 'Files',
   q: 'Search',
 };
 
@@ -307,17 +308,19 @@ export class Api {
   }
 
   /** Send to a user (the DM room is made by the first message). `replyToId`: the message this
-   *  one answers, in the same room. */
-  async sendDirect(recipientId, content, clientId, replyToId) {
+   *  one answers, in the same room; `attachmentIds`: our uploads it carries. */
+  async sendDirect(recipientId, content, clientId, replyToId, attachmentIds) {
     const body = { recipient_id: recipientId, content, client_id: clientId };
     if (replyToId != null) body.reply_to_id = replyToId;
+    if (attachmentIds?.length) body.attachment_ids = attachmentIds;
     const data = await this.request('POST', '/messages/send', { body });
     return data.data;
   }
 
-  async sendGroup(groupId, content, clientId, replyToId) {
+  async sendGroup(groupId, content, clientId, replyToId, attachmentIds) {
     const body = { group_id: groupId, content, client_id: clientId };
     if (replyToId != null) body.reply_to_id = replyToId;
+    if (attachmentIds?.length) body.attachment_ids = attachmentIds;
     const data = await this.request('POST', '/groups/send', { body });
     return data.data;
   }

@@ -4,11 +4,13 @@
 // unread counts and read positions, typing, groups and members, and every incoming WebSocket
 // frame. Changes to sent messages (edits, deletions, reactions, "Seen by") are in changes.js;
 // desktop notifications and muting (notify.js) and search (search.js) listen through on().
+// Files to send are uploaded first (attachments.js); a message names them by attachment_ids.
 // One Chat serves one signed-in session after another: every async continuation checks the
 // session generation (`gen`), so an answer for the previous user never lands in the store.
 
 import { Realtime } from './realtime.js';
 import { MessageChanges } from './changes.js';
+import { Files } from './attachments.js';
 import { navigate } from './router.js';
 import { newClientId, MAX_MESSAGE_CHARS } from './util.js';
 
@@ -49,6 +51,7 @@ export class Chat {
     };
     this.typingTicker = null;
     this.changes = new MessageChanges(this);
+    this.files = new Files(api); // uploads, and attachments as blob: URLs (this session's)
     /** @type {Map<string, Set<Function>>} */
     this.listeners = new Map();
   }
@@ -114,6 +117,7 @@ export class Chat {
     clearTimeout(this.typingIdle);
     clearTimeout(this.roomsRetry);
     this.roomsReload = null;
+    this.files.clear(); // nothing of this user's files is left for the next one
   }
 
   /** Whether `gen` is still the running session. */
@@ -486,13 +490,13 @@ export class Chat {
 
   // ---- sending ------------------------------------------------------------------------------
 
-  /** Send text to the current conversation; `replyTo`: the message it answers. Returns an error
-   *  sentence, or null. */
-  send(text, { replyTo = null } = {}) {
+  /** Send text to the current conversation; `replyTo`: the message it answers; `attachments`:
+   *  files uploaded for it (the text may then be empty). Returns an error sentence, or null. */
+  send(text, { replyTo = null, attachments = [] } = {}) {
     const { store } = this;
     const conv = store.current;
     const content = text.trim();
-    if (!conv || !content) return null;
+    if (!conv || (!content && !attachments.length)) return null;
     if (Array.from(content).length > MAX_MESSAGE_CHARS) {
       return `Messages can be at most ${MAX_MESSAGE_CHARS} characters long.`;
     }
@@ -516,6 +520,9 @@ export class Chat {
       error: null,
       via: null,
       reply_to_id: replyTo ? replyTo.id : null,
+      // Kept until the server has the message: a retry sends the same files.
+      attachment_ids: attachments.map((a) => a.id),
+      attachments,
       // Shown above the pending bubble until the server's copy (with its own reply_to) arrives.
       reply_to: replyTo
         ? {
@@ -548,6 +555,7 @@ export class Chat {
     this.store.updatePending(p.client_id, { status: 'pending', error: null });
     const frame = { type: 'message', room_id: p.room_id, content: p.content, client_id: p.client_id };
     if (p.reply_to_id != null) frame.reply_to_id = p.reply_to_id;
+    if (p.attachment_ids?.length) frame.attachment_ids = p.attachment_ids;
     const sent = p.room_id != null && this.realtime.send(frame);
     if (sent) {
       p.via = 'ws';
@@ -572,8 +580,9 @@ export class Chat {
     const room = p.room_id != null ? store.rooms.get(p.room_id) : null;
     try {
       let m;
-      if (room && room.room_type === 'group') m = await api.sendGroup(room.room_id, p.content, p.client_id, p.reply_to_id);
-      else if (p.recipient_id != null) m = await api.sendDirect(p.recipient_id, p.content, p.client_id, p.reply_to_id);
+      const ids = p.attachment_ids;
+      if (room && room.room_type === 'group') m = await api.sendGroup(room.room_id, p.content, p.client_id, p.reply_to_id, ids);
+      else if (p.recipient_id != null) m = await api.sendDirect(p.recipient_id, p.content, p.client_id, p.reply_to_id, ids);
       else throw new Error('This conversation can no longer receive messages.');
       if (!this.live(gen)) return;
       await this.confirmSent(m, p);

@@ -8,6 +8,8 @@
 // notifications. Mute is our own per-room setting (PUT /rooms/{id}/settings), echoed to our
 // other devices as `room_settings` frames.
 
+import { messageSummary } from './attachments.js';
+
 const PREF_KEY = 'banter.notifications';
 const BODY_CHARS = 160;
 
@@ -146,7 +148,7 @@ export class Notifier {
 
   show(room, m, mention) {
     const sender = m.sender_full_name || m.sender_username || 'Someone';
-    const text = excerpt(m.content);
+    const text = excerpt(messageSummary(m));
     let title;
     let body;
     if (room.room_type === 'group') {

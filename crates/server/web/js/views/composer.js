@@ -3,12 +3,16 @@
 // of the message answered, × or Escape to cancel; the send carries reply_to_id) and editing
 // one of our messages (its text in the box, Enter saves, Escape cancels and brings back what
 // was being written). ↑ in an empty box edits our last message. `@` lists people to mention
-// (see mentions.js).
+// (see mentions.js). Files (the attach button, pasted images, drops on the conversation) upload
+// into a tray above the box and go with the next message, which may then have no text (see
+// attachments.js).
 
 import { h } from '../dom.js';
 import { MAX_MESSAGE_CHARS } from '../util.js';
 import { icon } from './icons.js';
 import { attachMentions } from './mentions.js';
+import { composerAttachments } from './attachments.js';
+import { messageSummary } from '../attachments.js';
 
 /**
  * @param {{store: import('../state.js').Store, chat: import('../chat.js').Chat, conv: object,
@@ -47,12 +51,28 @@ export function createComposer({ store, chat, conv, drafts, draftKey, onSent, on
     cancelBtn,
   );
   const help = h('p.visually-hidden', { id: 'composer-help' });
+  let waitingShown = false; // "Wait for the file to finish uploading" is showing
+  const files = composerAttachments({
+    tray: chat.files.tray(draftKey),
+    input,
+    onError: (msg) => showError(msg),
+    onChange: () => {
+      if (waitingShown && !files.blocker()) {
+        waitingShown = false;
+        showError('');
+      }
+    },
+  });
   const form = h(
     'form.composer',
     { dataset: { testid: 'composer' }, 'aria-label': 'Send a message' },
     context,
+    files.el,
     h('label.visually-hidden', { htmlFor: inputId, text: 'Message' }),
     input,
+    // After the text box, so Shift+Tab from it still reaches the newest message's actions.
+    files.button,
+    files.picker,
     sendBtn,
     help,
     error,
@@ -66,6 +86,7 @@ export function createComposer({ store, chat, conv, drafts, draftKey, onSent, on
     input.style.height = `${Math.min(input.scrollHeight, 180)}px`;
   };
   const showError = (msg) => {
+    waitingShown = false;
     error.textContent = msg || '';
     error.hidden = !msg;
   };
@@ -94,7 +115,7 @@ export function createComposer({ store, chat, conv, drafts, draftKey, onSent, on
       const m = store.message(conv.id, mode.message.id) || mode.message;
       contextIcon.replaceChildren(icon('reply'));
       contextTitle.textContent = `Replying to ${senderName(m)}`;
-      contextExcerpt.textContent = m.deleted_at ? 'Message deleted' : m.content.replace(/\s+/g, ' ');
+      contextExcerpt.textContent = m.deleted_at ? 'Message deleted' : messageSummary(m);
       cancelBtn.setAttribute('aria-label', 'Cancel reply');
       cancelBtn.title = 'Cancel reply (Esc)';
     } else if (mode?.type === 'edit') {
@@ -203,13 +224,22 @@ export function createComposer({ store, chat, conv, drafts, draftKey, onSent, on
       }
       return;
     }
-    if (!input.value.trim()) return;
-    const err = chat.send(input.value, { replyTo: mode?.type === 'reply' ? store.message(conv.id, mode.message.id) || mode.message : null });
+    const waiting = files.blocker();
+    if (waiting) {
+      showError(waiting);
+      waitingShown = true;
+      return;
+    }
+    const attachments = files.ready();
+    if (!input.value.trim() && !attachments.length) return;
+    const replyTo = mode?.type === 'reply' ? store.message(conv.id, mode.message.id) || mode.message : null;
+    const err = chat.send(input.value, { replyTo, attachments });
     if (err) {
       showError(err);
       return;
     }
     if (mode?.type === 'reply') setMode(null);
+    files.clear();
     input.value = '';
     drafts.delete(draftKey);
     autosize();
@@ -224,6 +254,8 @@ export function createComposer({ store, chat, conv, drafts, draftKey, onSent, on
   return {
     el: form,
     input,
+    /** Files dropped on the conversation. */
+    addFiles: (list) => files.add(list),
     startReply,
     startEdit,
     /** The message being edited (id) or answered (id), for highlighting it. */

@@ -4,7 +4,7 @@
 // reactions, replies and mentions (see message.js), "Seen" / "Seen by …" under the newest
 // messages people have read, older pages loaded on scrolling up (or to show the message a
 // reply quotes, or a search result), the typing indicator, and the composer (see
-// composer.js).
+// composer.js). Files dropped anywhere on the conversation go to the composer's uploads.
 
 import { h, replaceChildren } from '../dom.js';
 import { dayKey, dayLabel, displayName, parseTime } from '../util.js';
@@ -16,6 +16,7 @@ import { closePopover, openEmojiPicker, openMenu } from './popover.js';
 import { icon } from './icons.js';
 import { toast } from './toast.js';
 import { muteButton } from './notifications.js';
+import { dropZone } from './attachments.js';
 
 const RUN_GAP_MS = 5 * 60 * 1000; // messages closer than this from one sender form a run
 const FLASH_MS = 2000; // how long the message a reply quotes stays highlighted after a jump
@@ -156,18 +157,17 @@ export function mountConversation(root, { store, chat, onMembers, onBack, onMute
       },
     });
 
-    replaceChildren(
-      root,
-      h(
-        'section.conversation-pane',
-        { 'aria-labelledby': 'conversation-title', dataset: { testid: 'conversation' } },
-        header,
-        scroller,
-        typing,
-        notMember,
-        composer.el,
-      ),
+    const pane = h(
+      'section.conversation-pane',
+      { 'aria-labelledby': 'conversation-title', dataset: { testid: 'conversation' } },
+      header,
+      scroller,
+      typing,
+      notMember,
+      composer.el,
     );
+    dropZone(pane, { accepts: () => !composer.el.hidden, onFiles: (files) => composer.addFiles(files) });
+    replaceChildren(root, pane);
     ui = { conv, avatarSlot, title, status, membersBtn, mute, olderBtn, historyNote, historyTop, list, scroller, emptyNote, typing, notMember, composer, input: composer.input };
     if (window.matchMedia('(min-width: 721px)').matches) composer.input.focus({ preventScroll: true });
   }
@@ -255,6 +255,7 @@ export function mountConversation(root, { store, chat, onMembers, onBack, onMute
           item.flash,
           item.mentioned?.map((p) => `${p.id}:${p.username}`),
           item.mentionsMe,
+          item.attachments?.map((a) => a.id),
         ]),
         build: () => messageItem(full, actions),
       });
@@ -290,6 +291,7 @@ export function mountConversation(root, { store, chat, onMembers, onBack, onMute
         mentioned,
         mentionsMe: !deleted && !own && store.mentionsMe(m),
         meId,
+        attachments: deleted || !Array.isArray(m.attachments) ? [] : m.attachments,
       });
       const marker = seen.get(m.id);
       if (marker) entries.push({ key: `s:${m.id}`, sig: `seen|${marker.text}|${marker.title}|${own}`, build: () => seenItem({ ...marker, own }) });
@@ -310,6 +312,7 @@ export function mountConversation(root, { store, chat, onMembers, onBack, onMute
         reactions: [],
         quote: quoteOf(store, conv, p.reply_to),
         actionable: false,
+        attachments: p.attachments || [],
       });
     }
     return entries;
@@ -374,6 +377,7 @@ export function mountConversation(root, { store, chat, onMembers, onBack, onMute
     onJump: (id) => jumpTo(id),
     onRetry: (clientId) => chat.retry(clientId),
     onDiscard: (clientId) => chat.discard(clientId),
+    files: chat.files,
   };
 
   /** Keep a message's actions shown while a pop-up from them is open; returns what undoes

@@ -1,7 +1,7 @@
-// views/icons.js — the few line icons the message actions, search and muting use, drawn as
-// inline SVG (built with the DOM, so the Content-Security-Policy has nothing to object to). They
-// inherit the text colour and are hidden from screen readers: the buttons carrying them have
-// labels.
+// views/icons.js — the few line icons the message actions, search, muting and attachments use,
+// drawn as inline SVG (built with the DOM, so the Content-Security-Policy has nothing to object
+// to). They inherit the text colour and are hidden from screen readers: the buttons carrying
+// them have labels.
 
 const NS = 'http://www.w3.org/2000/svg';
 
@@ -37,6 +37,9 @@ const SHAPES = {
     ['path', { d: 'M10 20.5a2 2 0 0 0 4 0' }],
     ['path', { d: 'M3.5 3.5l17 17' }],
   ],
+  paperclip: [['path', { d: 'M21.4 11.1l-9.2 9.2a6 6 0 0 1-8.5-8.5l9.2-9.2a4 4 0 0 1 5.7 5.7l-9.2 9.2a2 2 0 0 1-2.8-2.8l8.5-8.5' }]],
+  file: [['path', { d: 'M13 2H6a2 2 0 0 0-2 2v16a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V9z' }], ['path', { d: 'M13 2v7h7' }]],
+  download: [['path', { d: 'M21 15v4a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2v-4' }], ['path', { d: 'M7 10l5 5 5-5M12 15V3' }]],
 };
 
 /** An icon by name (see SHAPES), 1em square by default. */

@@ -1,10 +1,10 @@
 // views/message.js — one message in the history: its bubble (the quoted message it replies to,
 // its text with `@name` mentions marked — ours stand out, and a message that mentions us gets an
 // accent — or "Message deleted", an "edited" marker, the time, Sending… / Not sent), its
-// reactions under it, and its actions (react, reply, more: edit, delete), shown on hover, on
-// keyboard focus, or on a tap where there is no hover. Also the "Seen by" line, and the
-// dialog that confirms a deletion. Builds
-// elements from a plain description (see conversation.js's entriesFor); behaviour comes in
+// reactions under it, its attachments (image previews and file chips, see attachments.js), and
+// its actions (react, reply, more: edit, delete), shown on hover, on keyboard focus, or on a tap
+// where there is no hover. Also the "Seen by" line, and the dialog that confirms a deletion.
+// Builds elements from a plain description (see conversation.js's entriesFor); behaviour comes in
 // through `actions`.
 
 import { h } from '../dom.js';
@@ -13,12 +13,14 @@ import { timeLabel } from '../util.js';
 import { emojiName } from '../emoji.js';
 import { icon } from './icons.js';
 import { splitMentions } from '../mentions.js';
+import { messageAttachments } from './attachments.js';
+import { messageSummary } from '../attachments.js';
 
 /**
  * @typedef {{onReact: (item: object, emoji: string) => void, onPicker: (anchor: HTMLElement, item: object) => void,
  *   onMenu: (anchor: HTMLElement, item: object) => void, onReply: (item: object) => void,
  *   onJump: (messageId: number) => void, onRetry: (clientId: string) => void,
- *   onDiscard: (clientId: string) => void}} MessageActions
+ *   onDiscard: (clientId: string) => void, files: import('../attachments.js').Files}} MessageActions
  */
 
 /** @param {object} item @param {MessageActions} actions */
@@ -46,14 +48,19 @@ export function messageItem(item, actions) {
           text: 'edited',
         })
       : null;
+  const attachments = !item.deleted && item.attachments?.length ? item.attachments : null;
+  // A message of files alone has no text to show: no empty line above them.
   const body = item.deleted
     ? h('p.msg-content.msg-tombstone', { dataset: { testid: 'message-deleted' }, text: 'Message deleted' })
-    : h('p.msg-content', { dataset: { testid: 'message-content' } }, contentWithMentions(item));
+    : attachments && !item.content
+      ? null
+      : h('p.msg-content', { dataset: { testid: 'message-content' } }, contentWithMentions(item));
   const bubble = h(
-    'div.msg-bubble',
+    `div.msg-bubble${attachments ? '.has-attachments' : ''}`,
     {},
     item.quote && !item.deleted ? quote(item.quote, actions) : null,
     body,
+    attachments ? messageAttachments(attachments, actions.files) : null,
     h(
       'span.msg-meta',
       {},
@@ -244,7 +251,7 @@ export function confirmDelete({ chat, roomId, item, onDone }) {
       });
       body.append(
         h('p', { text: 'Everyone in the conversation will see “Message deleted” in its place. This cannot be undone.' }),
-        h('blockquote.delete-preview', { dataset: { testid: 'delete-preview' }, text: item.content }),
+        h('blockquote.delete-preview', { dataset: { testid: 'delete-preview' }, text: item.content || messageSummary(item) }),
         error,
         h(
           'div.dialog-actions',

@@ -8,6 +8,7 @@ import { h, replaceChildren } from '../dom.js';
 import { displayName, parseTime, shortWhen } from '../util.js';
 import { avatar } from './avatar.js';
 import { icon } from './icons.js';
+import { messageSummary } from '../attachments.js';
 
 /**
  * @param {HTMLElement} root
@@ -63,7 +64,7 @@ export function mountSidebar(root, { store, onNewDm, onNewGroup, onSettings, onS
     if (room.removed) return 'You are no longer a member';
     const m = room.last_message;
     if (!m) return room.room_type === 'group' ? 'No messages yet' : 'Say hello';
-    const text = m.deleted_at ? 'Message deleted' : m.content.replace(/\s+/g, ' ');
+    const text = m.deleted_at ? 'Message deleted' : messageSummary(m);
     if (store.isMine(m)) return `You: ${text}`;
     if (room.room_type === 'group') return `${m.sender_full_name || m.sender_username}: ${text}`;
     return text;

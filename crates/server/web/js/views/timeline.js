@@ -2,6 +2,8 @@
 // the store: its reactions with the names of who reacted, the quote of the message it replies
 // to (as that message is now, when we hold it), and where "Seen" / "Seen by …" goes.
 
+import { messageSummary } from '../attachments.js';
+
 const SEEN_NAMES = 3; // "Seen by A, B, C and 2 others"
 
 /** Reactions with the names of who reacted, for tooltips ("Alice, Bob and you"). */
@@ -30,7 +32,8 @@ export function quoteOf(store, conv, preview) {
   if (senderId != null && senderId === store.me?.id) sender = 'You';
   else if (original) sender = original.sender_full_name || original.sender_username || 'Deleted User';
   else sender = (senderId != null && store.people.get(senderId)?.full_name) || preview.sender_username || 'Deleted User';
-  const text = (original ? original.content : preview.content || '').replace(/\s+/g, ' ').trim();
+  // A message of files alone: what it carries ("📎 cat.png"), or that it carries something.
+  const text = (original ? messageSummary(original) : preview.content || '📎 Attachment').replace(/\s+/g, ' ').trim();
   return { id: preview.id, sender, text: Array.from(text).slice(0, 200).join(''), deleted };
 }
 

@@ -1,0 +1,447 @@
+//! Files people share: their bytes on disk under `DATA_DIR`, named by SHA-256 (the same bytes are
+//! stored once), their metadata through [`FileStore`].
+//!
+//! ```text
+//! DATA_DIR/attachments/ab/ab12…   the bytes of every blob
+//! DATA_DIR/thumbnails/ab/ab12….jpg  an image's thumbnail (or .png), made on first request
+//! DATA_DIR/tmp/                   uploads being received
+//! ```
+//!
+//! An upload streams to a temporary file while it is hashed and counted (never held in memory),
+//! is recorded in the database, and only then moved to its blob path. Removing an orphan blob
+//! is the reverse: its row goes first, then its file is moved aside, and put back if an upload
+//! of the same bytes recorded the blob again meanwhile. So however an upload and a removal
+//! interleave — on one node or several sharing `DATA_DIR` — a recorded attachment's bytes are on
+//! disk once its upload has answered.
+
+use std::{
+    io::Write as _,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use anyhow::Context as _;
+use axum::body::Bytes;
+use futures_util::{Stream, StreamExt as _};
+use sha2::{Digest as _, Sha256};
+use tokio::io::AsyncWriteExt as _;
+
+use crate::store::{AttachmentRow, DynStore, FileStore, NewAttachment};
+
+/// The longest side of a thumbnail, in pixels.
+pub const THUMBNAIL_MAX: u32 = 320;
+/// Uploads never sent are removed after this long.
+pub const UNSENT_TTL: Duration = Duration::from_secs(24 * 3600);
+/// How often the sweeper looks for unsent uploads and orphan blobs (sooner after a deletion).
+const SWEEP_EVERY: Duration = Duration::from_secs(600);
+/// The most pixels a thumbnail is made from (a decompression bomb is refused, not decoded).
+const DECODE_MAX_SIDE: u32 = 16_384;
+const DECODE_MAX_BYTES: u64 = 512 * 1024 * 1024;
+/// Bytes looked at to tell what a file is.
+const SNIFF_BYTES: usize = 8192;
+
+/// Images shown inline and given thumbnails: raster formats browsers display safely (never SVG,
+/// which can carry script).
+pub const INLINE_IMAGES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+
+/// Why an upload was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("file too large")]
+    TooLarge,
+    /// The client's body failed or stalled.
+    #[error("upload interrupted: {0}")]
+    Interrupted(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// What [`Files::sweep`] removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    /// Uploads never sent.
+    pub uploads: u64,
+    /// Blobs (files) nothing referred to any more.
+    pub files: u64,
+}
+
+/// A file received into `tmp/`, removed when dropped unless it was moved to its blob path.
+struct Received {
+    temp: Option<PathBuf>,
+    sha256: String,
+    size: u64,
+    head: Vec<u8>,
+}
+
+impl Drop for Received {
+    fn drop(&mut self) {
+        if let Some(path) = self.temp.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+pub struct Files {
+    dir: PathBuf,
+    max_upload: u64,
+    /// Wakes the sweeper early (a message with files was deleted).
+    nudge: tokio::sync::Notify,
+    /// Thumbnails made at once (each decodes a whole image).
+    thumbnailing: tokio::sync::Semaphore,
+}
+
+impl Files {
+    /// Uses (and creates) `dir`; clears uploads left half-received by an earlier run.
+    pub fn open(dir: &Path, max_upload: u64) -> anyhow::Result<Self> {
+        for sub in ["attachments", "thumbnails", "tmp"] {
+            let path = dir.join(sub);
+            std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+        }
+        let files = Self {
+            dir: dir.to_owned(),
+            max_upload,
+            nudge: tokio::sync::Notify::new(),
+            thumbnailing: tokio::sync::Semaphore::new(2),
+        };
+        files.clear_stale_temp(Duration::from_secs(3600));
+        Ok(files)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn max_upload(&self) -> u64 {
+        self.max_upload
+    }
+
+    /// Where the blob's bytes are.
+    pub fn blob_path(&self, sha256: &str) -> PathBuf {
+        self.dir.join("attachments").join(&sha256[..2.min(sha256.len())]).join(sha256)
+    }
+
+    fn thumbnail_path(&self, sha256: &str, png: bool) -> PathBuf {
+        let name = format!("{sha256}.{}", if png { "png" } else { "jpg" });
+        self.dir.join("thumbnails").join(&sha256[..2.min(sha256.len())]).join(name)
+    }
+
+    fn temp_path(&self) -> PathBuf {
+        self.dir.join("tmp").join(format!("{}.part", uuid::Uuid::new_v4()))
+    }
+
+    /// Removes temporary files older than `age` (left by a crash; another node sharing the
+    /// directory may be writing newer ones).
+    fn clear_stale_temp(&self, age: Duration) {
+        let Ok(entries) = std::fs::read_dir(self.dir.join("tmp")) else { return };
+        for entry in entries.flatten() {
+            let old = entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t.elapsed().unwrap_or_default() > age);
+            if old {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    /// Receives an upload's bytes and records it as `uploader`'s, named `filename`. The body is
+    /// written to disk as it arrives; past `max_upload` bytes it is refused. `idle` bounds the
+    /// wait for each chunk.
+    pub async fn upload<S, E>(
+        &self,
+        store: &DynStore,
+        uploader: i64,
+        filename: &str,
+        body: S,
+        idle: Duration,
+    ) -> Result<AttachmentRow, UploadError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let received = self.receive(body, idle).await?;
+        let content_type = sniff(&received.head, received.size);
+        let temp = received.temp.clone().unwrap_or_default();
+        let (width, height) = if INLINE_IMAGES.contains(&content_type) {
+            tokio::task::spawn_blocking(move || image_size(&temp)).await.unwrap_or(None).unzip()
+        } else {
+            (None, None)
+        };
+        let row = store
+            .add_attachment(&NewAttachment {
+                uploader_id: uploader,
+                sha256: received.sha256.clone(),
+                filename: filename.to_owned(),
+                content_type: content_type.to_owned(),
+                size: i64::try_from(received.size).unwrap_or(i64::MAX),
+                width,
+                height,
+            })
+            .await?;
+        // Recorded first, moved second: see the module's note.
+        self.keep(received).await?;
+        Ok(row)
+    }
+
+    async fn receive<S, E>(&self, mut body: S, idle: Duration) -> Result<Received, UploadError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let path = self.temp_path();
+        let mut file = tokio::fs::File::create(&path).await?;
+        let mut received = Received { temp: Some(path), sha256: String::new(), size: 0, head: Vec::new() };
+        let mut hash = Sha256::new();
+        loop {
+            let chunk = match tokio::time::timeout(idle, body.next()).await {
+                Err(_) => return Err(UploadError::Interrupted("no data for too long".into())),
+                Ok(None) => break,
+                Ok(Some(Err(e))) => return Err(UploadError::Interrupted(e.to_string())),
+                Ok(Some(Ok(chunk))) => chunk,
+            };
+            received.size += chunk.len() as u64;
+            if received.size > self.max_upload {
+                return Err(UploadError::TooLarge);
+            }
+            if received.head.len() < SNIFF_BYTES {
+                let take = (SNIFF_BYTES - received.head.len()).min(chunk.len());
+                received.head.extend_from_slice(&chunk[..take]);
+            }
+            hash.update(&chunk);
+            file.write_all(&chunk).await?;
+        }
+        // On disk before it is acknowledged.
+        file.sync_all().await?;
+        received.sha256 = format!("{:x}", hash.finalize());
+        Ok(received)
+    }
+
+    /// Moves a received file to its blob path (the same bytes may be there already: replacing
+    /// them with themselves is harmless).
+    async fn keep(&self, mut received: Received) -> std::io::Result<()> {
+        let target = self.blob_path(&received.sha256);
+        if let Some(parent) = target.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        if let Some(temp) = received.temp.as_ref() {
+            tokio::fs::rename(temp, &target).await?;
+        }
+        received.temp = None;
+        Ok(())
+    }
+
+    /// The attachment's thumbnail (made now if it is the first request): its path and type, or
+    /// `None` if it is not an image that can be shown small.
+    pub async fn thumbnail(&self, row: &AttachmentRow) -> anyhow::Result<Option<(PathBuf, &'static str)>> {
+        if !INLINE_IMAGES.contains(&row.content_type.as_str()) {
+            return Ok(None);
+        }
+        for (png, kind) in [(false, "image/jpeg"), (true, "image/png")] {
+            let path = self.thumbnail_path(&row.sha256, png);
+            if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+                return Ok(Some((path, kind)));
+            }
+        }
+        let _permit = self.thumbnailing.acquire().await?;
+        let source = self.blob_path(&row.sha256);
+        let jpg = self.thumbnail_path(&row.sha256, false);
+        let png = self.thumbnail_path(&row.sha256, true);
+        let temp = self.temp_path();
+        let made = tokio::task::spawn_blocking(move || make_thumbnail(&source, &temp, &jpg, &png)).await??;
+        Ok(made)
+    }
+
+    /// Removes uploads never sent that are older than `unsent_age`, then every blob nothing
+    /// refers to, with its file and thumbnail.
+    pub async fn sweep(&self, store: &dyn FileStore, unsent_age: Duration) -> anyhow::Result<Swept> {
+        let mut swept = Swept::default();
+        let before = crate::store::now() - chrono::Duration::from_std(unsent_age)?;
+        loop {
+            let n = store.remove_unsent(before, 500).await?;
+            swept.uploads += n;
+            if n < 500 {
+                break;
+            }
+        }
+        loop {
+            let orphans = store.orphan_blobs(500).await?;
+            let mut removed = 0;
+            for sha256 in &orphans {
+                if self.remove_blob(store, sha256).await? {
+                    removed += 1;
+                }
+            }
+            swept.files += removed;
+            if orphans.len() < 500 || removed == 0 {
+                break;
+            }
+        }
+        Ok(swept)
+    }
+
+    /// Removes an orphan blob's row, then its file: moved aside first, and put back if the row
+    /// came back (an upload of the same bytes) before it was unlinked.
+    async fn remove_blob(&self, store: &dyn FileStore, sha256: &str) -> anyhow::Result<bool> {
+        if !is_sha256(sha256) || !store.forget_blob(sha256).await? {
+            return Ok(false);
+        }
+        let path = self.blob_path(sha256);
+        let aside = self.temp_path();
+        match tokio::fs::rename(&path, &aside).await {
+            Ok(()) => {
+                if store.blob_known(sha256).await? {
+                    tokio::fs::rename(&aside, &path).await?;
+                    return Ok(false);
+                }
+                tokio::fs::remove_file(&aside).await?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        for png in [false, true] {
+            let _ = tokio::fs::remove_file(self.thumbnail_path(sha256, png)).await;
+        }
+        Ok(true)
+    }
+
+    /// Asks the sweeper to run soon (files may have lost their last reference).
+    pub fn nudge(&self) {
+        self.nudge.notify_one();
+    }
+
+    /// Sweeps every [`SWEEP_EVERY`] and when nudged, until shutdown.
+    pub fn spawn_sweeper(self: Arc<Self>, store: DynStore, shutdown: tokio_util::sync::CancellationToken) {
+        tokio::spawn(async move {
+            loop {
+                match self.sweep(&*store, UNSENT_TTL).await {
+                    Ok(s) if s != Swept::default() => {
+                        tracing::info!(uploads = s.uploads, files = s.files, "removed unused files");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "sweeping unused files failed"),
+                }
+                self.clear_stale_temp(Duration::from_secs(3600));
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = self.nudge.notified() => {}
+                    () = tokio::time::sleep(SWEEP_EVERY) => {}
+                }
+            }
+        });
+    }
+}
+
+fn is_sha256(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// What the bytes are, from their first bytes (`head`): a known signature, else UTF-8 text,
+/// else opaque bytes. The client's claim is never used.
+pub fn sniff(head: &[u8], size: u64) -> &'static str {
+    if let Some(kind) = infer::get(head) {
+        return kind.mime_type();
+    }
+    if size > 0 && !head.contains(&0) {
+        match std::str::from_utf8(head) {
+            Ok(_) => return "text/plain; charset=utf-8",
+            // Cut inside a character at the end of the sample: still text.
+            Err(e) if e.error_len().is_none() && head.len() == SNIFF_BYTES => return "text/plain; charset=utf-8",
+            Err(_) => {}
+        }
+    }
+    "application/octet-stream"
+}
+
+/// An image's size in pixels, from its header.
+fn image_size(path: &Path) -> Option<(i64, i64)> {
+    let (w, h) = image::ImageReader::open(path).ok()?.with_guessed_format().ok()?.into_dimensions().ok()?;
+    Some((i64::from(w), i64::from(h)))
+}
+
+/// Decodes the image at `source` (within limits), scales it to fit [`THUMBNAIL_MAX`] (never up)
+/// and writes a JPEG to `jpg` — or a PNG to `png` if it has transparency — through `temp`.
+fn make_thumbnail(
+    source: &Path,
+    temp: &Path,
+    jpg: &Path,
+    png: &Path,
+) -> anyhow::Result<Option<(PathBuf, &'static str)>> {
+    let mut reader = match image::ImageReader::open(source) {
+        Ok(r) => r.with_guessed_format()?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(DECODE_MAX_SIDE);
+    limits.max_image_height = Some(DECODE_MAX_SIDE);
+    limits.max_alloc = Some(DECODE_MAX_BYTES);
+    reader.limits(limits);
+    let Ok(image) = reader.decode() else { return Ok(None) };
+    let small = if image.width() > THUMBNAIL_MAX || image.height() > THUMBNAIL_MAX {
+        image.thumbnail(THUMBNAIL_MAX, THUMBNAIL_MAX)
+    } else {
+        image
+    };
+    let transparent = small.color().has_alpha();
+    let (target, kind) = if transparent { (png, "image/png") } else { (jpg, "image/jpeg") };
+    {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(temp)?);
+        if transparent {
+            small.write_to(&mut out, image::ImageFormat::Png)?;
+        } else {
+            let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 82);
+            small.into_rgb8().write_with_encoder(encoder)?;
+        }
+        out.flush()?;
+    }
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::rename(temp, target)?;
+    Ok(Some((target.to_owned(), kind)))
+}
+
+/// A file name as shown and offered for download: its last path component, without control
+/// characters, at most 255 bytes; `file` if nothing is left.
+pub fn clean_filename(name: &str) -> String {
+    let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let mut clean: String = last.chars().filter(|c| !c.is_control()).collect();
+    let trimmed = clean.trim();
+    if trimmed.is_empty() || trimmed == "." || trimmed == ".." {
+        return "file".into();
+    }
+    clean = trimmed.to_owned();
+    while clean.len() > 255 {
+        clean.pop();
+    }
+    clean
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_are_cleaned() {
+        assert_eq!(clean_filename("cat.png"), "cat.png");
+        assert_eq!(clean_filename("../../etc/passwd"), "passwd");
+        assert_eq!(clean_filename("C:\\Users\\me\\report.pdf"), "report.pdf");
+        assert_eq!(clean_filename("a\u{0}b\r\n.txt"), "ab.txt");
+        assert_eq!(clean_filename(""), "file");
+        assert_eq!(clean_filename(".."), "file");
+        assert_eq!(clean_filename(&"é".repeat(200)).len(), 254);
+    }
+
+    #[test]
+    fn types_come_from_the_bytes() {
+        let png = [0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, b'I', b'H', b'D', b'R'];
+        assert_eq!(sniff(&png, 16), "image/png");
+        assert_eq!(sniff(b"hello, world\n", 13), "text/plain; charset=utf-8");
+        assert_eq!(sniff(&[0xff, 0x00, 0x12, 0x80], 4), "application/octet-stream");
+        assert_eq!(sniff(b"", 0), "application/octet-stream");
+        // A sample cut in the middle of "é" is still text.
+        let mut cut = vec![b'a'; SNIFF_BYTES - 1];
+        cut.push(0xc3);
+        assert_eq!(sniff(&cut, 100_000), "text/plain; charset=utf-8");
+    }
+}

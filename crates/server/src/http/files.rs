@@ -1,0 +1,229 @@
+//! `/attachments`: uploading files and downloading them (and images' thumbnails).
+//!
+//! An upload is a `multipart/form-data` body with one part named `file`. It is streamed to disk
+//! (see [`crate::files`]); its size is checked as it arrives and, when the client declares it,
+//! before anything is read. Downloads are served from disk with ranges, only to those who may
+//! see the file.
+
+use std::time::Duration;
+
+use axum::{
+    extract::{multipart::MultipartRejection, DefaultBodyLimit, Multipart, Request, State},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+use banter_protocol::Attachment;
+use tower::ServiceExt as _;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{json::Id, json::Json, Detail};
+use crate::{
+    auth::AuthUser,
+    chat,
+    error::{Error, Result},
+    files::{clean_filename, UploadError, INLINE_IMAGES},
+    state::AppState,
+    store::AttachmentRow,
+};
+
+/// How long an upload may wait for its next piece of body before it is dropped.
+const UPLOAD_IDLE: Duration = Duration::from_secs(30);
+/// What a multipart body may carry besides the file (boundaries, part headers).
+const MULTIPART_SLACK: u64 = 64 * 1024;
+/// How long, and how much, of an over-limit body is read and thrown away before answering 413,
+/// so that a client still sending reads the answer instead of a reset connection.
+const DRAIN_FOR: Duration = Duration::from_secs(5);
+const DRAIN_BYTES: u64 = 64 * 1024 * 1024;
+
+const NOT_FOUND: &str = "Attachment not found";
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(upload))
+        // The body limit of every other route does not apply: uploads are counted as they stream.
+        .layer(DefaultBodyLimit::disable())
+        .merge(OpenApiRouter::new().routes(routes!(download)).routes(routes!(thumbnail)))
+}
+
+/// The multipart form of an upload (for the API docs).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct UploadForm {
+    /// The file; its name is kept (its last path component, without control characters).
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+/// Upload a file (then send it: `attachment_ids` on a message). Its type is found from its
+/// bytes. Uploads never sent are removed after 24 hours.
+#[utoipa::path(post, path = "/attachments", tag = "files", security(("HTTPBearer" = [])),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "Stored", body = Attachment),
+        (status = 400, description = "No part named `file`, or the upload broke off", body = Detail),
+        (status = 401, body = Detail),
+        (status = 413, description = "`File too large: the limit is N bytes` (`MAX_UPLOAD_BYTES`)", body = Detail),
+    ))]
+async fn upload(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    headers: HeaderMap,
+    multipart: std::result::Result<Multipart, MultipartRejection>,
+) -> Result<(StatusCode, Json<Attachment>)> {
+    let limit = state.files.max_upload();
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit.saturating_add(MULTIPART_SLACK)) {
+        // Refused before a byte of the body is read.
+        return Err(Error::FileTooLarge { limit });
+    }
+    state.limits.send(auth.user.id)?;
+    let no_file = || Error::BadRequest("No file in the upload (a multipart field named 'file')".into());
+    let mut multipart = multipart.map_err(|_| no_file())?;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => return Err(no_file()),
+            Err(e) => return Err(broken(&e.body_text())),
+        };
+        if field.name() != Some("file") {
+            continue;
+        }
+        let filename = clean_filename(field.file_name().unwrap_or_default());
+        let stored = state.files.upload(&state.store, auth.user.id, &filename, field, UPLOAD_IDLE).await;
+        return match stored {
+            Ok(row) => Ok((StatusCode::CREATED, Json(chat::to_attachment(&row)))),
+            Err(UploadError::TooLarge) => {
+                drain(&mut multipart).await;
+                Err(Error::FileTooLarge { limit })
+            }
+            Err(UploadError::Interrupted(why)) => Err(broken(&why)),
+            Err(UploadError::Io(e)) => Err(Error::Internal(anyhow::Error::new(e).context("storing an upload"))),
+            Err(UploadError::Store(e)) => Err(e.into()),
+        };
+    }
+}
+
+fn broken(why: &str) -> Error {
+    tracing::debug!(why, "upload broke off");
+    Error::BadRequest("The upload broke off before the file was complete".into())
+}
+
+/// Reads and discards what is left of an over-limit body, for a few seconds at most.
+async fn drain(multipart: &mut Multipart) {
+    let _ = tokio::time::timeout(DRAIN_FOR, async {
+        let mut read = 0u64;
+        while let Ok(Some(mut field)) = multipart.next_field().await {
+            while let Ok(Some(chunk)) = field.chunk().await {
+                read += chunk.len() as u64;
+                if read > DRAIN_BYTES {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+}
+
+/// The attachment, if the user may see it.
+async fn readable(state: &AppState, user_id: i64, id: i64) -> Result<AttachmentRow> {
+    state.store.readable_attachment(id, user_id).await?.ok_or_else(|| Error::NotFound(NOT_FOUND.into()))
+}
+
+/// Download a file: for its uploader and the members of the room it was sent in (anyone else:
+/// 404). Ranges are served; the answer may be cached for good (an id's bytes never change).
+#[utoipa::path(get, path = "/attachments/{attachment_id}", tag = "files", security(("HTTPBearer" = [])),
+    params(("attachment_id" = i64, Path)),
+    responses(
+        (status = 200, description = "The bytes, as `Content-Type` says (what they were found to be)", content_type = "*/*"),
+        (status = 206, description = "The range asked for", content_type = "*/*"),
+        (status = 401, body = Detail),
+        (status = 404, description = "`Attachment not found` (or not yours to see)", body = Detail),
+    ))]
+async fn download(State(state): State<AppState>, auth: AuthUser, Id(id): Id, request: Request) -> Result<Response> {
+    let row = readable(&state, auth.user.id, id).await?;
+    let path = state.files.blob_path(&row.sha256);
+    let inline = INLINE_IMAGES.contains(&row.content_type.as_str());
+    serve(request, &path, &row.content_type, &row.filename, inline).await
+}
+
+/// An image's thumbnail: at most 320×320, JPEG (PNG if it has transparency), made once.
+#[utoipa::path(get, path = "/attachments/{attachment_id}/thumbnail", tag = "files", security(("HTTPBearer" = [])),
+    params(("attachment_id" = i64, Path)),
+    responses(
+        (status = 200, description = "The thumbnail", content_type = "image/*"),
+        (status = 401, body = Detail),
+        (status = 404, description = "`Attachment not found`, or `This attachment has no thumbnail` (not an image)",
+            body = Detail),
+    ))]
+async fn thumbnail(State(state): State<AppState>, auth: AuthUser, Id(id): Id, request: Request) -> Result<Response> {
+    let row = readable(&state, auth.user.id, id).await?;
+    let Some((path, kind)) = state.files.thumbnail(&row).await? else {
+        return Err(Error::NotFound("This attachment has no thumbnail".into()));
+    };
+    let stem = row.filename.rsplit_once('.').map_or(row.filename.as_str(), |(stem, _)| stem);
+    let name = format!("{stem}-thumbnail.{}", if kind == "image/png" { "png" } else { "jpg" });
+    serve(request, &path, kind, &name, true).await
+}
+
+/// Serves a file from disk (ranges, `Last-Modified`, `If-Modified-Since`) as `content_type`,
+/// named `filename`: shown in the browser only if `inline` (safe images), else downloaded.
+async fn serve(
+    request: Request,
+    path: &std::path::Path,
+    content_type: &str,
+    filename: &str,
+    inline: bool,
+) -> Result<Response> {
+    let served = tower_http::services::ServeFile::new(path)
+        .oneshot(request)
+        .await
+        .map_err(|e| Error::Internal(anyhow::anyhow!("serving {}: {e}", path.display())))?;
+    let (mut parts, body) = served.into_parts();
+    if parts.status == StatusCode::NOT_FOUND {
+        // Recorded but not on disk: the file was removed under a stale reference.
+        return Err(Error::NotFound(NOT_FOUND.into()));
+    }
+    let h = &mut parts.headers;
+    if let Ok(value) = HeaderValue::from_str(content_type) {
+        h.insert(header::CONTENT_TYPE, value);
+    }
+    let disposition =
+        format!("{}; filename*=UTF-8''{}", if inline { "inline" } else { "attachment" }, encode(filename));
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        h.insert(header::CONTENT_DISPOSITION, value);
+    }
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable"));
+    // A browser shared by two accounts never answers one from what the other fetched.
+    h.insert(header::VARY, HeaderValue::from_static("Authorization"));
+    // Opened on its own, a file can run nothing and load nothing.
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"),
+    );
+    Ok(Response::from_parts(parts, body).into_response())
+}
+
+/// Percent-encodes a file name for `filename*=UTF-8''…` (RFC 5987: only attr-chars stay).
+fn encode(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn file_names_are_encoded_for_content_disposition() {
+        assert_eq!(super::encode("cat.png"), "cat.png");
+        assert_eq!(super::encode("my \"cat\"; x.png"), "my%20%22cat%22%3B%20x.png");
+        assert_eq!(super::encode("é.txt"), "%C3%A9.txt");
+    }
+}
