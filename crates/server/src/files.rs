@@ -27,6 +27,8 @@ use futures_util::{Stream, StreamExt as _};
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncWriteExt as _;
 
+use image::metadata::Orientation;
+
 use crate::store::{AttachmentRow, DynStore, FileStore, NewAttachment};
 
 /// The longest side of a thumbnail, in pixels.
@@ -35,9 +37,14 @@ pub const THUMBNAIL_MAX: u32 = 320;
 pub const UNSENT_TTL: Duration = Duration::from_secs(24 * 3600);
 /// How often the sweeper looks for unsent uploads and orphan blobs (sooner after a deletion).
 const SWEEP_EVERY: Duration = Duration::from_secs(600);
-/// The most pixels a thumbnail is made from (a decompression bomb is refused, not decoded).
+/// The largest image a thumbnail is made from (a decompression bomb is refused, not decoded).
 const DECODE_MAX_SIDE: u32 = 16_384;
-const DECODE_MAX_BYTES: u64 = 512 * 1024 * 1024;
+const DECODE_MAX_PIXELS: i64 = 50_000_000;
+const DECODE_MAX_BYTES: u64 = 256 * 1024 * 1024;
+/// Uploads received at once by one node: each may hold up to a part's headers in memory.
+const UPLOADS_AT_ONCE: usize = 32;
+/// How much one user may have uploaded and not sent, as a multiple of the largest upload.
+const UNSENT_PER_USER: u64 = 10;
 /// Bytes looked at to tell what a file is.
 const SNIFF_BYTES: usize = 8192;
 
@@ -50,6 +57,12 @@ pub const INLINE_IMAGES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "i
 pub enum UploadError {
     #[error("file too large")]
     TooLarge,
+    /// The user's unsent uploads already take all they may have.
+    #[error("too many unsent uploads")]
+    QuotaFull,
+    /// This node is receiving as many uploads as it takes at once.
+    #[error("too many uploads at once")]
+    Busy,
     /// The client's body failed or stalled.
     #[error("upload interrupted: {0}")]
     Interrupted(String),
@@ -90,7 +103,9 @@ pub struct Files {
     /// Wakes the sweeper early (a message with files was deleted).
     nudge: tokio::sync::Notify,
     /// Thumbnails made at once (each decodes a whole image).
-    thumbnailing: tokio::sync::Semaphore,
+    thumbnailing: Arc<tokio::sync::Semaphore>,
+    /// Uploads received at once.
+    receiving: Arc<tokio::sync::Semaphore>,
 }
 
 impl Files {
@@ -104,7 +119,8 @@ impl Files {
             dir: dir.to_owned(),
             max_upload,
             nudge: tokio::sync::Notify::new(),
-            thumbnailing: tokio::sync::Semaphore::new(2),
+            thumbnailing: Arc::new(tokio::sync::Semaphore::new(2)),
+            receiving: Arc::new(tokio::sync::Semaphore::new(UPLOADS_AT_ONCE)),
         };
         files.clear_stale_temp(Duration::from_secs(3600));
         Ok(files)
@@ -123,9 +139,27 @@ impl Files {
         self.dir.join("attachments").join(&sha256[..2.min(sha256.len())]).join(sha256)
     }
 
-    fn thumbnail_path(&self, sha256: &str, png: bool) -> PathBuf {
-        let name = format!("{sha256}.{}", if png { "png" } else { "jpg" });
-        self.dir.join("thumbnails").join(&sha256[..2.min(sha256.len())]).join(name)
+    /// `kind`: `jpg`, `png`, or `none` (a marker: no thumbnail can be made of it).
+    fn thumbnail_path(&self, sha256: &str, kind: &str) -> PathBuf {
+        self.dir.join("thumbnails").join(&sha256[..2.min(sha256.len())]).join(format!("{sha256}.{kind}"))
+    }
+
+    /// Lets an upload in: refused if the user's unsent uploads already take their share of the
+    /// disk, or (after waiting a little) if this node is receiving as many as it takes at once.
+    /// The permit is held while the body is read.
+    pub async fn admit(
+        &self,
+        user_id: i64,
+        store: &DynStore,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, UploadError> {
+        let quota = self.max_upload.saturating_mul(UNSENT_PER_USER);
+        if u64::try_from(store.unsent_bytes(user_id).await?).unwrap_or(0) >= quota {
+            return Err(UploadError::QuotaFull);
+        }
+        match tokio::time::timeout(Duration::from_secs(10), self.receiving.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(UploadError::Busy),
+        }
     }
 
     fn temp_path(&self) -> PathBuf {
@@ -147,7 +181,7 @@ impl Files {
     /// Receives an upload's bytes and records it as `uploader`'s, named `filename`. The body is
     /// written to disk as it arrives; past `max_upload` bytes it is refused. `idle` bounds the
     /// wait for each chunk.
-    pub async fn upload<S, E>(
+    pub async fn upload<S>(
         &self,
         store: &DynStore,
         uploader: i64,
@@ -156,8 +190,7 @@ impl Files {
         idle: Duration,
     ) -> Result<AttachmentRow, UploadError>
     where
-        S: Stream<Item = Result<Bytes, E>> + Unpin,
-        E: std::fmt::Display,
+        S: Stream<Item = Result<Bytes, UploadError>> + Unpin,
     {
         let received = self.receive(body, idle).await?;
         let content_type = sniff(&received.head, received.size);
@@ -183,10 +216,9 @@ impl Files {
         Ok(row)
     }
 
-    async fn receive<S, E>(&self, mut body: S, idle: Duration) -> Result<Received, UploadError>
+    async fn receive<S>(&self, mut body: S, idle: Duration) -> Result<Received, UploadError>
     where
-        S: Stream<Item = Result<Bytes, E>> + Unpin,
-        E: std::fmt::Display,
+        S: Stream<Item = Result<Bytes, UploadError>> + Unpin,
     {
         let path = self.temp_path();
         let mut file = tokio::fs::File::create(&path).await?;
@@ -196,7 +228,7 @@ impl Files {
             let chunk = match tokio::time::timeout(idle, body.next()).await {
                 Err(_) => return Err(UploadError::Interrupted("no data for too long".into())),
                 Ok(None) => break,
-                Ok(Some(Err(e))) => return Err(UploadError::Interrupted(e.to_string())),
+                Ok(Some(Err(e))) => return Err(e),
                 Ok(Some(Ok(chunk))) => chunk,
             };
             received.size += chunk.len() as u64;
@@ -227,27 +259,46 @@ impl Files {
             tokio::fs::rename(temp, &target).await?;
         }
         received.temp = None;
+        // The rename itself is on disk before the upload is acknowledged.
+        if let Some(parent) = target.parent() {
+            sync_dir(parent).await?;
+        }
         Ok(())
     }
 
     /// The attachment's thumbnail (made now if it is the first request): its path and type, or
     /// `None` if it is not an image that can be shown small.
     pub async fn thumbnail(&self, row: &AttachmentRow) -> anyhow::Result<Option<(PathBuf, &'static str)>> {
-        if !INLINE_IMAGES.contains(&row.content_type.as_str()) {
+        let pixels = row.width.unwrap_or(0).saturating_mul(row.height.unwrap_or(0));
+        if !INLINE_IMAGES.contains(&row.content_type.as_str()) || pixels > DECODE_MAX_PIXELS {
             return Ok(None);
         }
-        for (png, kind) in [(false, "image/jpeg"), (true, "image/png")] {
-            let path = self.thumbnail_path(&row.sha256, png);
+        for (ext, kind) in [("jpg", "image/jpeg"), ("png", "image/png"), ("none", "")] {
+            let path = self.thumbnail_path(&row.sha256, ext);
             if tokio::fs::try_exists(&path).await.unwrap_or(false) {
-                return Ok(Some((path, kind)));
+                return Ok((!kind.is_empty()).then_some((path, kind)));
             }
         }
-        let _permit = self.thumbnailing.acquire().await?;
+        // The permit goes with the work: a request given up on does not free it while its
+        // decoding still runs.
+        let permit = self.thumbnailing.clone().acquire_owned().await?;
         let source = self.blob_path(&row.sha256);
-        let jpg = self.thumbnail_path(&row.sha256, false);
-        let png = self.thumbnail_path(&row.sha256, true);
+        let paths = [self.thumbnail_path(&row.sha256, "jpg"), self.thumbnail_path(&row.sha256, "png")];
+        let none = self.thumbnail_path(&row.sha256, "none");
         let temp = self.temp_path();
-        let made = tokio::task::spawn_blocking(move || make_thumbnail(&source, &temp, &jpg, &png)).await??;
+        let made = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let made = make_thumbnail(&source, &temp, &paths);
+            if matches!(made, Ok(None)) && source.exists() {
+                // Not decodable: remembered, so it is never tried again.
+                if let Some(parent) = none.parent() {
+                    let _ = std::fs::create_dir_all(parent);
+                }
+                let _ = std::fs::File::create(&none);
+            }
+            made
+        })
+        .await??;
         Ok(made)
     }
 
@@ -267,8 +318,11 @@ impl Files {
             let orphans = store.orphan_blobs(500).await?;
             let mut removed = 0;
             for sha256 in &orphans {
-                if self.remove_blob(store, sha256).await? {
-                    removed += 1;
+                match self.remove_blob(store, sha256).await {
+                    Ok(true) => removed += 1,
+                    Ok(false) => {}
+                    // Most likely an upload of the same bytes got there first; the next sweep sees.
+                    Err(e) => tracing::warn!(sha256, error = %e, "removing an unused file failed"),
                 }
             }
             swept.files += removed;
@@ -298,8 +352,8 @@ impl Files {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e.into()),
         }
-        for png in [false, true] {
-            let _ = tokio::fs::remove_file(self.thumbnail_path(sha256, png)).await;
+        for ext in ["jpg", "png", "none"] {
+            let _ = tokio::fs::remove_file(self.thumbnail_path(sha256, ext)).await;
         }
         Ok(true)
     }
@@ -352,20 +406,29 @@ pub fn sniff(head: &[u8], size: u64) -> &'static str {
     "application/octet-stream"
 }
 
-/// An image's size in pixels, from its header.
+/// fsync of a directory: a rename into it survives a power loss.
+async fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    tokio::fs::File::open(dir).await?.sync_all().await
+}
+
+/// An image's size in pixels as it is shown (its EXIF orientation applied), from its header.
 fn image_size(path: &Path) -> Option<(i64, i64)> {
-    let (w, h) = image::ImageReader::open(path).ok()?.with_guessed_format().ok()?.into_dimensions().ok()?;
+    use image::ImageDecoder as _;
+    let mut decoder = image::ImageReader::open(path).ok()?.with_guessed_format().ok()?.into_decoder().ok()?;
+    let (w, h) = decoder.dimensions();
+    let turned = matches!(
+        decoder.orientation(),
+        Ok(Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH)
+    );
+    let (w, h) = if turned { (h, w) } else { (w, h) };
     Some((i64::from(w), i64::from(h)))
 }
 
-/// Decodes the image at `source` (within limits), scales it to fit [`THUMBNAIL_MAX`] (never up)
-/// and writes a JPEG to `jpg` — or a PNG to `png` if it has transparency — through `temp`.
-fn make_thumbnail(
-    source: &Path,
-    temp: &Path,
-    jpg: &Path,
-    png: &Path,
-) -> anyhow::Result<Option<(PathBuf, &'static str)>> {
+/// Decodes the image at `source` (within limits, turned as its EXIF orientation says), scales
+/// it to fit [`THUMBNAIL_MAX`] (never up) and writes a JPEG to `paths[0]` — or a PNG to
+/// `paths[1]` if it has transparency — through `temp`. `None` if it cannot be decoded.
+fn make_thumbnail(source: &Path, temp: &Path, paths: &[PathBuf; 2]) -> anyhow::Result<Option<(PathBuf, &'static str)>> {
+    use image::ImageDecoder as _;
     let mut reader = match image::ImageReader::open(source) {
         Ok(r) => r.with_guessed_format()?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -376,14 +439,17 @@ fn make_thumbnail(
     limits.max_image_height = Some(DECODE_MAX_SIDE);
     limits.max_alloc = Some(DECODE_MAX_BYTES);
     reader.limits(limits);
-    let Ok(image) = reader.decode() else { return Ok(None) };
+    let Ok(mut decoder) = reader.into_decoder() else { return Ok(None) };
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let Ok(mut image) = image::DynamicImage::from_decoder(decoder) else { return Ok(None) };
+    image.apply_orientation(orientation);
     let small = if image.width() > THUMBNAIL_MAX || image.height() > THUMBNAIL_MAX {
         image.thumbnail(THUMBNAIL_MAX, THUMBNAIL_MAX)
     } else {
         image
     };
     let transparent = small.color().has_alpha();
-    let (target, kind) = if transparent { (png, "image/png") } else { (jpg, "image/jpeg") };
+    let (target, kind) = if transparent { (&paths[1], "image/png") } else { (&paths[0], "image/jpeg") };
     {
         let mut out = std::io::BufWriter::new(std::fs::File::create(temp)?);
         if transparent {
@@ -405,7 +471,9 @@ fn make_thumbnail(
 /// characters, at most 255 bytes; `file` if nothing is left.
 pub fn clean_filename(name: &str) -> String {
     let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
-    let mut clean: String = last.chars().filter(|c| !c.is_control()).collect();
+    // Control characters, and the direction overrides that make "gpj.exe" look like "exe.jpg".
+    let bidi = |c: &char| matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    let mut clean: String = last.chars().filter(|c| !c.is_control() && !bidi(c)).collect();
     let trimmed = clean.trim();
     if trimmed.is_empty() || trimmed == "." || trimmed == ".." {
         return "file".into();
@@ -429,6 +497,7 @@ mod tests {
         assert_eq!(clean_filename("a\u{0}b\r\n.txt"), "ab.txt");
         assert_eq!(clean_filename(""), "file");
         assert_eq!(clean_filename(".."), "file");
+        assert_eq!(clean_filename("photo\u{202e}gpj.exe"), "photogpj.exe");
         assert_eq!(clean_filename(&"é".repeat(200)).len(), 254);
     }
 

@@ -28,3 +28,4 @@ CREATE TABLE attachments (
 CREATE INDEX attachments_message ON attachments (message_id);
 CREATE INDEX attachments_blob ON attachments (sha256);
 CREATE INDEX attachments_unsent ON attachments (created_at) WHERE message_id IS NULL;
+CREATE INDEX attachments_uploader ON attachments (uploader_id);

@@ -13,6 +13,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use banter_protocol::Attachment;
+use futures_util::StreamExt as _;
 use tower::ServiceExt as _;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -38,11 +39,13 @@ const DRAIN_BYTES: u64 = 64 * 1024 * 1024;
 
 const NOT_FOUND: &str = "Attachment not found";
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router(max_upload: u64) -> OpenApiRouter<AppState> {
+    let limit = usize::try_from(max_upload.saturating_add(MULTIPART_SLACK)).unwrap_or(usize::MAX);
     OpenApiRouter::new()
         .routes(routes!(upload))
-        // The body limit of every other route does not apply: uploads are counted as they stream.
-        .layer(DefaultBodyLimit::disable())
+        // Not the API's 64 KiB: the file, plus room for the multipart framing. The parser stops
+        // there whatever it is reading (a part's headers are buffered until complete).
+        .layer(DefaultBodyLimit::max(limit))
         .merge(OpenApiRouter::new().routes(routes!(download)).routes(routes!(thumbnail)))
 }
 
@@ -80,27 +83,48 @@ async fn upload(
     state.limits.send(auth.user.id)?;
     let no_file = || Error::BadRequest("No file in the upload (a multipart field named 'file')".into());
     let mut multipart = multipart.map_err(|_| no_file())?;
+    let refused = |e: UploadError| match e {
+        UploadError::TooLarge => Error::FileTooLarge { limit },
+        UploadError::QuotaFull => Error::RateLimited {
+            detail: "Too many files uploaded and not sent: send them, or wait a day for them to expire".into(),
+            retry_after: Duration::from_secs(3600),
+        },
+        UploadError::Busy => Error::Unavailable("Server busy, please retry".into()),
+        UploadError::Interrupted(why) => broken(&why),
+        UploadError::Io(e) => Error::Internal(anyhow::Error::new(e).context("storing an upload")),
+        UploadError::Store(e) => e.into(),
+    };
+    let _permit = state.files.admit(auth.user.id, &state.store).await.map_err(refused)?;
     loop {
-        let field = match multipart.next_field().await {
-            Ok(Some(field)) => field,
-            Ok(None) => return Err(no_file()),
-            Err(e) => return Err(broken(&e.body_text())),
+        let field = match tokio::time::timeout(UPLOAD_IDLE, multipart.next_field()).await {
+            Err(_) => return Err(broken("no data for too long")),
+            Ok(Ok(Some(field))) => field,
+            Ok(Ok(None)) => return Err(no_file()),
+            Ok(Err(e)) => return Err(refused(upload_error(&e))),
         };
         if field.name() != Some("file") {
             continue;
         }
         let filename = clean_filename(field.file_name().unwrap_or_default());
-        let stored = state.files.upload(&state.store, auth.user.id, &filename, field, UPLOAD_IDLE).await;
+        let body = field.map(|chunk| chunk.map_err(|e| upload_error(&e)));
+        let stored = state.files.upload(&state.store, auth.user.id, &filename, body, UPLOAD_IDLE).await;
         return match stored {
             Ok(row) => Ok((StatusCode::CREATED, Json(chat::to_attachment(&row)))),
             Err(UploadError::TooLarge) => {
                 drain(&mut multipart).await;
                 Err(Error::FileTooLarge { limit })
             }
-            Err(UploadError::Interrupted(why)) => Err(broken(&why)),
-            Err(UploadError::Io(e)) => Err(Error::Internal(anyhow::Error::new(e).context("storing an upload"))),
-            Err(UploadError::Store(e)) => Err(e.into()),
+            Err(e) => Err(refused(e)),
         };
+    }
+}
+
+/// A multipart error as an upload's: past the body limit it is "too large".
+fn upload_error(e: &axum::extract::multipart::MultipartError) -> UploadError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        UploadError::TooLarge
+    } else {
+        UploadError::Interrupted(e.body_text())
     }
 }
 
@@ -180,16 +204,29 @@ async fn serve(
         .await
         .map_err(|e| Error::Internal(anyhow::anyhow!("serving {}: {e}", path.display())))?;
     let (mut parts, body) = served.into_parts();
-    if parts.status == StatusCode::NOT_FOUND {
+    match parts.status {
+        StatusCode::OK | StatusCode::PARTIAL_CONTENT | StatusCode::NOT_MODIFIED => {}
         // Recorded but not on disk: the file was removed under a stale reference.
-        return Err(Error::NotFound(NOT_FOUND.into()));
+        StatusCode::NOT_FOUND => return Err(Error::NotFound(NOT_FOUND.into())),
+        status if status.is_server_error() => {
+            return Err(Error::Internal(anyhow::anyhow!("serving {} answered {status}", path.display())));
+        }
+        // A range that cannot be satisfied (416), a failed precondition (412): as served, but
+        // never with the file's headers.
+        _ => return Ok(Response::from_parts(parts, body).into_response()),
     }
     let h = &mut parts.headers;
+    // When the bytes were last written says when someone last uploaded the same ones.
+    h.remove(header::LAST_MODIFIED);
     if let Ok(value) = HeaderValue::from_str(content_type) {
         h.insert(header::CONTENT_TYPE, value);
     }
-    let disposition =
-        format!("{}; filename*=UTF-8''{}", if inline { "inline" } else { "attachment" }, encode(filename));
+    let disposition = format!(
+        "{}; filename=\"{}\"; filename*=UTF-8''{}",
+        if inline { "inline" } else { "attachment" },
+        ascii_fallback(filename),
+        encode(filename)
+    );
     if let Ok(value) = HeaderValue::from_str(&disposition) {
         h.insert(header::CONTENT_DISPOSITION, value);
     }
@@ -203,6 +240,12 @@ async fn serve(
         HeaderValue::from_static("sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"),
     );
     Ok(Response::from_parts(parts, body).into_response())
+}
+
+/// A file name for clients that do not read `filename*`: ASCII letters, digits and a few safe
+/// marks; anything else becomes `_`.
+fn ascii_fallback(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || " .-_()".contains(c) { c } else { '_' }).collect()
 }
 
 /// Percent-encodes a file name for `filename*=UTF-8''…` (RFC 5987: only attr-chars stay).
@@ -225,5 +268,6 @@ mod tests {
         assert_eq!(super::encode("cat.png"), "cat.png");
         assert_eq!(super::encode("my \"cat\"; x.png"), "my%20%22cat%22%3B%20x.png");
         assert_eq!(super::encode("é.txt"), "%C3%A9.txt");
+        assert_eq!(super::ascii_fallback("my \"cat\"; é.png"), "my _cat__ _.png");
     }
 }

@@ -98,7 +98,7 @@ pub fn api(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(groups::router())
         .merge(rooms::router())
         .merge(users::router())
-        .merge(files::router())
+        .merge(files::router(state.config.max_upload_bytes))
         .merge(meta::router())
         .split_for_parts();
     complete_responses(&mut spec);

@@ -55,6 +55,8 @@ pub trait FileStore: Send + Sync + 'static {
     /// Removes uploads never sent that were made before `before`, or whose uploader's account
     /// is gone (at most `limit`); returns how many.
     async fn remove_unsent(&self, before: Timestamp, limit: i64) -> StoreResult<u64>;
+    /// The bytes of the user's uploads not yet sent.
+    async fn unsent_bytes(&self, user_id: i64) -> StoreResult<i64>;
     /// Blobs no attachment refers to (at most `limit`).
     async fn orphan_blobs(&self, limit: i64) -> StoreResult<Vec<String>>;
     /// Removes the blob's row if it is still an orphan; `true` if it did (its file may go).
@@ -71,8 +73,10 @@ macro_rules! sql_file_store {
                 let now = super::now();
                 let mut tx = self.writer().begin().await?;
                 sqlx::query(
+                    // DO UPDATE (not NOTHING): an existing row is locked until the commit, so
+                    // a sweep cannot remove it between here and the attachment's insert.
                     "INSERT INTO attachment_blobs (sha256, size, created_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (sha256) DO NOTHING",
+                     ON CONFLICT (sha256) DO UPDATE SET size = excluded.size",
                 )
                 .bind(&new.sha256)
                 .bind(new.size)
@@ -114,14 +118,27 @@ macro_rules! sql_file_store {
 
             async fn remove_unsent(&self, before: Timestamp, limit: i64) -> StoreResult<u64> {
                 let done = sqlx::query(
+                    // The outer condition again: PostgreSQL rechecks only it on a row a send
+                    // batch claimed meanwhile.
                     "DELETE FROM attachments WHERE id IN (SELECT id FROM attachments \
-                     WHERE message_id IS NULL AND (created_at < $1 OR uploader_id IS NULL) LIMIT $2)",
+                     WHERE message_id IS NULL AND (created_at < $1 OR uploader_id IS NULL) LIMIT $2) \
+                     AND message_id IS NULL",
                 )
                 .bind(before)
                 .bind(limit)
                 .execute(self.writer())
                 .await?;
                 Ok(done.rows_affected())
+            }
+
+            async fn unsent_bytes(&self, user_id: i64) -> StoreResult<i64> {
+                let total: Option<i64> = sqlx::query_scalar(
+                    "SELECT CAST(SUM(size) AS BIGINT) FROM attachments WHERE uploader_id = $1 AND message_id IS NULL",
+                )
+                .bind(user_id)
+                .fetch_one(self.reader())
+                .await?;
+                Ok(total.unwrap_or(0))
             }
 
             async fn orphan_blobs(&self, limit: i64) -> StoreResult<Vec<String>> {
