@@ -234,7 +234,7 @@ async fn serve(
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable"));
     // A browser shared by two accounts never answers one from what the other fetched.
     h.insert(header::VARY, HeaderValue::from_static("Authorization"));
-    // Opened on its own, a file can run nothing and load nothing.
+    // Opened on its own, a file runs no script and loads nothing but same-origin images.
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"),
