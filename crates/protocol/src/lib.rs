@@ -119,6 +119,28 @@ pub struct ReplyPreview {
     pub deleted: bool,
 }
 
+/// What happened to a group ([`ServerFrame::RoomChanged`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RoomChange {
+    MembersAdded,
+    MemberLeft,
+    MemberRemoved,
+    Renamed,
+    OwnerChanged,
+}
+
+/// A user a room change is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MemberRef {
+    pub id: i64,
+    /// `"Deleted User"` for a deleted account.
+    pub username: String,
+    pub full_name: Option<String>,
+}
+
 /// Another user, as anyone may see them: never an email or a hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -406,6 +428,27 @@ pub enum ServerFrame {
     RoomSettings {
         room_id: i64,
         muted: bool,
+    },
+    /// A group changed: members came or went, it was renamed, or it has a new owner. Sent to
+    /// every member's connections (and to those added); the room as it now is, and what
+    /// happened, for a notice in the timeline.
+    RoomChanged {
+        room_id: i64,
+        name: Option<String>,
+        created_by: Option<i64>,
+        member_count: i64,
+        change: RoomChange,
+        /// Who did it (`None` for the server's own doing, e.g. a handover).
+        actor_id: Option<i64>,
+        /// Whom it is about: the members added, the one who left or was removed, the new owner.
+        users: Vec<MemberRef>,
+    },
+    /// Someone you share a room with changed their profile, or deleted their account
+    /// (`deleted`: then `username` is `"Deleted User"` and they are offline for good).
+    UserUpdated {
+        user: UserPublic,
+        #[serde(default)]
+        deleted: bool,
     },
     SyncComplete {
         #[serde(deserialize_with = "deserialize_positions")]

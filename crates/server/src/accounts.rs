@@ -3,6 +3,7 @@
 //! A *session* is one login on one device: the chain of refresh tokens that login rotates
 //! through. Access tokens name their session, so ending a session ends its access tokens too.
 
+use banter_protocol::{RoomChange, ServerFrame, UserPublic};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -11,6 +12,7 @@ use crate::{
         password,
         tokens::{new_refresh_token, new_session_id, refresh_token_hash},
     },
+    chat,
     config::Registration,
     error::{Error, Result},
     events::Event,
@@ -342,6 +344,25 @@ pub async fn authenticate(state: &AppState, access_token: &str) -> Result<(User,
     Ok((user, claims.session_id))
 }
 
+/// Changes the user's profile (their full name: `None` clears it). The people they share a
+/// room with, and their own devices, get `user_updated`.
+pub async fn update_profile(state: &AppState, user: &User, full_name: Option<&str>) -> Result<User> {
+    let full_name = validate::full_name(full_name)
+        .map_err(|p| Error::validation(p.field("full_name", full_name.map_or(serde_json::Value::Null, Into::into))))?;
+    state.store.set_full_name(user.id, full_name.as_deref()).await?;
+    let updated =
+        state.store.user_by_id(user.id).await?.ok_or_else(|| Error::Unauthorized(INVALID_CREDENTIALS.into()))?;
+    let mut peers = state.store.co_member_ids(user.id).await?;
+    if !peers.contains(&user.id) {
+        peers.push(user.id);
+    }
+    let public = chat::public(state, user.id, updated.username.clone(), updated.full_name.clone());
+    state
+        .broker
+        .publish(Event::Users { user_ids: peers, frame: ServerFrame::UserUpdated { user: public, deleted: false } });
+    Ok(updated)
+}
+
 #[derive(Debug, ToSchema)]
 pub struct DeleteAccountRequest {
     /// The current password, to confirm.
@@ -355,11 +376,27 @@ pub async fn delete_account(state: &AppState, user: &User, password: &str) -> Re
     if !checked_password(state, user, password).await? {
         return Err(Error::BadRequest("Password is incorrect".into()));
     }
+    // Who must hear of it: read before the memberships go.
+    let peers = state.store.co_member_ids(user.id).await?;
     let groups = state.store.delete_user(user.id).await?;
-    for (room_id, _) in groups {
-        state.broker.publish(Event::MemberRemoved { room_id, user_id: user.id });
+    for (room_id, _) in &groups {
+        state.broker.publish(Event::MemberRemoved { room_id: *room_id, user_id: user.id });
     }
     close_sockets(state, user.id, None);
+    for (room_id, leave) in groups {
+        match leave {
+            store::Leave::Left => chat::room_changed(state, room_id, RoomChange::MemberLeft, None, &[user.id]).await?,
+            store::Leave::HandedOver(owner) => {
+                chat::room_changed(state, room_id, RoomChange::MemberLeft, None, &[user.id]).await?;
+                chat::room_changed(state, room_id, RoomChange::OwnerChanged, None, &[owner]).await?;
+            }
+            store::Leave::NotMember | store::Leave::Deleted => {}
+        }
+    }
+    let gone = UserPublic { id: user.id, username: store::DELETED_USER.into(), full_name: None, online: false };
+    state
+        .broker
+        .publish(Event::Users { user_ids: peers, frame: ServerFrame::UserUpdated { user: gone, deleted: true } });
     // Their unsent uploads (and any group deleted with them) leave files nothing refers to.
     state.files.nudge();
     tracing::info!(user_id = user.id, "account deleted");

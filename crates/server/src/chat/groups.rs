@@ -5,7 +5,7 @@
 //! their account the group passes to its longest-standing member, and a group with neither
 //! members nor a creator is deleted with its messages.
 
-use banter_protocol::ServerFrame;
+use banter_protocol::{MemberRef, RoomChange, ServerFrame};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -16,7 +16,7 @@ use crate::{
     error::{Error, FieldError, Result},
     events::Event,
     state::AppState,
-    store::{Leave, Room, User},
+    store::{Leave, Room, User, DELETED_USER},
     validate,
 };
 
@@ -101,7 +101,60 @@ pub async fn add_members(state: &AppState, actor: &User, group_id: i64, user_ids
         return Err(Error::BadRequest(format!("A group can have at most {GROUP_MAX} members")));
     };
     announce_room(state, group_id, &added).await?;
+    if !added.is_empty() {
+        room_changed(state, group_id, RoomChange::MembersAdded, Some(actor.id), &added).await?;
+    }
     Ok(added.len())
+}
+
+/// Renames a group (its creator only); every member's devices hear of it.
+pub async fn rename_group(state: &AppState, actor: &User, group_id: i64, name: &str) -> Result<Room> {
+    let not_found = || Error::NotFound("Group not found".into());
+    state.store.membership(group_id, actor.id).await?.ok_or_else(not_found)?;
+    let room = state.store.room(group_id).await?.ok_or_else(not_found)?;
+    if !room.is_group() {
+        return Err(Error::BadRequest("This is not a group chat".into()));
+    }
+    if room.created_by != Some(actor.id) {
+        return Err(Error::Forbidden("Only the group creator can rename the group".into()));
+    }
+    let name = check_name(name)?;
+    if !state.store.rename_group(group_id, &name).await? {
+        return Err(not_found());
+    }
+    room_changed(state, group_id, RoomChange::Renamed, Some(actor.id), &[]).await?;
+    state.store.room(group_id).await?.ok_or_else(not_found)
+}
+
+/// Tells every member (and `about`, if they are not members any more: they were removed) what
+/// changed about the group, with the group as it now is.
+pub async fn room_changed(
+    state: &AppState,
+    room_id: i64,
+    change: RoomChange,
+    actor_id: Option<i64>,
+    about: &[i64],
+) -> Result<()> {
+    let Some(room) = state.store.room(room_id).await? else { return Ok(()) };
+    let mut users = Vec::with_capacity(about.len());
+    for &id in about {
+        users.push(match state.store.user_by_id(id).await? {
+            Some(u) => MemberRef { id, username: u.username, full_name: u.full_name },
+            None => MemberRef { id, username: DELETED_USER.into(), full_name: None },
+        });
+    }
+    let members = state.store.member_ids(room_id).await?;
+    let frame = ServerFrame::RoomChanged {
+        room_id,
+        name: room.name,
+        created_by: room.created_by,
+        member_count: room.member_count,
+        change,
+        actor_id,
+        users,
+    };
+    state.broker.publish(Event::Users { user_ids: members, frame });
+    Ok(())
 }
 
 /// Removes `target` from the group: the creator may remove anyone (themself included), a member
@@ -126,6 +179,8 @@ pub async fn remove_member(state: &AppState, actor: &User, group_id: i64, target
     state
         .broker
         .publish(Event::Users { user_ids: vec![target], frame: ServerFrame::RoomRemoved { room_id: group_id } });
+    let change = if target == actor.id { RoomChange::MemberLeft } else { RoomChange::MemberRemoved };
+    room_changed(state, group_id, change, Some(actor.id), &[target]).await?;
     tracing::info!(room_id = group_id, user_id = target, ?outcome, "member left group");
     Ok(())
 }

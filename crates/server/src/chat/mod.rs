@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use banter_protocol::{Attachment, Message, Positions, Reaction, ReplyPreview, ServerFrame, UserPublic};
 pub use changes::{change, reads, MemberRead, Requested, MESSAGE_NOT_FOUND};
-pub use groups::{add_members, create_group, members, remove_member, MemberOut};
+pub use groups::{add_members, create_group, members, remove_member, rename_group, room_changed, MemberOut};
 pub use people::{groups_in_join_order, room_summary, rooms, search_users, user_public};
 pub use pipeline::{Pipeline, Sent};
 pub use search::{index_backlog, search, SearchPage, SearchQuery, SearchResult};

@@ -50,7 +50,7 @@ pub fn router(state: AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(refresh))
         .routes(routes!(logout))
         .routes(routes!(change_password))
-        .routes(routes!(me, delete_me))
+        .routes(routes!(me, delete_me, update_me))
         .routes(routes!(registration))
         .route_layer(axum::middleware::from_fn(super::json::read_body))
         .route_layer(axum::middleware::from_fn_with_state(state, limit_account_requests))
@@ -265,6 +265,36 @@ async fn change_password(
 ))]
 async fn me(auth: AuthUser) -> Json<UserOut> {
     Json(auth.user.into())
+}
+
+#[derive(ToSchema)]
+pub struct UpdateProfile {
+    /// Up to 100 characters, kept as given (`""` or `null`: no name).
+    #[schema(max_length = 100)]
+    full_name: Option<String>,
+}
+
+impl FromFields for UpdateProfile {
+    fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
+        Some(Self { full_name: f.optional("full_name", string)? })
+    }
+}
+
+/// Change your profile (your full name). The people you share a room with, and your other
+/// devices, get `user_updated`.
+#[utoipa::path(patch, path = "/auth/me", tag = "Authentication", security(("HTTPBearer" = [])),
+    request_body = UpdateProfile, responses(
+    (status = 200, description = "You, as now", body = UserOut),
+    (status = 401, body = Detail),
+    (status = 403, body = Detail),
+    (status = 422, body = ValidationDetail),
+))]
+async fn update_me(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Json(req): Json<UpdateProfile>,
+) -> Result<Json<UserOut>> {
+    Ok(Json(accounts::update_profile(&state, &auth.user, req.full_name.as_deref()).await?.into()))
 }
 
 impl FromFields for DeleteAccountRequest {

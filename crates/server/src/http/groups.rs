@@ -25,6 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create))
         .routes(routes!(send))
         .routes(routes!(members, add_members, remove_member))
+        .routes(routes!(rename))
         .route_layer(axum::middleware::from_fn(super::json::read_body))
         .routes(routes!(history))
         .routes(routes!(my_groups))
@@ -54,6 +55,39 @@ impl From<Room> for GroupOut {
             created_at: r.created_at,
         }
     }
+}
+
+#[derive(ToSchema)]
+pub struct RenameGroup {
+    /// 1–100 characters, as when creating.
+    #[schema(min_length = 1, max_length = 100)]
+    name: String,
+}
+
+impl FromFields for RenameGroup {
+    fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
+        Some(Self { name: f.required("name", checked(validate::group_name))? })
+    }
+}
+
+/// Rename a group (its creator only). Every member's devices get `room_changed` (`renamed`).
+#[utoipa::path(patch, path = "/groups/{group_id}", tag = "Groups", security(("HTTPBearer" = [])),
+    params(("group_id" = i64, Path)), request_body = RenameGroup,
+    responses(
+        (status = 200, description = "The group as it now is", body = GroupOut),
+        (status = 400, description = "`This is not a group chat`", body = Detail),
+        (status = 401, body = Detail),
+        (status = 403, description = "`Only the group creator can rename the group`", body = Detail),
+        (status = 404, description = "`Group not found` (or you are not a member)", body = Detail),
+        (status = 422, body = ValidationDetail),
+    ))]
+async fn rename(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Id(group_id): Id,
+    Json(req): Json<RenameGroup>,
+) -> Result<Json<GroupOut>> {
+    Ok(Json(chat::rename_group(&state, &auth.user, group_id, &req.name).await?.into()))
 }
 
 #[derive(ToSchema)]

@@ -193,6 +193,8 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn username_taken(&self, username: &str) -> StoreResult<bool>;
     async fn email_taken(&self, email: &str) -> StoreResult<bool>;
     async fn set_password(&self, user_id: i64, hashed_password: &str) -> StoreResult<()>;
+    /// Changes the account's full name (and the key people search finds it by).
+    async fn set_full_name(&self, user_id: i64, full_name: Option<&str>) -> StoreResult<()>;
     /// Enables or disables an account (a disabled one cannot log in or use its tokens).
     async fn set_active(&self, user_id: i64, active: bool) -> StoreResult<()>;
     /// The user with exactly this username.

@@ -113,6 +113,8 @@ pub trait RoomStore: Send + Sync + 'static {
     async fn set_muted(&self, room_id: i64, user_id: i64, muted: bool) -> StoreResult<bool>;
     /// The room's members with their usernames.
     async fn member_names(&self, room_id: i64) -> StoreResult<Vec<(i64, String)>>;
+    /// Renames a group; `false` if there is no such group.
+    async fn rename_group(&self, room_id: i64, name: &str) -> StoreResult<bool>;
 }
 
 const ROOM_SELECT: &str = "SELECT r.id, r.name, r.room_type, r.created_by, r.last_seq, r.created_at, \
@@ -494,6 +496,16 @@ macro_rules! sql_chat_store {
                     .bind(muted)
                     .bind(room_id)
                     .bind(user_id)
+                    .execute(self.writer())
+                    .await?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn rename_group(&self, room_id: i64, name: &str) -> StoreResult<bool> {
+                let r = sqlx::query("UPDATE chat_rooms SET name = $1, updated_at = $2 WHERE id = $3 AND room_type = 'group'")
+                    .bind(name)
+                    .bind(super::now())
+                    .bind(room_id)
                     .execute(self.writer())
                     .await?;
                 Ok(r.rows_affected() > 0)

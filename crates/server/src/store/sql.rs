@@ -127,6 +127,17 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            async fn set_full_name(&self, user_id: i64, full_name: Option<&str>) -> StoreResult<()> {
+                sqlx::query("UPDATE users SET full_name = $1, name_key = $2, updated_at = $3 WHERE id = $4")
+                    .bind(full_name)
+                    .bind(full_name.map(fold).unwrap_or_default())
+                    .bind(now())
+                    .bind(user_id)
+                    .execute(self.writer())
+                    .await?;
+                Ok(())
+            }
+
             async fn set_active(&self, user_id: i64, active: bool) -> StoreResult<()> {
                 sqlx::query("UPDATE users SET is_active = $1, updated_at = $2 WHERE id = $3")
                     .bind(active)

@@ -7,11 +7,13 @@
 mod helpers;
 
 mod accounts;
+mod attachments;
 mod changes;
 mod chat;
 mod cluster;
 mod config;
 mod hardening;
+mod live_groups;
 mod meta;
 mod node;
 mod operator;

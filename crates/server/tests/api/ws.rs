@@ -137,7 +137,10 @@ impl Ws {
                 return frame;
             }
             assert!(
-                matches!(frame["type"].as_str(), Some("presence" | "user_typing" | "read" | "room_added")),
+                matches!(
+                    frame["type"].as_str(),
+                    Some("presence" | "user_typing" | "read" | "room_added" | "room_changed" | "user_updated")
+                ),
                 "waiting for {kind}, got {frame}"
             );
         }

@@ -1,0 +1,202 @@
+//! Groups and people changing while others watch (issue 16): renaming a group, editing one's
+//! profile, and the `room_changed` / `user_updated` frames that keep every member's client
+//! current — members added, leaving, removed, a new owner, a deleted account.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::{
+    helpers::{dm, group, TestApp},
+    ws::Ws,
+};
+
+backend_tests!(
+    only_the_creator_renames_a_group_and_members_see_it_live,
+    membership_changes_reach_every_member_as_room_changed,
+    a_profile_change_reaches_the_people_who_share_a_room,
+    a_deleted_account_is_announced_and_its_groups_handed_over,
+);
+
+/// The next `room_changed` frame, skipping other chatter.
+async fn room_changed(ws: &mut Ws) -> Value {
+    ws.expect_skipping("room_changed").await
+}
+
+async fn only_the_creator_renames_a_group_and_members_see_it_live(app: TestApp) {
+    let (owner, member, outsider) = (app.user("rn_owner").await, app.user("rn_member").await, app.user("rn_out").await);
+    let gid = group(&app, &owner, &[&member]).await;
+    let mut mw = Ws::subscribed(&app, &member.access).await;
+
+    let rename = |token: &str, id: i64, body: Value| {
+        let token = token.to_owned();
+        let app = &app;
+        async move { app.request(Method::PATCH, &format!("/groups/{id}"), Some(&token), Some(body)).await }
+    };
+    let (status, body) = rename(&owner.access, gid, json!({"name": "Weekend plans"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["id"], gid);
+    assert_eq!(body["name"], "Weekend plans");
+    assert_eq!(body["member_count"], 2);
+    assert_eq!(body["created_by"], owner.id);
+
+    let frame = room_changed(&mut mw).await;
+    assert_eq!(frame["room_id"], gid);
+    assert_eq!(frame["change"], "renamed");
+    assert_eq!(frame["name"], "Weekend plans");
+    assert_eq!(frame["actor_id"], owner.id);
+    assert_eq!(frame["users"], json!([]));
+    let (_, rooms) = app.get("/rooms", &member.access).await;
+    let listed = rooms.as_array().expect("rooms").iter().find(|r| r["room_id"] == gid).cloned().expect("listed");
+    assert_eq!(listed["name"], "Weekend plans", "the list shows the new name");
+
+    let (status, body) = rename(&member.access, gid, json!({"name": "Mine now"})).await;
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (StatusCode::FORBIDDEN, Some("Only the group creator can rename the group"))
+    );
+    let (status, body) = rename(&outsider.access, gid, json!({"name": "Hijacked"})).await;
+    assert_eq!((status, body["detail"].as_str()), (StatusCode::NOT_FOUND, Some("Group not found")));
+    let (status, _) = rename(&owner.access, 999_999_999, json!({"name": "Nowhere"})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    for bad in [json!({"name": ""}), json!({"name": "x".repeat(101)}), json!({}), json!({"name": 5})] {
+        let (status, body) = rename(&owner.access, gid, bad.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+        assert_eq!(body["detail"][0]["loc"], json!(["body", "name"]), "{body}");
+    }
+    // A DM is not a group, and is not renamed.
+    let m = dm(&app, &owner, &member, "hi").await;
+    let (status, body) = rename(&owner.access, m["room_id"].as_i64().expect("room"), json!({"name": "Ours"})).await;
+    assert_eq!((status, body["detail"].as_str()), (StatusCode::BAD_REQUEST, Some("This is not a group chat")));
+    let (status, members) = app.get(&format!("/groups/{gid}/members"), &member.access).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(members.as_array().map(Vec::len), Some(2), "nothing else changed");
+}
+
+async fn membership_changes_reach_every_member_as_room_changed(app: TestApp) {
+    let (owner, a, b, c) =
+        (app.user("mc_owner").await, app.user("mc_a").await, app.user("mc_b").await, app.user("mc_c").await);
+    let gid = group(&app, &owner, &[&a, &b]).await;
+    let mut aw = Ws::subscribed(&app, &a.access).await;
+    let mut bw = Ws::subscribed(&app, &b.access).await;
+
+    // Added: everyone (the newcomer too) learns the new count and who came.
+    let (status, body) = app.post(&format!("/groups/{gid}/members"), &owner.access, json!({"user_ids": [c.id]})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for ws in [&mut aw, &mut bw] {
+        let f = room_changed(ws).await;
+        assert_eq!((f["change"].as_str(), f["member_count"].as_i64()), (Some("members_added"), Some(4)), "{f}");
+        assert_eq!(f["actor_id"], owner.id);
+        assert_eq!(f["users"], json!([{"id": c.id, "username": c.username, "full_name": "mc_c Tester"}]));
+    }
+
+    // Leaving: the others hear it; the one who left gets room_removed, not room_changed.
+    let mut cw = Ws::subscribed(&app, &c.access).await;
+    let (status, _) = app.delete(&format!("/groups/{gid}/members"), &c.access, json!({"user_id": c.id})).await;
+    assert_eq!(status, StatusCode::OK);
+    for ws in [&mut aw, &mut bw] {
+        let f = room_changed(ws).await;
+        assert_eq!((f["change"].as_str(), f["member_count"].as_i64()), (Some("member_left"), Some(3)), "{f}");
+        assert_eq!((f["actor_id"].as_i64(), f["users"][0]["id"].as_i64()), (Some(c.id), Some(c.id)));
+    }
+    let gone = cw.expect_skipping("room_removed").await;
+    assert_eq!(gone["room_id"], gid);
+
+    // Removed by the creator: told apart from leaving.
+    let (status, _) = app.delete(&format!("/groups/{gid}/members"), &owner.access, json!({"user_id": b.id})).await;
+    assert_eq!(status, StatusCode::OK);
+    let f = room_changed(&mut aw).await;
+    assert_eq!((f["change"].as_str(), f["member_count"].as_i64()), (Some("member_removed"), Some(2)), "{f}");
+    assert_eq!(
+        (f["actor_id"].as_i64(), f["users"][0]["username"].as_str()),
+        (Some(owner.id), Some(b.username.as_str()))
+    );
+    // The removed member's connection hears of its removal, and of nothing after it.
+    let frames = bw.until("room_removed").await;
+    assert!(frames.iter().all(|f| f["change"] != "member_removed"), "{frames:?}");
+    let (status, _) = app
+        .request(Method::PATCH, &format!("/groups/{gid}"), Some(&owner.access), Some(json!({"name": "After"})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(room_changed(&mut aw).await["name"], "After");
+    bw.send(json!({"type": "ping"})).await;
+    let frames = bw.until("pong").await;
+    assert!(frames.iter().all(|f| f["type"] != "room_changed"), "nothing about a room b left: {frames:?}");
+}
+
+async fn a_profile_change_reaches_the_people_who_share_a_room(app: TestApp) {
+    let (me, friend, stranger) = (app.user("pf_me").await, app.user("pf_friend").await, app.user("pf_stranger").await);
+    dm(&app, &me, &friend, "hello").await;
+    let mut fw = Ws::subscribed(&app, &friend.access).await;
+    let mut other_device = Ws::subscribed(&app, &me.access).await;
+    let mut sw = Ws::subscribed(&app, &stranger.access).await;
+
+    let (status, body) =
+        app.request(Method::PATCH, "/auth/me", Some(&me.access), Some(json!({"full_name": "Ada Lovelace"}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!((body["id"].as_i64(), body["full_name"].as_str()), (Some(me.id), Some("Ada Lovelace")));
+    assert_eq!(body["username"], me.username, "only the name changed");
+    assert!(body.get("hashed_password").is_none() && body.get("password").is_none());
+    let (_, again) = app.get("/auth/me", &me.access).await;
+    assert_eq!(again["full_name"], "Ada Lovelace");
+
+    for ws in [&mut fw, &mut other_device] {
+        let f = ws.expect_skipping("user_updated").await;
+        assert_eq!(f["user"]["id"], me.id);
+        assert_eq!(f["user"]["full_name"], "Ada Lovelace");
+        assert_eq!(f["deleted"], false);
+    }
+    // Someone who shares no room hears nothing.
+    sw.send(json!({"type": "ping"})).await;
+    let frames = sw.until("pong").await;
+    assert!(frames.iter().all(|f| f["type"] != "user_updated"), "{frames:?}");
+
+    // People search finds the new name; messages show it.
+    let (_, found) = app.get("/users/search?q=lovelace", &friend.access).await;
+    assert_eq!(found[0]["id"], me.id, "{found}");
+    let m = dm(&app, &me, &friend, "as Ada").await;
+    assert_eq!(m["sender_full_name"], "Ada Lovelace");
+
+    // Cleared with null or ""; refused when invalid.
+    let (status, body) =
+        app.request(Method::PATCH, "/auth/me", Some(&me.access), Some(json!({"full_name": null}))).await;
+    assert_eq!((status, &body["full_name"]), (StatusCode::OK, &Value::Null));
+    for bad in [json!({"full_name": "n".repeat(101)}), json!({"full_name": "bell\u{7}"}), json!({"full_name": 3})] {
+        let (status, body) = app.request(Method::PATCH, "/auth/me", Some(&me.access), Some(bad.clone())).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+        assert_eq!(body["detail"][0]["loc"], json!(["body", "full_name"]));
+    }
+    let (status, _) = app.request(Method::PATCH, "/auth/me", None, Some(json!({"full_name": "Nobody"}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "the seed's answer without credentials");
+}
+
+async fn a_deleted_account_is_announced_and_its_groups_handed_over(app: TestApp) {
+    let (owner, heir, friend) = (app.user("da_owner").await, app.user("da_heir").await, app.user("da_friend").await);
+    let gid = group(&app, &owner, &[&heir, &friend]).await;
+    dm(&app, &owner, &friend, "bye soon").await;
+    let mut hw = Ws::subscribed(&app, &heir.access).await;
+    let mut fw = Ws::subscribed(&app, &friend.access).await;
+
+    let (status, body) = app
+        .request(Method::DELETE, "/auth/me", Some(&owner.access), Some(json!({"password": crate::helpers::PASSWORD})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let f = fw.expect_skipping("user_updated").await;
+    assert_eq!(f["user"], json!({"id": owner.id, "username": "Deleted User", "full_name": null, "online": false}));
+    assert_eq!(f["deleted"], true);
+    let frames = hw.until("user_updated").await;
+    let changes: Vec<&Value> = frames.iter().filter(|f| f["type"] == "room_changed").collect();
+    let left = changes.iter().find(|f| f["change"] == "member_left").expect("member_left");
+    assert_eq!(
+        (left["users"][0]["id"].as_i64(), left["users"][0]["username"].as_str()),
+        (Some(owner.id), Some("Deleted User"))
+    );
+    let handed = changes.iter().find(|f| f["change"] == "owner_changed").expect("owner_changed");
+    assert_eq!(handed["created_by"], heir.id, "the longest-standing member owns it now");
+    assert_eq!(handed["users"][0]["id"], heir.id);
+    assert_eq!(handed["member_count"], 2);
+    // And the new owner can rename it at once.
+    let (status, _) =
+        app.request(Method::PATCH, &format!("/groups/{gid}"), Some(&heir.access), Some(json!({"name": "Ours"}))).await;
+    assert_eq!(status, StatusCode::OK);
+}
