@@ -409,6 +409,9 @@ pub enum ServerFrame {
         user_id: i64,
         username: String,
         is_typing: bool,
+        /// Banter's addition: the typist's full name, for "Ada Lovelace is typing…".
+        #[serde(default)]
+        full_name: Option<String>,
     },
     Subscribed {
         room_ids: Vec<i64>,
@@ -440,6 +443,9 @@ pub enum ServerFrame {
         change: RoomChange,
         /// Who did it (`None` for the server's own doing, e.g. a handover).
         actor_id: Option<i64>,
+        /// The same person with their names, for the notice.
+        #[serde(default)]
+        actor: Option<MemberRef>,
         /// Whom it is about: the members added, the one who left or was removed, the new owner.
         users: Vec<MemberRef>,
     },

@@ -349,6 +349,10 @@ pub async fn authenticate(state: &AppState, access_token: &str) -> Result<(User,
 pub async fn update_profile(state: &AppState, user: &User, full_name: Option<&str>) -> Result<User> {
     let full_name = validate::full_name(full_name)
         .map_err(|p| Error::validation(p.field("full_name", full_name.map_or(serde_json::Value::Null, Into::into))))?;
+    if full_name == user.full_name {
+        return Ok(user.clone());
+    }
+    state.limits.send(user.id)?;
     state.store.set_full_name(user.id, full_name.as_deref()).await?;
     let updated =
         state.store.user_by_id(user.id).await?.ok_or_else(|| Error::Unauthorized(INVALID_CREDENTIALS.into()))?;
@@ -376,21 +380,21 @@ pub async fn delete_account(state: &AppState, user: &User, password: &str) -> Re
     if !checked_password(state, user, password).await? {
         return Err(Error::BadRequest("Password is incorrect".into()));
     }
-    // Who must hear of it: read before the memberships go.
+    // Who must hear of it, and where they were a member: read before the memberships go.
     let peers = state.store.co_member_ids(user.id).await?;
+    let member_of = state.store.room_ids_of(user.id).await?;
     let groups = state.store.delete_user(user.id).await?;
     for (room_id, _) in &groups {
         state.broker.publish(Event::MemberRemoved { room_id: *room_id, user_id: user.id });
     }
     close_sockets(state, user.id, None);
     for (room_id, leave) in groups {
-        match leave {
-            store::Leave::Left => chat::room_changed(state, room_id, RoomChange::MemberLeft, None, &[user.id]).await?,
-            store::Leave::HandedOver(owner) => {
-                chat::room_changed(state, room_id, RoomChange::MemberLeft, None, &[user.id]).await?;
-                chat::room_changed(state, room_id, RoomChange::OwnerChanged, None, &[owner]).await?;
-            }
-            store::Leave::NotMember | store::Leave::Deleted => {}
+        // A group they created but had left already: only its owner changes.
+        if member_of.contains(&room_id) && matches!(leave, store::Leave::Left | store::Leave::HandedOver(_)) {
+            chat::room_changed(state, room_id, RoomChange::MemberLeft, None, &[user.id]).await;
+        }
+        if let store::Leave::HandedOver(owner) = leave {
+            chat::room_changed(state, room_id, RoomChange::OwnerChanged, None, &[owner]).await;
         }
     }
     let gone = UserPublic { id: user.id, username: store::DELETED_USER.into(), full_name: None, online: false };

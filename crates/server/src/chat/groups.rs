@@ -102,13 +102,14 @@ pub async fn add_members(state: &AppState, actor: &User, group_id: i64, user_ids
     };
     announce_room(state, group_id, &added).await?;
     if !added.is_empty() {
-        room_changed(state, group_id, RoomChange::MembersAdded, Some(actor.id), &added).await?;
+        room_changed(state, group_id, RoomChange::MembersAdded, Some(actor.id), &added).await;
     }
     Ok(added.len())
 }
 
 /// Renames a group (its creator only); every member's devices hear of it.
 pub async fn rename_group(state: &AppState, actor: &User, group_id: i64, name: &str) -> Result<Room> {
+    state.limits.send(actor.id)?;
     let not_found = || Error::NotFound("Group not found".into());
     state.store.membership(group_id, actor.id).await?.ok_or_else(not_found)?;
     let room = state.store.room(group_id).await?.ok_or_else(not_found)?;
@@ -119,16 +120,33 @@ pub async fn rename_group(state: &AppState, actor: &User, group_id: i64, name: &
         return Err(Error::Forbidden("Only the group creator can rename the group".into()));
     }
     let name = check_name(name)?;
+    if room.name.as_deref() == Some(name.as_str()) {
+        return Ok(room);
+    }
     if !state.store.rename_group(group_id, &name).await? {
         return Err(not_found());
     }
-    room_changed(state, group_id, RoomChange::Renamed, Some(actor.id), &[]).await?;
+    room_changed(state, group_id, RoomChange::Renamed, Some(actor.id), &[]).await;
     state.store.room(group_id).await?.ok_or_else(not_found)
 }
 
-/// Tells every member (and `about`, if they are not members any more: they were removed) what
-/// changed about the group, with the group as it now is.
-pub async fn room_changed(
+/// Tells every current member what changed about the group (`about`: whom it concerns), with
+/// the group as it now is. Best effort: the change is already made, so a failure to tell is
+/// logged, not answered (clients catch up from `GET /rooms` when they reconnect).
+pub async fn room_changed(state: &AppState, room_id: i64, change: RoomChange, actor_id: Option<i64>, about: &[i64]) {
+    if let Err(e) = tell_room_changed(state, room_id, change, actor_id, about).await {
+        tracing::warn!(room_id, ?change, error = %e, "could not announce a group change");
+    }
+}
+
+async fn member_ref(state: &AppState, id: i64) -> Result<MemberRef> {
+    Ok(match state.store.user_by_id(id).await? {
+        Some(u) => MemberRef { id, username: u.username, full_name: u.full_name },
+        None => MemberRef { id, username: DELETED_USER.into(), full_name: None },
+    })
+}
+
+async fn tell_room_changed(
     state: &AppState,
     room_id: i64,
     change: RoomChange,
@@ -138,11 +156,12 @@ pub async fn room_changed(
     let Some(room) = state.store.room(room_id).await? else { return Ok(()) };
     let mut users = Vec::with_capacity(about.len());
     for &id in about {
-        users.push(match state.store.user_by_id(id).await? {
-            Some(u) => MemberRef { id, username: u.username, full_name: u.full_name },
-            None => MemberRef { id, username: DELETED_USER.into(), full_name: None },
-        });
+        users.push(member_ref(state, id).await?);
     }
+    let actor = match actor_id {
+        Some(id) => Some(member_ref(state, id).await?),
+        None => None,
+    };
     let members = state.store.member_ids(room_id).await?;
     let frame = ServerFrame::RoomChanged {
         room_id,
@@ -151,6 +170,7 @@ pub async fn room_changed(
         member_count: room.member_count,
         change,
         actor_id,
+        actor,
         users,
     };
     state.broker.publish(Event::Users { user_ids: members, frame });
@@ -180,7 +200,10 @@ pub async fn remove_member(state: &AppState, actor: &User, group_id: i64, target
         .broker
         .publish(Event::Users { user_ids: vec![target], frame: ServerFrame::RoomRemoved { room_id: group_id } });
     let change = if target == actor.id { RoomChange::MemberLeft } else { RoomChange::MemberRemoved };
-    room_changed(state, group_id, change, Some(actor.id), &[target]).await?;
+    room_changed(state, group_id, change, Some(actor.id), &[target]).await;
+    if let Leave::HandedOver(owner) = outcome {
+        room_changed(state, group_id, RoomChange::OwnerChanged, None, &[owner]).await;
+    }
     tracing::info!(room_id = group_id, user_id = target, ?outcome, "member left group");
     Ok(())
 }

@@ -177,6 +177,8 @@ pub async fn send(state: &AppState, sender: &User, target: Target, out: Outgoing
         Sent::NotMember => Err(refused(NOT_A_GROUP_MEMBER)),
         Sent::BadReply => Err(bad_reply()),
         Sent::BadAttachments => Err(bad_attachments(attachment_ids)),
+        // The seed's words for a recipient that does not exist.
+        Sent::NoRecipient => Err(Error::BadRequest("Recipient user not found".into())),
     }
 }
 

@@ -51,6 +51,8 @@ pub enum Sent {
     BadReply,
     /// `attachment_ids` names something other than the sender's own unsent uploads.
     BadAttachments,
+    /// A DM whose other member deleted their account.
+    NoRecipient,
 }
 
 /// Why a batch failed; every send in it gets the same answer.
@@ -461,6 +463,7 @@ fn resolve(jobs: &[Job], done: AppendBatch) -> Vec<Sent> {
             Appended::NotMember => Sent::NotMember,
             Appended::BadReply => Sent::BadReply,
             Appended::BadAttachments => Sent::BadAttachments,
+            Appended::NoRecipient => Sent::NoRecipient,
         });
     }
     sent

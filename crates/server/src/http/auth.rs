@@ -276,7 +276,9 @@ pub struct UpdateProfile {
 
 impl FromFields for UpdateProfile {
     fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
-        Some(Self { full_name: f.optional("full_name", string)? })
+        // Required (an empty body changes nothing by mistake); `null` clears it.
+        let full_name = f.required("full_name", |v| if v.is_null() { Ok(None) } else { string(v).map(Some) });
+        Some(Self { full_name: full_name? })
     }
 }
 

@@ -304,7 +304,12 @@ impl Conn {
                     None => Err(Error::NotFound(chat::ROOM_NOT_FOUND.into())),
                 };
                 match result {
-                    Ok((message, _)) => self.reply(&ServerFrame::Ack { client_id, message }),
+                    Ok((message, _)) => {
+                        // The message ended the typing indicator: the next keystroke starts a
+                        // new one, announced at once, however soon.
+                        self.state.hub.unthrottle(Announcement::Typing, self.user.id, message.room_id);
+                        self.reply(&ServerFrame::Ack { client_id, message });
+                    }
                     // The seed's words for "not a member of that room".
                     Err(Error::NotFound(_)) => self.error(&Error::Forbidden(NOT_IN_ROOM.into()), client_id),
                     Err(e) => self.error(&e, client_id),
@@ -384,8 +389,8 @@ impl Conn {
     }
 
     async fn typing_event(&self, room_id: i64, is_typing: bool) -> Result<(), Error> {
-        let (user_id, username) = (self.user.id, self.user.username.clone());
-        self.room_event(room_id, ServerFrame::UserTyping { room_id, user_id, username, is_typing }).await
+        let (user_id, username, full_name) = (self.user.id, self.user.username.clone(), self.user.full_name.clone());
+        self.room_event(room_id, ServerFrame::UserTyping { room_id, user_id, username, is_typing, full_name }).await
     }
 
     /// Handles what the socket gave: a client frame (answered, and what is queued written out

@@ -606,6 +606,14 @@ impl Hub {
     }
 }
 
+impl Hub {
+    /// Lets the next announcement of `kind` by the user in the room through at once.
+    pub fn unthrottle(&self, kind: Announcement, user_id: i64, room_id: i64) {
+        let mut last = self.throttled.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        last.remove(&(kind, user_id, room_id));
+    }
+}
+
 /// Adds `room` to a small set; `true` if it was not there.
 fn insert(set: &mut Vec<i64>, room: i64) -> bool {
     let new = !set.contains(&room);

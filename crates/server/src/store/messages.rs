@@ -294,6 +294,8 @@ pub enum Appended {
     BadReply,
     /// `attachment_ids` names something other than the sender's own unsent uploads (or too many).
     BadAttachments,
+    /// A DM whose other member is gone (their account was deleted).
+    NoRecipient,
 }
 
 /// A batch's outcome: one [`Appended`] per input, in order, the time stamped on every new
@@ -419,7 +421,8 @@ fn plan(
             outcomes.push(Appended::NotGroup);
             continue;
         }
-        if !members.get(&a.room_id).is_some_and(|m| m.contains(&a.sender_id)) {
+        let room_members = members.get(&a.room_id);
+        if !room_members.is_some_and(|m| m.contains(&a.sender_id)) {
             outcomes.push(Appended::NotMember);
             continue;
         }
@@ -432,6 +435,12 @@ fn plan(
                 outcomes.push(Appended::SameAs(first));
                 continue;
             }
+        }
+        // A DM whose other member deleted their account: nobody would ever read it (checked
+        // after the client_id, so a retry of a message sent before still gets its original).
+        if room.room_type == banter_protocol::RoomKind::Direct && room_members.is_some_and(|m| m.len() < 2) {
+            outcomes.push(Appended::NoRecipient);
+            continue;
         }
         if let Some(reply_to) = a.reply_to_id {
             if replies.get(&reply_to).is_none_or(|r| r.reply_room_id != Some(a.room_id)) {

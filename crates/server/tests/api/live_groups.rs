@@ -86,6 +86,7 @@ async fn membership_changes_reach_every_member_as_room_changed(app: TestApp) {
         let f = room_changed(ws).await;
         assert_eq!((f["change"].as_str(), f["member_count"].as_i64()), (Some("members_added"), Some(4)), "{f}");
         assert_eq!(f["actor_id"], owner.id);
+        assert_eq!(f["actor"], json!({"id": owner.id, "username": owner.username, "full_name": "mc_owner Tester"}));
         assert_eq!(f["users"], json!([{"id": c.id, "username": c.username, "full_name": "mc_c Tester"}]));
     }
 
@@ -160,7 +161,9 @@ async fn a_profile_change_reaches_the_people_who_share_a_room(app: TestApp) {
     let (status, body) =
         app.request(Method::PATCH, "/auth/me", Some(&me.access), Some(json!({"full_name": null}))).await;
     assert_eq!((status, &body["full_name"]), (StatusCode::OK, &Value::Null));
-    for bad in [json!({"full_name": "n".repeat(101)}), json!({"full_name": "bell\u{7}"}), json!({"full_name": 3})] {
+    for bad in
+        [json!({"full_name": "n".repeat(101)}), json!({"full_name": "bell\u{7}"}), json!({"full_name": 3}), json!({})]
+    {
         let (status, body) = app.request(Method::PATCH, "/auth/me", Some(&me.access), Some(bad.clone())).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
         assert_eq!(body["detail"][0]["loc"], json!(["body", "full_name"]));
@@ -172,7 +175,7 @@ async fn a_profile_change_reaches_the_people_who_share_a_room(app: TestApp) {
 async fn a_deleted_account_is_announced_and_its_groups_handed_over(app: TestApp) {
     let (owner, heir, friend) = (app.user("da_owner").await, app.user("da_heir").await, app.user("da_friend").await);
     let gid = group(&app, &owner, &[&heir, &friend]).await;
-    dm(&app, &owner, &friend, "bye soon").await;
+    let dm_room = dm(&app, &owner, &friend, "bye soon").await["room_id"].as_i64().expect("dm room");
     let mut hw = Ws::subscribed(&app, &heir.access).await;
     let mut fw = Ws::subscribed(&app, &friend.access).await;
 
@@ -195,6 +198,18 @@ async fn a_deleted_account_is_announced_and_its_groups_handed_over(app: TestApp)
     assert_eq!(handed["created_by"], heir.id, "the longest-standing member owns it now");
     assert_eq!(handed["users"][0]["id"], heir.id);
     assert_eq!(handed["member_count"], 2);
+    // A message to the DM with nobody left in it is refused, over WebSocket as over REST.
+    fw.send(json!({"type": "message", "room_id": dm_room, "content": "anyone?", "client_id": "da-1"})).await;
+    let refused = fw.expect_skipping("error").await;
+    assert_eq!(
+        (refused["message"].as_str(), refused["client_id"].as_str()),
+        (Some("Recipient user not found"), Some("da-1"))
+    );
+    let (status, body) =
+        app.post("/messages/send", &friend.access, json!({"recipient_id": owner.id, "content": "x"})).await;
+    assert_eq!((status, body["detail"].as_str()), (StatusCode::BAD_REQUEST, Some("Recipient user not found")));
+    let (_, history) = app.get(&format!("/rooms/{dm_room}/messages"), &friend.access).await;
+    assert_eq!(history.as_array().map(Vec::len), Some(1), "nothing stored: {history}");
     // And the new owner can rename it at once.
     let (status, _) =
         app.request(Method::PATCH, &format!("/groups/{gid}"), Some(&heir.access), Some(json!({"name": "Ours"}))).await;

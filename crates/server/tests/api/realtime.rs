@@ -524,6 +524,19 @@ async fn typing_is_relayed_to_others_and_expires(app: TestApp) {
     let mut ow = Ws::connect(&app, &outsider.access).await;
     ow.send(json!({"type": "typing", "room_id": room})).await;
     assert_eq!(ow.expect("error").await, not_in_room());
+
+    // Typing, sending, and typing again at once: the message ends the first indicator and the
+    // next keystroke starts a new one, announced at once (not held back by the flood guard).
+    tw.send(json!({"type": "typing", "room_id": room, "is_typing": true})).await;
+    assert_eq!(rw.expect("user_typing").await["is_typing"], true);
+    tw.send(json!({"type": "message", "room_id": room, "content": "sent", "client_id": "ty-1"})).await;
+    tw.expect_skipping("ack").await;
+    tw.send(json!({"type": "typing", "room_id": room, "is_typing": true})).await;
+    let frames = rw.until("user_typing").await;
+    let frames = [frames, rw.until("user_typing").await].concat();
+    let typing: Vec<bool> =
+        frames.iter().filter(|f| f["type"] == "user_typing").filter_map(|f| f["is_typing"].as_bool()).collect();
+    assert_eq!(typing, [false, true], "stopped by the message, started again: {frames:?}");
 }
 
 async fn revoked_sessions_and_shutdown_close_sockets(app: TestApp) {
