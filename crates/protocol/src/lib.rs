@@ -614,9 +614,11 @@ mod tests {
             user_id: 2,
             username: "jane_doe".into(),
             is_typing: true,
+            full_name: Some("Jane Doe".into()),
         })
         .expect("json");
         assert_eq!(v["type"], "user_typing");
         assert_eq!(v["username"], "jane_doe");
+        assert_eq!(v["full_name"], "Jane Doe");
     }
 }
