@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use crate::{
     helpers::{dm, group, say},
     helpers::{unique, Backend, Storage, TestApp, TestUser},
-    ws::Ws,
+    ws::{frames_of, Ws},
 };
 
 backend_tests!(
@@ -168,27 +168,6 @@ fn assert_tombstone(m: &Value, original: &Value) {
     assert_eq!(m["reply_to"], Value::Null, "{m}");
     let deleted = time_of(&m["deleted_at"]);
     assert!(deleted >= time_of(&original["created_at"]), "{m}");
-}
-
-/// Reads frames until one of each `kinds` has come, in any order (an `ack` may come before or
-/// after the sender's own `new_message`); chatter is passed over, anything else fails.
-async fn frames_of(ws: &mut Ws, kinds: &[&str]) -> Vec<Value> {
-    let mut got: Vec<Option<Value>> = vec![None; kinds.len()];
-    while got.iter().any(Option::is_none) {
-        let frame = ws.next().await.unwrap_or_else(|e| panic!("waiting for {kinds:?}: ended {e:?}"));
-        let kind = frame["type"].as_str().unwrap_or_default().to_owned();
-        match kinds.iter().position(|k| *k == kind) {
-            Some(i) => {
-                assert!(got[i].is_none(), "a second {kind}: {frame}");
-                got[i] = Some(frame);
-            }
-            None => assert!(
-                matches!(kind.as_str(), "presence" | "user_typing" | "read" | "room_added"),
-                "waiting for {kinds:?}, got {frame}"
-            ),
-        }
-    }
-    got.into_iter().map(|f| f.expect("seen")).collect()
 }
 
 /// The tables of the storage's database holding `needle` anywhere in a row, with how many rows:

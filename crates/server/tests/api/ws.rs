@@ -183,3 +183,27 @@ impl Ws {
         while let Ok(Some(_)) = tokio::time::timeout(WAIT, self.stream.next()).await {}
     }
 }
+
+/// Reads frames until one of each `kinds` has come, in any order (an `ack` may come before or
+/// after the sender's own `new_message`); chatter is passed over, anything else fails.
+pub async fn frames_of(ws: &mut Ws, kinds: &[&str]) -> Vec<Value> {
+    let mut got: Vec<Option<Value>> = vec![None; kinds.len()];
+    while got.iter().any(Option::is_none) {
+        let frame = ws.next().await.unwrap_or_else(|e| panic!("waiting for {kinds:?}: ended {e:?}"));
+        let kind = frame["type"].as_str().unwrap_or_default().to_owned();
+        match kinds.iter().position(|k| *k == kind) {
+            Some(i) => {
+                assert!(got[i].is_none(), "a second {kind}: {frame}");
+                got[i] = Some(frame);
+            }
+            None => assert!(
+                matches!(
+                    kind.as_str(),
+                    "presence" | "user_typing" | "read" | "room_added" | "room_changed" | "user_updated"
+                ),
+                "waiting for {kinds:?}, got {frame}"
+            ),
+        }
+    }
+    got.into_iter().map(|f| f.expect("seen")).collect()
+}
