@@ -273,8 +273,14 @@ pub fn page(limit: Option<i64>, offset: Option<i64>, before: Option<i64>, after:
 }
 
 /// A page of history, oldest → newest. Reading advances the reader's read position to the
-/// newest message returned.
-pub async fn history(state: &AppState, user: &User, target: Target, page: Page) -> Result<Vec<Message>> {
+/// newest message returned, unless `mark_read` is false.
+pub async fn history(
+    state: &AppState,
+    user: &User,
+    target: Target,
+    page: Page,
+    mark_read: bool,
+) -> Result<Vec<Message>> {
     let (room_id, read) = match target {
         Target::Direct(other) => {
             if state.store.user_by_id(other).await?.is_none() {
@@ -294,7 +300,7 @@ pub async fn history(state: &AppState, user: &User, target: Target, page: Page) 
     };
     let rows = state.store.messages(room_id, page).await?;
     // Read first, so the page already shows what this read did (as the seed's answer does).
-    if let Some(newest) = rows.iter().map(|m| m.seq).max().filter(|s| *s > read) {
+    if let Some(newest) = rows.iter().map(|m| m.seq).max().filter(|s| mark_read && *s > read) {
         advance_read(state, user.id, room_id, newest).await?;
     }
     with_read_flags(state, room_id, rows, user.id).await

@@ -210,7 +210,7 @@ async fn history(
     Id(group_id): Id,
     Query(q): Query<HistoryQuery>,
 ) -> Result<Json<Vec<Message>>> {
-    Ok(Json(chat::history(&state, &auth.user, Target::Group(group_id), q.page()?).await?))
+    Ok(Json(chat::history(&state, &auth.user, Target::Group(group_id), q.page()?, q.marks_read()).await?))
 }
 
 /// One of your groups, in the seed's shape (`GroupListItem`), plus `unread_count`.

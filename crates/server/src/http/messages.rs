@@ -213,6 +213,9 @@ pub struct HistoryQuery {
     /// Only messages with a larger `seq` (catching up).
     #[param(minimum = 0)]
     after: Option<i64>,
+    /// Banter's addition: `false` reads without moving your read position (a client that marks
+    /// what has been on screen, with `POST /rooms/{id}/read`). Default `true`, as in the seed.
+    mark_read: Option<bool>,
 }
 
 impl FromFields for HistoryQuery {
@@ -221,13 +224,18 @@ impl FromFields for HistoryQuery {
         let offset = f.opt_int("offset");
         let before = f.opt_int("before");
         let after = f.opt_int("after");
-        Some(Self { limit: limit?, offset: offset?, before: before?, after: after? })
+        let mark_read = f.optional("mark_read", super::json::boolean);
+        Some(Self { limit: limit?, offset: offset?, before: before?, after: after?, mark_read: mark_read? })
     }
 }
 
 impl HistoryQuery {
     pub fn page(&self) -> Result<crate::store::Page> {
         chat::page(self.limit, self.offset, self.before, self.after)
+    }
+
+    pub fn marks_read(&self) -> bool {
+        self.mark_read.unwrap_or(true)
     }
 }
 
@@ -248,7 +256,7 @@ async fn chat_history(
     Id(other): Id,
     Query(q): Query<HistoryQuery>,
 ) -> Result<Json<Vec<Message>>> {
-    Ok(Json(chat::history(&state, &auth.user, Target::Direct(other), q.page()?).await?))
+    Ok(Json(chat::history(&state, &auth.user, Target::Direct(other), q.page()?, q.marks_read()).await?))
 }
 
 /// One direct conversation, in the seed's shape (`DirectChat`), plus `online`.

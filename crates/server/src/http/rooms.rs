@@ -49,7 +49,7 @@ async fn history(
     Id(room_id): Id,
     Query(q): Query<HistoryQuery>,
 ) -> Result<Json<Vec<Message>>> {
-    Ok(Json(chat::history(&state, &auth.user, Target::Room(room_id), q.page()?).await?))
+    Ok(Json(chat::history(&state, &auth.user, Target::Room(room_id), q.page()?, q.marks_read()).await?))
 }
 
 #[derive(ToSchema)]

@@ -389,7 +389,16 @@ impl Conn {
     }
 
     async fn typing_event(&self, room_id: i64, is_typing: bool) -> Result<(), Error> {
-        let (user_id, username, full_name) = (self.user.id, self.user.username.clone(), self.user.full_name.clone());
+        let (user_id, username) = (self.user.id, self.user.username.clone());
+        // The name as it is now (it may have changed since this connection opened): read once
+        // per announced start, which the flood guard keeps rare.
+        let full_name = match is_typing {
+            true => match self.state.store.user_by_id(user_id).await {
+                Ok(Some(u)) => u.full_name,
+                _ => self.user.full_name.clone(),
+            },
+            false => self.user.full_name.clone(),
+        };
         self.room_event(room_id, ServerFrame::UserTyping { room_id, user_id, username, is_typing, full_name }).await
     }
 

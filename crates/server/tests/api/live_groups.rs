@@ -15,6 +15,7 @@ backend_tests!(
     membership_changes_reach_every_member_as_room_changed,
     a_profile_change_reaches_the_people_who_share_a_room,
     a_deleted_account_is_announced_and_its_groups_handed_over,
+    history_can_be_read_without_moving_the_read_position,
 );
 
 /// The next `room_changed` frame, skipping other chatter.
@@ -214,4 +215,27 @@ async fn a_deleted_account_is_announced_and_its_groups_handed_over(app: TestApp)
     let (status, _) =
         app.request(Method::PATCH, &format!("/groups/{gid}"), Some(&heir.access), Some(json!({"name": "Ours"}))).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+async fn history_can_be_read_without_moving_the_read_position(app: TestApp) {
+    let (a, b) = (app.user("mr_a").await, app.user("mr_b").await);
+    let room = dm(&app, &a, &b, "one").await["room_id"].as_i64().expect("room");
+    dm(&app, &a, &b, "two").await;
+    let unread = |token: String| {
+        let app = &app;
+        async move {
+            let (_, rooms) = app.get("/rooms", &token).await;
+            rooms[0]["unread_count"].as_i64().expect("unread_count")
+        }
+    };
+    let (status, page) = app.get(&format!("/rooms/{room}/messages?mark_read=false"), &b.access).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page.as_array().map(Vec::len), Some(2));
+    assert_eq!(unread(b.access.clone()).await, 2, "reading with mark_read=false moves nothing");
+    let (status, body) = app.get(&format!("/rooms/{room}/messages?mark_read=maybe"), &b.access).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["detail"][0]["loc"], json!(["query", "mark_read"]));
+    // The default is the seed's: reading marks read.
+    app.get(&format!("/rooms/{room}/messages"), &b.access).await;
+    assert_eq!(unread(b.access.clone()).await, 0);
 }

@@ -145,7 +145,14 @@ export class Api {
       if (res.status === 401) throw this.endSession('expired');
     }
     const data = await readJson(res);
-    if (!res.ok) throw errorFrom(res.status, data);
+    if (!res.ok) {
+      const err = errorFrom(res.status, data);
+      if (res.status === 429) {
+        const s = Number(res.headers.get('Retry-After'));
+        if (s > 0) err.retryAfterMs = s * 1000;
+      }
+      throw err;
+    }
     return data;
   }
 
@@ -277,6 +284,13 @@ export class Api {
     }
   }
 
+  /** Change our profile (`full_name`: null or "" clears it); answers us as GET /auth/me does. */
+  async updateProfile(fullName) {
+    const user = await this.request('PATCH', '/auth/me', { body: { full_name: fullName } });
+    session.setUser(user);
+    return user;
+  }
+
   async deleteAccount(password) {
     await this.request('DELETE', '/auth/me', { body: { password } });
     session.clear();
@@ -390,6 +404,11 @@ export class Api {
 
   removeMember(groupId, userId) {
     return this.request('DELETE', `/groups/${encodeURIComponent(groupId)}/members`, { body: { user_id: userId } });
+  }
+
+  /** Rename a group (its creator only): answers the group {id, name, created_by, member_count, …}. */
+  renameGroup(groupId, name) {
+    return this.request('PATCH', `/groups/${encodeURIComponent(groupId)}`, { body: { name } });
   }
 
   // ---- people ---------------------------------------------------------------------------

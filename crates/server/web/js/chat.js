@@ -2,22 +2,28 @@
 // (rooms and draft DMs), loading history and older pages, sending with a client_id over the
 // WebSocket (REST as fallback, same client_id so nothing is stored twice), replies, retrying,
 // unread counts and read positions, typing, groups and members, and every incoming WebSocket
-// frame. Changes to sent messages (edits, deletions, reactions, "Seen by") are in changes.js;
+// frame. Messages on their way (pending, failed, resent after reconnecting, discarded) are in
+// outbox.js. Changes to sent messages (edits, deletions, reactions, "Seen by") are in changes.js;
 // desktop notifications and muting (notify.js) and search (search.js) listen through on().
 // Files to send are uploaded first (attachments.js); a message names them by attachment_ids.
 // One Chat serves one signed-in session after another: every async continuation checks the
 // session generation (`gen`), so an answer for the previous user never lands in the store.
 
 import { Realtime } from './realtime.js';
+import { Outbox } from './outbox.js';
 import { MessageChanges } from './changes.js';
 import { Files } from './attachments.js';
 import { navigate } from './router.js';
 import { newClientId, MAX_MESSAGE_CHARS } from './util.js';
 
 const PAGE = 50;
-const ACK_TIMEOUT_MS = 8000; // no ack over the socket by then: send the same message over REST
 const TYPING_REPEAT_MS = 3000;
 const TYPING_IDLE_MS = 4000;
+// The server relays one typing start per user and room every 2 s and drops the others without
+// a trace (docs/PROTOCOL.md): a start sooner than that (typing again right after sending, which
+// ended the last one) waits until it will be relayed, plus a margin for the network.
+const TYPING_THROTTLE_MS = 2000;
+const TYPING_THROTTLE_MARGIN_MS = 250;
 const ROOMS_RETRY_MS = [2000, 5000, 15000]; // the first room list failed: try again this often
 
 export class Chat {
@@ -29,11 +35,17 @@ export class Chat {
     this.store = store;
     this.api = api;
     this.notifyUser = notify;
-    this.ackTimers = new Map();
+    this.outbox = new Outbox(this);
     this.readTimer = null;
     this.typingSentAt = 0;
-    this.typingRoom = null;
+    this.typingRoom = null; // the room our typing start was relayed in (the server holds it)
     this.typingIdle = null;
+    this.typingWaiting = null; // the room a start waits for (see TYPING_THROTTLE_MS)
+    this.typingAgain = null;
+    this.typingRelayed = new Map(); // room_id -> when we last sent a start the server relayed
+    // room_id -> the read position the server is known to hold (room list, `read` frames, REST
+    // answers): a position of ours ahead of it (read while disconnected) is sent on reconnect.
+    this.readConfirmed = new Map();
     this.roomsReload = null;
     this.roomsRetry = null;
     this.leaving = new Set();
@@ -42,14 +54,18 @@ export class Chat {
       api,
       positions: () => store.positions(),
       onFrame: (f) => this.onFrame(f),
-      onStatus: (s) => store.setConnection(s),
+      onStatus: (s, retryAt) => store.setConnection(s, retryAt),
       onConnected: () => this.onConnected(),
+      onDisconnected: () => this.outbox.onDisconnected(),
       onRevoked,
     });
     this.onVisibility = () => {
       if (document.visibilityState === 'visible') this.scheduleMarkRead();
     };
     this.typingTicker = null;
+    // What the open conversation has on screen: (roomId) => the newest seq shown (0: none).
+    // Set by the conversation view; marking read goes no further than that.
+    this.readSource = null;
     this.changes = new MessageChanges(this);
     this.files = new Files(api); // uploads, and attachments as blob: URLs (this session's)
     /** @type {Map<string, Set<Function>>} */
@@ -84,6 +100,9 @@ export class Chat {
     this.leaving.clear();
     this.roomsReload = null;
     this.typingRoom = null;
+    this.typingWaiting = null;
+    this.typingRelayed.clear();
+    this.readConfirmed.clear();
     this.store.me = user;
     this.store.notify('me');
     document.addEventListener('visibilitychange', this.onVisibility);
@@ -111,10 +130,10 @@ export class Chat {
     window.removeEventListener('focus', this.onVisibility);
     clearInterval(this.typingTicker);
     this.typingTicker = null;
-    for (const t of this.ackTimers.values()) clearTimeout(t);
-    this.ackTimers.clear();
+    this.outbox.reset();
     clearTimeout(this.readTimer);
     clearTimeout(this.typingIdle);
+    clearTimeout(this.typingAgain);
     clearTimeout(this.roomsRetry);
     this.roomsReload = null;
     this.files.clear(); // nothing of this user's files is left for the next one
@@ -157,7 +176,11 @@ export class Chat {
         .rooms()
         .then((list) => {
           if (!this.live(gen)) return;
-          if (Array.isArray(list)) this.store.setRooms(list, since);
+          if (Array.isArray(list)) {
+            for (const r of list) this.confirmRead(r.room_id, r.last_read_seq);
+            this.store.setRooms(list, since);
+            this.flushReads();
+          }
           this.adoptDrafts();
           this.reloadCurrentIfNeeded();
           this.scheduleMarkRead();
@@ -368,8 +391,9 @@ export class Chat {
     const room = store.rooms.get(m.room_id);
     if (room?.removed) return; // not a member any more: show nothing new
     const mine = store.isMine(m);
-    if (mine && m.client_id) this.clearAckTimer(m.client_id);
+    if (mine && m.client_id) this.outbox.clearAckTimer(m.client_id);
     const added = store.addMessages(m.room_id, [m], { replace });
+    if (mine && m.client_id) this.outbox.settled(m.client_id); // a paced queue moves on
     if (!room) {
       // A room we do not know yet (the room_added frame may still be on its way).
       this.reloadRooms().catch(() => {});
@@ -384,11 +408,11 @@ export class Chat {
     } else {
       if (m.sender_id != null) store.setTyping(m.room_id, m.sender_id, m.sender_username, false);
       if (isNew && !m.deleted_at && m.seq > (room.last_read_seq || 0)) {
+        // Unread until it has been on screen, even in the open room (the reader may be
+        // scrolled up, or away): markRead moves past it once the view shows it.
+        room.unread_count = (room.unread_count || 0) + 1;
+        if (store.mentionsMe(m)) room.mention_count = (room.mention_count || 0) + 1;
         if (this.isViewing(m.room_id)) this.scheduleMarkRead();
-        else {
-          room.unread_count = (room.unread_count || 0) + 1;
-          if (store.mentionsMe(m)) room.mention_count = (room.mention_count || 0) + 1;
-        }
       }
       if (isNew && !m.deleted_at) this.emit('message', m, room);
     }
@@ -398,10 +422,9 @@ export class Chat {
   onConnected() {
     // The room list never loaded: load it now; its positions are what `sync` needs.
     if (!this.store.roomsLoaded) this.loadRoomsAndSync(this.gen, ROOMS_RETRY_MS.length);
-    // Anything sent on the previous socket and never acknowledged goes again (same client_id).
-    for (const p of this.store.pending.values()) {
-      if (p.status === 'pending' && p.via === 'ws') this.deliver(p);
-    }
+    // What could not be sent while disconnected goes now, by itself (same client_id).
+    this.outbox.onConnected();
+    this.flushReads(); // reads made while disconnected (the room list, fetched again, too)
     for (const rm of this.store.messages.values()) rm.olderError = null; // worth another try
     this.reloadCurrentIfNeeded();
     // Read positions are not replayed by `sync`: whoever read meanwhile is fetched again.
@@ -435,6 +458,7 @@ export class Chat {
         break;
       case 'room_added':
         if (f.room) {
+          this.confirmRead(f.room.room_id, f.room.last_read_seq);
           store.upsertRoom(f.room);
           this.adoptDrafts();
           this.reloadCurrentIfNeeded();
@@ -447,10 +471,19 @@ export class Chat {
         store.setOnline(f.user_id, Boolean(f.online));
         break;
       case 'user_typing':
-        if (f.user_id !== store.me?.id) store.setTyping(f.room_id, f.user_id, f.username, f.is_typing !== false);
+        if (f.user_id !== store.me?.id) {
+          // Newer servers send the full name too: someone not known yet is named by it at once.
+          // Only then: the frame's name is the one their connection started with, which may be
+          // older than what `user_updated` taught us.
+          if ('full_name' in f && typeof f.user_id === 'number' && f.username && !store.people.has(f.user_id)) {
+            store.learnPerson({ id: f.user_id, username: f.username, full_name: f.full_name });
+          }
+          store.setTyping(f.room_id, f.user_id, f.username, f.is_typing !== false);
+        }
         break;
       case 'read':
         if (f.user_id === store.me?.id) {
+          this.confirmRead(f.room_id, f.last_read_seq);
           const room = store.rooms.get(f.room_id);
           if (room) {
             room.last_read_seq = Math.max(room.last_read_seq || 0, f.last_read_seq || 0);
@@ -463,14 +496,11 @@ export class Chat {
           store.setReadPosition(f.room_id, f.user_id, f.last_read_seq); // "Seen by"
         }
         break;
-      case 'error': {
-        // The socket refused a frame. A message it refused (named by its client_id) goes again
-        // over REST, which says why in a sentence (and returns the original if it was stored
-        // after all). Errors about other frames (typing, read) change nothing on screen.
-        const p = f.client_id ? store.pending.get(f.client_id) : null;
-        if (p && p.status === 'pending' && p.via === 'ws') this.deliverRest(p);
+      case 'error':
+        // The socket refused a frame. A message it refused goes again over REST (see outbox.js).
+        // Errors about other frames (typing, read) change nothing on screen.
+        this.outbox.onError(f);
         break;
-      }
       default:
         break; // connected, subscribed, pong, room_joined, user_joined…: nothing to show
     }
@@ -484,7 +514,7 @@ export class Chat {
     }
     store.markRemoved(roomId);
     for (const p of store.pending.values()) {
-      if (p.room_id === roomId) store.updatePending(p.client_id, { status: 'failed', error: 'You are no longer a member.' });
+      if (p.room_id === roomId) store.updatePending(p.client_id, { status: 'failed', error: 'You are no longer a member.', auto: false });
     }
   }
 
@@ -534,63 +564,21 @@ export class Chat {
           }
         : null,
     };
-    store.addPending(p);
     this.stopTyping();
-    this.deliver(p);
+    // Sending ended our typing on the server: the next keystroke announces it again at once.
+    if (roomId != null) this.typingRelayed.delete(roomId);
+    this.outbox.add(p);
     return null;
   }
 
+  /** Send a failed message again now. */
   retry(clientId) {
-    const p = this.store.pending.get(clientId);
-    if (p) this.deliver(p);
+    this.outbox.retry(clientId);
   }
 
+  /** Drop a failed message for good (see outbox.js). */
   discard(clientId) {
-    this.clearAckTimer(clientId);
-    this.store.pending.delete(clientId);
-    this.store.notify('messages', 'rooms');
-  }
-
-  deliver(p) {
-    this.store.updatePending(p.client_id, { status: 'pending', error: null });
-    const frame = { type: 'message', room_id: p.room_id, content: p.content, client_id: p.client_id };
-    if (p.reply_to_id != null) frame.reply_to_id = p.reply_to_id;
-    if (p.attachment_ids?.length) frame.attachment_ids = p.attachment_ids;
-    const sent = p.room_id != null && this.realtime.send(frame);
-    if (sent) {
-      p.via = 'ws';
-      this.clearAckTimer(p.client_id);
-      this.ackTimers.set(
-        p.client_id,
-        setTimeout(() => {
-          this.ackTimers.delete(p.client_id);
-          if (this.store.pending.get(p.client_id)?.status === 'pending') this.deliverRest(p);
-        }, ACK_TIMEOUT_MS),
-      );
-    } else {
-      this.deliverRest(p);
-    }
-  }
-
-  async deliverRest(p) {
-    const { store, api } = this;
-    const gen = this.gen;
-    this.clearAckTimer(p.client_id);
-    p.via = 'rest';
-    const room = p.room_id != null ? store.rooms.get(p.room_id) : null;
-    try {
-      let m;
-      const ids = p.attachment_ids;
-      if (room && room.room_type === 'group') m = await api.sendGroup(room.room_id, p.content, p.client_id, p.reply_to_id, ids);
-      else if (p.recipient_id != null) m = await api.sendDirect(p.recipient_id, p.content, p.client_id, p.reply_to_id, ids);
-      else throw new Error('This conversation can no longer receive messages.');
-      if (!this.live(gen)) return;
-      await this.confirmSent(m, p);
-    } catch (err) {
-      if (this.live(gen) && store.pending.get(p.client_id) === p) {
-        store.updatePending(p.client_id, { status: 'failed', error: err.message || 'Not sent.' });
-      }
-    }
+    this.outbox.discard(clientId);
   }
 
   /** The server stored our message (REST 201). Make sure its room is known, then show it. */
@@ -630,11 +618,6 @@ export class Chat {
     }
   }
 
-  clearAckTimer(clientId) {
-    clearTimeout(this.ackTimers.get(clientId));
-    this.ackTimers.delete(clientId);
-  }
-
   // ---- reading and typing -------------------------------------------------------------------
 
   isViewing(roomId) {
@@ -642,26 +625,75 @@ export class Chat {
     return c?.type === 'room' && c.id === roomId && document.visibilityState === 'visible';
   }
 
-  /** Soon, move the read position of the open room to its newest message. */
+  /** Soon, move the read position of the open room to the newest message on screen. */
   scheduleMarkRead() {
     clearTimeout(this.readTimer);
     this.readTimer = setTimeout(() => this.markRead(), 150);
   }
 
+  /**
+   * A message is read once it has been on screen while the page was visible and focused: move
+   * the open room's read position to the newest message the view shows (see readSource). With
+   * the room's newest message on screen, to the room's newest event.
+   */
   markRead() {
     const { store } = this;
     const c = store.current;
-    if (c?.type !== 'room' || !this.isViewing(c.id)) return;
+    if (c?.type !== 'room' || !this.isViewing(c.id) || !document.hasFocus()) return;
     const room = store.rooms.get(c.id);
     if (!room || room.removed) return;
-    const upTo = Math.max(room.last_seq || 0, store.roomMessages(c.id).maxSeq());
-    if (upTo <= 0 || (upTo <= (room.last_read_seq || 0) && !room.unread_count)) return;
-    room.last_read_seq = upTo;
-    room.unread_count = 0;
-    room.mention_count = 0;
+    const shown = this.readSource?.(c.id) || 0;
+    if (shown <= 0) return;
+    const rm = store.roomMessages(c.id);
+    // Unread messages older than the oldest loaded (more unread than the first page): they were
+    // never on screen, and a read position is one number — nothing moves until they are loaded.
+    if (rm.hasOlder && rm.minSeq() > (room.last_read_seq || 0) + 1 && room.unread_count > 0) return;
+    const newest = shown >= rm.maxSeq();
+    const upTo = newest ? Math.max(room.last_seq || 0, shown) : shown;
+    if (upTo <= (room.last_read_seq || 0) && !(newest && room.unread_count)) return;
+    // What stays unread: the messages of others after it (all held: history is contiguous
+    // from the oldest message loaded, and what is on screen is loaded).
+    let unread = 0;
+    let mentions = 0;
+    for (const m of rm.sorted()) {
+      if (m.seq <= upTo || m.deleted_at || store.isMine(m)) continue;
+      unread += 1;
+      if (store.mentionsMe(m)) mentions += 1;
+    }
+    room.last_read_seq = Math.max(room.last_read_seq || 0, upTo);
+    room.unread_count = unread;
+    room.mention_count = Math.min(room.mention_count || 0, mentions);
     store.notify('rooms');
-    if (!this.realtime.send({ type: 'read', room_id: room.room_id, up_to: upTo })) {
-      this.api.markRead(room.room_id, upTo).catch(() => {});
+    this.sendRead(room.room_id, upTo);
+  }
+
+  /** Tell the server our read position: on the socket, else over REST (what does not get
+   *  through stays ahead of readConfirmed, and flushReads sends it once connected again). */
+  sendRead(roomId, upTo) {
+    if (this.realtime.send({ type: 'read', room_id: roomId, up_to: upTo })) return;
+    const gen = this.gen;
+    this.api
+      .markRead(roomId, upTo)
+      .then(() => {
+        if (this.live(gen)) this.confirmRead(roomId, upTo);
+      })
+      .catch(() => {});
+  }
+
+  /** The server holds this read position (or a later one). */
+  confirmRead(roomId, seq) {
+    if (typeof roomId !== 'number' || typeof seq !== 'number') return;
+    if (seq > (this.readConfirmed.get(roomId) ?? -1)) this.readConfirmed.set(roomId, seq);
+  }
+
+  /** Send every read position of ours the server is not known to hold (reads made while
+   *  disconnected). Only rooms whose server position is known (from the room list). */
+  flushReads() {
+    if (!this.realtime.ready) return;
+    for (const room of this.store.rooms.values()) {
+      if (room.removed || !this.readConfirmed.has(room.room_id)) continue;
+      const mine = room.last_read_seq || 0;
+      if (mine > this.readConfirmed.get(room.room_id)) this.sendRead(room.room_id, mine);
     }
   }
 
@@ -670,19 +702,40 @@ export class Chat {
     const c = this.store.current;
     if (c?.type !== 'room') return;
     const now = Date.now();
-    if (this.typingRoom !== c.id || now - this.typingSentAt > TYPING_REPEAT_MS) {
-      if (this.typingRoom !== null && this.typingRoom !== c.id) this.stopTyping();
-      if (this.realtime.send({ type: 'typing', room_id: c.id, is_typing: true })) {
-        this.typingRoom = c.id;
-        this.typingSentAt = now;
-      }
+    const typingIn = this.typingRoom ?? this.typingWaiting;
+    if (typingIn !== null && typingIn !== c.id) this.stopTyping();
+    if (this.typingRoom !== c.id) this.startTyping(c.id, now);
+    else if (now - this.typingSentAt > TYPING_REPEAT_MS) {
+      // Keep it alive (the server ends it 5 s after the last start).
+      if (this.realtime.send({ type: 'typing', room_id: c.id, is_typing: true })) this.typingSentAt = now;
     }
     clearTimeout(this.typingIdle);
     this.typingIdle = setTimeout(() => this.stopTyping(), TYPING_IDLE_MS);
   }
 
+  /** Announce typing in a room, now or as soon as the server will relay it. */
+  startTyping(roomId, now) {
+    const wait = (this.typingRelayed.get(roomId) ?? -Infinity) + TYPING_THROTTLE_MS - now;
+    if (wait > 0) {
+      if (this.typingWaiting === roomId) return;
+      this.typingWaiting = roomId;
+      clearTimeout(this.typingAgain);
+      this.typingAgain = setTimeout(() => {
+        this.typingWaiting = null;
+        this.startTyping(roomId, Date.now());
+      }, wait + TYPING_THROTTLE_MARGIN_MS);
+      return;
+    }
+    if (!this.realtime.send({ type: 'typing', room_id: roomId, is_typing: true })) return;
+    this.typingRoom = roomId;
+    this.typingSentAt = now;
+    this.typingRelayed.set(roomId, now);
+  }
+
   stopTyping() {
     clearTimeout(this.typingIdle);
+    clearTimeout(this.typingAgain);
+    this.typingWaiting = null;
     if (this.typingRoom !== null) {
       this.realtime.send({ type: 'typing', room_id: this.typingRoom, is_typing: false });
       this.typingRoom = null;

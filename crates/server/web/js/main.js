@@ -8,7 +8,9 @@ import { Store } from './state.js';
 import { Chat } from './chat.js';
 import { MessageSearch } from './search.js';
 import { Notifier } from './notify.js';
-import { $, h, replaceChildren } from './dom.js';
+import { installLiveRooms } from './live-rooms.js';
+import { mountConnectionStatus } from './connection-status.js';
+import { $, replaceChildren } from './dom.js';
 import { navigate, onRoute, parseRoute } from './router.js';
 import { renderAuth } from './views/auth.js';
 import { mountSidebar } from './views/sidebar.js';
@@ -39,6 +41,7 @@ const chat = new Chat({
   },
 });
 
+installLiveRooms({ store, chat }); // groups and names changing live (room_changed, user_updated)
 const search = new MessageSearch({ api, store });
 const notifier = new Notifier({ store, chat, api, onOpenRoom: (roomId) => navigate(`/room/${roomId}`) });
 
@@ -66,44 +69,8 @@ function mountChat() {
     onMute: (roomId, muted) => notifier.setMuted(roomId, muted),
   });
   installSearchShortcut({ isActive: () => signedIn && !chatScreen.hidden, open: showSearch });
-  mountConnectionBanner();
+  mountConnectionStatus(banner, { store, onRetry: () => chat.reconnect() });
   store.subscribe(() => chatScreen.classList.toggle('has-conversation', Boolean(store.current)));
-}
-
-/** "Connecting…" (only if it takes a moment), "Reconnecting…", or "Offline" with a button to
- *  try again (the automatic retries gave up), above everything. */
-function mountConnectionBanner() {
-  let timer = null;
-  const render = () => {
-    clearTimeout(timer);
-    const s = store.connection;
-    if (s === 'reconnecting') {
-      banner.textContent = 'Reconnecting…';
-      banner.hidden = false;
-    } else if (s === 'offline') {
-      const retry = h('button.button.small', {
-        type: 'button',
-        dataset: { testid: 'reconnect' },
-        text: 'Try again',
-        on: { click: () => chat.reconnect() },
-      });
-      replaceChildren(banner, "Can't reach the server. New messages will arrive once you are back online. ", retry);
-      banner.hidden = false;
-    } else if (s === 'connecting') {
-      timer = setTimeout(() => {
-        banner.textContent = 'Connecting…';
-        banner.hidden = false;
-      }, 1500);
-    } else {
-      banner.hidden = true;
-      banner.textContent = '';
-    }
-    banner.dataset.state = s;
-  };
-  store.subscribe((topics) => {
-    if (topics.has('connection') || topics.has('all')) render();
-  });
-  render();
 }
 
 /** A search result: open its room at that message. */

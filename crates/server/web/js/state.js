@@ -36,10 +36,13 @@ export class Store {
     this.people = new Map();
     /** @type {Map<number, number[]>} group room_id -> its members' user ids, once loaded */
     this.members = new Map();
+    /** @type {Map<number, object[]>} room_id -> system lines seen live (live-rooms.js) */
+    this.notices = new Map();
     /** @type {null | {type: 'room', id: number} | {type: 'draft', userId: number}} */
     this.current = null;
-    /** 'idle' | 'connecting' | 'online' | 'reconnecting' */
+    /** 'idle' | 'connecting' | 'online' | 'reconnecting' | 'unreachable' | 'offline' */
     this.connection = 'idle';
+    this.connectionRetryAt = null; // when the next attempt is due (unreachable, offline)
     this.roomsLoaded = false;
     this.notify('all');
   }
@@ -136,6 +139,7 @@ export class Store {
     this.messages.delete(roomId);
     this.reads.delete(roomId);
     this.members.delete(roomId);
+    this.notices.delete(roomId);
     this.typing.delete(roomId);
     for (const [cid, p] of this.pending) if (p.room_id === roomId) this.pending.delete(cid);
     if (this.current?.type === 'room' && this.current.id === roomId) this.current = null;
@@ -400,15 +404,22 @@ export class Store {
     const names = [];
     for (const [uid, t] of m) {
       if (t.until <= now) m.delete(uid);
-      else names.push(t.username);
+      else names.push(this.typingName(uid, t.username));
     }
     if (!m.size) this.typing.delete(roomId);
     return names;
   }
 
-  setConnection(status) {
-    if (this.connection === status) return;
+  /** Who is typing, by the name we know them by now (full name), else the frame's username. */
+  typingName(userId, username) {
+    const p = this.people.get(userId);
+    return (p && ((p.full_name && p.full_name.trim()) || p.username)) || username || 'Someone';
+  }
+
+  setConnection(status, retryAt = null) {
+    if (this.connection === status && this.connectionRetryAt === retryAt) return;
     this.connection = status;
+    this.connectionRetryAt = retryAt;
     this.notify('connection');
   }
 

@@ -65,11 +65,35 @@ export function dayLabel(d, now = new Date()) {
   if (sameDay(d, y)) return 'Yesterday';
   const opts = { weekday: 'long', month: 'long', day: 'numeric' };
   if (d.getFullYear() !== now.getFullYear()) opts.year = 'numeric';
-  return d.toLocaleDateString(undefined, opts);
+  return d.toLocaleDateString(LOCALES, opts);
 }
 
+/**
+ * The languages the person asked their browser for (navigator.languages), for every date and
+ * time shown: the default locale of Intl is the browser's own interface language, which may
+ * differ. Tags the engine does not know are left out; none left: the default.
+ */
+export const LOCALES = (() => {
+  try {
+    const asked = navigator.languages?.length ? navigator.languages : navigator.language ? [navigator.language] : [];
+    const ok = Intl.DateTimeFormat.supportedLocalesOf(asked);
+    return ok.length ? ok : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
+const TIME = new Intl.DateTimeFormat(LOCALES, { hour: 'numeric', minute: '2-digit' });
+const FULL = new Intl.DateTimeFormat(LOCALES, { dateStyle: 'full', timeStyle: 'short' });
+
+/** A time of day as the person's locale writes it: "4:55 PM", "16:55". */
 export function timeLabel(d) {
-  return d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+  return TIME.format(d);
+}
+
+/** Date and time in full, for tooltips. */
+export function fullTime(d) {
+  return FULL.format(d);
 }
 
 /** Short time for the sidebar: a time today, a weekday this week, else a date. */
@@ -77,10 +101,10 @@ export function shortWhen(d, now = new Date()) {
   if (!d) return '';
   if (sameDay(d, now)) return timeLabel(d);
   const age = now - d;
-  if (age < 6 * 24 * 3600 * 1000 && age > 0) return d.toLocaleDateString(undefined, { weekday: 'short' });
+  if (age < 6 * 24 * 3600 * 1000 && age > 0) return d.toLocaleDateString(LOCALES, { weekday: 'short' });
   const opts = { month: 'short', day: 'numeric' };
   if (d.getFullYear() !== now.getFullYear()) opts.year = 'numeric';
-  return d.toLocaleDateString(undefined, opts);
+  return d.toLocaleDateString(LOCALES, opts);
 }
 
 export function debounce(fn, ms) {

@@ -1,5 +1,6 @@
-// views/composer.js — where messages are written: Enter sends, Shift+Enter adds a line; the
-// text not sent yet is kept per conversation. Two modes above the text box: replying (a quote
+// views/composer.js — where messages are written: Enter sends, Shift+Enter adds a line (on a
+// touch screen, where keyboards have no Shift+Enter, Enter adds a line and the Send button
+// sends); the text not sent yet is kept per conversation. Two modes above the text box: replying (a quote
 // of the message answered, × or Escape to cancel; the send carries reply_to_id) and editing
 // one of our messages (its text in the box, Enter saves, Escape cancels and brings back what
 // was being written). ↑ in an empty box edits our last message. `@` lists people to mention
@@ -13,6 +14,18 @@ import { icon } from './icons.js';
 import { attachMentions } from './mentions.js';
 import { composerAttachments } from './attachments.js';
 import { messageSummary } from '../attachments.js';
+import { senderLabel } from '../people.js';
+
+// A touch screen (no hover, a coarse pointer): its keyboard's Enter is for new lines. One query
+// for the page; a change reaches the composers on screen (those gone are forgotten then).
+const touch = window.matchMedia('(hover: none) and (pointer: coarse)');
+const touchListeners = new Set(); // {input, update}
+touch.addEventListener?.('change', () => {
+  for (const l of [...touchListeners]) {
+    if (l.input.isConnected) l.update();
+    else touchListeners.delete(l);
+  }
+});
 
 /**
  * @param {{store: import('../state.js').Store, chat: import('../chat.js').Chat, conv: object,
@@ -23,6 +36,7 @@ export function createComposer({ store, chat, conv, drafts, draftKey, onSent, on
   /** null | {type: 'reply', message} | {type: 'edit', id, before: {text, reply}} */
   let mode = null;
   let saving = false;
+  const enterSends = () => !touch.matches;
 
   const inputId = `composer-${draftKey}`;
   const input = h('textarea.composer-input', {
@@ -33,6 +47,16 @@ export function createComposer({ store, chat, conv, drafts, draftKey, onSent, on
     autocomplete: 'off',
   });
   input.value = drafts.get(draftKey) || '';
+  const setEnterHint = () => input.setAttribute('enterkeyhint', enterSends() ? 'send' : 'enter');
+  setEnterHint();
+  for (const l of [...touchListeners]) if (!l.input.isConnected) touchListeners.delete(l);
+  touchListeners.add({
+    input,
+    update: () => {
+      setEnterHint();
+      renderMode();
+    },
+  });
   const sendBtn = h('button.button.primary.send-button', { type: 'submit', dataset: { testid: 'send' }, text: 'Send' });
   const error = h('p.composer-error', { id: 'composer-error', role: 'alert', dataset: { testid: 'composer-error' }, hidden: true });
   const contextTitle = h('span.composer-context-title', { dataset: { testid: 'composer-context-title' } });
@@ -104,7 +128,7 @@ export function createComposer({ store, chat, conv, drafts, draftKey, onSent, on
 
   function senderName(m) {
     if (store.isMine(m)) return 'yourself';
-    return m.sender_full_name || store.people.get(m.sender_id)?.full_name || m.sender_username || 'Deleted User';
+    return senderLabel(store, m);
   }
 
   /** The context bar and labels for the mode we are in. */
@@ -121,15 +145,19 @@ export function createComposer({ store, chat, conv, drafts, draftKey, onSent, on
     } else if (mode?.type === 'edit') {
       contextIcon.replaceChildren(icon('edit'));
       contextTitle.textContent = 'Editing your message';
-      contextExcerpt.textContent = 'Enter to save, Esc to cancel';
+      contextExcerpt.textContent = enterSends() ? 'Enter to save, Esc to cancel' : 'Tap Save to save, × to cancel';
       cancelBtn.setAttribute('aria-label', 'Cancel editing');
       cancelBtn.title = 'Cancel editing (Esc)';
     }
     sendBtn.textContent = mode?.type === 'edit' ? 'Save' : 'Send';
-    help.textContent =
-      mode?.type === 'edit'
-        ? 'Editing a message. Press Enter to save, Escape to cancel.'
-        : 'Press Enter to send, Shift+Enter for a new line. Up arrow in an empty box edits your last message.';
+    const enter = enterSends();
+    if (mode?.type === 'edit') {
+      help.textContent = enter ? 'Editing a message. Press Enter to save, Escape to cancel.' : 'Editing a message. Tap Save to save it.';
+    } else {
+      help.textContent = enter
+        ? 'Press Enter to send, Shift+Enter for a new line. Up arrow in an empty box edits your last message.'
+        : 'Enter adds a new line; the Send button sends.';
+    }
   }
 
   function setMode(next) {
@@ -191,7 +219,7 @@ export function createComposer({ store, chat, conv, drafts, draftKey, onSent, on
   });
   input.addEventListener('keydown', (e) => {
     const plain = !e.shiftKey && !e.isComposing && !e.altKey && !e.ctrlKey && !e.metaKey;
-    if (e.key === 'Enter' && plain) {
+    if (e.key === 'Enter' && plain && enterSends()) {
       e.preventDefault();
       form.requestSubmit();
     } else if (e.key === 'Escape' && mode) {

@@ -5,6 +5,11 @@
 // messages people have read, older pages loaded on scrolling up (or to show the message a
 // reply quotes, or a search result), the typing indicator, and the composer (see
 // composer.js). Files dropped anywhere on the conversation go to the composer's uploads.
+// Opening a room with unread messages shows "New messages" above the first and starts there;
+// scrolled up, "jump to latest" says how many wait below; messages are read once they have
+// been on screen (see history.js).
+// A group's system lines (who joined, left, was removed; renames: live-rooms.js) sit between its
+// messages; a DM whose other person deleted their account is read-only.
 
 import { h, replaceChildren } from '../dom.js';
 import { dayKey, dayLabel, displayName, parseTime } from '../util.js';
@@ -17,6 +22,10 @@ import { icon } from './icons.js';
 import { toast } from './toast.js';
 import { muteButton } from './notifications.js';
 import { dropZone } from './attachments.js';
+import { jumpToLatest, loadOlderOnScroll, moreUnreadLine, trackOnScreen, unreadSeparator } from './history.js';
+import { isDeletedDm, roomTitle, senderLabel } from '../people.js';
+import { noticesOf } from '../live-rooms.js';
+import { noticeLine } from './system-line.js';
 
 const RUN_GAP_MS = 5 * 60 * 1000; // messages closer than this from one sender form a run
 const FLASH_MS = 2000; // how long the message a reply quotes stays highlighted after a jump
@@ -37,14 +46,26 @@ export function mountConversation(root, { store, chat, onMembers, onBack, onMute
   const itemEls = new Map();
   let flash = null; // {id, timer}: the message just jumped to, highlighted for a moment
   let pendingJump = null; // {roomId, id, until}: show this message once its room is open
+  let reading = null; // which messages of the open room are on screen (history.js)
+  let jump = null; // the "jump to latest" button of the open conversation
+  // Where "New messages" goes: above the first message after `from` (the read position when
+  // the room was opened, if it had unread messages); `placed` once the view opened there.
+  let unread = null;
 
   function keyOf(conv) {
     if (!conv) return null;
     return conv.type === 'room' ? `r${conv.id}` : `u${conv.userId}`;
   }
 
+  function stopReading() {
+    reading?.disconnect();
+    reading = null;
+    chat.readSource = null;
+  }
+
   function buildEmpty() {
     ui = null;
+    stopReading();
     itemEls.clear();
     closePopover();
     replaceChildren(
@@ -126,9 +147,31 @@ export function mountConversation(root, { store, chat, onMembers, onBack, onMute
       emptyNote,
       list,
     );
-    scroller.addEventListener('scroll', () => {
-      if (scroller.scrollTop < 200 && conv.type === 'room') chat.loadOlder(conv.id);
+    loadOlderOnScroll(scroller, {
+      canLoad: () => {
+        if (conv.type !== 'room') return false;
+        const rm = store.roomMessages(conv.id);
+        return rm.historyLoaded && rm.hasOlder && !rm.loadingOlder && !rm.olderError;
+      },
+      load: () => chat.loadOlder(conv.id),
     });
+    const toLatest = jumpToLatest(scroller, {
+      unreadBelow: () => unreadBelow(conv),
+      onJump: () => {
+        const hadFocus = toLatest.button.contains(document.activeElement);
+        scroller.scrollTop = scroller.scrollHeight;
+        if (hadFocus) scroller.focus({ preventScroll: true }); // the button hides at the bottom
+      },
+    });
+    jump = toLatest;
+    scroller.appendChild(toLatest.el);
+    stopReading();
+    unread = { captured: false, from: null, placed: false };
+    if (conv.type === 'room') {
+      const tracker = trackOnScreen(scroller, { onChange: () => chat.scheduleMarkRead() });
+      reading = tracker;
+      chat.readSource = (roomId) => (reading === tracker && roomId === conv.id ? tracker.highest() : 0);
+    }
 
     const typing = h('div.typing-indicator', { dataset: { testid: 'typing-indicator' }, 'aria-live': 'polite' });
     const notMember = h(
@@ -141,6 +184,13 @@ export function mountConversation(root, { store, chat, onMembers, onBack, onMute
         text: 'Remove from list',
         on: { click: () => conv.type === 'room' && chat.dismissRoom(conv.id) },
       }),
+    );
+
+    // A DM whose other person deleted their account: readable, not answerable.
+    const readOnly = h(
+      'div.not-member.read-only',
+      { dataset: { testid: 'read-only' }, role: 'status', hidden: true },
+      h('p', { text: 'This account was deleted. You can read the conversation but not reply.' }),
     );
 
     const composer = createComposer({
@@ -164,11 +214,12 @@ export function mountConversation(root, { store, chat, onMembers, onBack, onMute
       scroller,
       typing,
       notMember,
+      readOnly,
       composer.el,
     );
     dropZone(pane, { accepts: () => !composer.el.hidden, onFiles: (files) => composer.addFiles(files) });
     replaceChildren(root, pane);
-    ui = { conv, avatarSlot, title, status, membersBtn, mute, olderBtn, historyNote, historyTop, list, scroller, emptyNote, typing, notMember, composer, input: composer.input };
+    ui = { conv, avatarSlot, title, status, membersBtn, mute, olderBtn, historyNote, historyTop, list, scroller, emptyNote, typing, notMember, readOnly, composer, input: composer.input };
     if (window.matchMedia('(min-width: 721px)').matches) composer.input.focus({ preventScroll: true });
   }
 
@@ -193,14 +244,16 @@ export function mountConversation(root, { store, chat, onMembers, onBack, onMute
         online = store.online.has(room.other_user.id);
         statusText = online ? 'Online' : 'Offline';
       } else {
-        name = room.name || 'Deleted User';
+        name = roomTitle(room);
         statusText = 'This account was deleted';
       }
       ui.membersBtn.hidden = !group || room.removed;
       ui.mute.update(Boolean(room.muted), Boolean(room.removed));
       if (room.muted && !room.removed) statusText += ' · Muted';
       ui.notMember.hidden = !room.removed;
-      ui.composer.el.hidden = Boolean(room.removed);
+      const readOnly = !room.removed && isDeletedDm(room);
+      ui.readOnly.hidden = !readOnly;
+      ui.composer.el.hidden = Boolean(room.removed) || readOnly;
     } else {
       const u = store.drafts.get(conv.userId);
       name = u ? displayName(u) : '…';
@@ -209,6 +262,7 @@ export function mountConversation(root, { store, chat, onMembers, onBack, onMute
       ui.membersBtn.hidden = true;
       ui.mute.update(false, true);
       ui.notMember.hidden = true;
+      ui.readOnly.hidden = true;
       ui.composer.el.hidden = false;
     }
     ui.title.textContent = name;
@@ -256,13 +310,45 @@ export function mountConversation(root, { store, chat, onMembers, onBack, onMute
           item.mentioned?.map((p) => `${p.id}:${p.username}`),
           item.mentionsMe,
           item.attachments?.map((a) => a.id),
+          item.senderName,
+          item.canDelete,
         ]),
         build: () => messageItem(full, actions),
       });
       prev = { senderKey: item.senderKey, time: t, day };
     };
+    // Only where it is true: the message before the first unread one is loaded too (or the
+    // history starts there). With more unread than a page, it appears on paging back to it.
+    const from = unread?.from;
+    let separated = from == null || !messages.length || (messages[0].seq > from && store.roomMessages(conv.id).hasOlder);
+    // More unread than the pages loaded: say how many wait above (never read unseen; chat.js).
+    if (from != null && messages.length && messages[0].seq > from + 1 && store.roomMessages(conv.id).hasOlder) {
+      const room = store.rooms.get(conv.id);
+      const loaded = messages.filter((m) => m.seq > from && !m.deleted_at && !store.isMine(m)).length;
+      const n = (room?.unread_count || 0) - loaded;
+      if (n > 0) entries.push({ key: 'more-unread', sig: `more-unread|${n}`, build: () => moreUnreadLine(n, () => chat.loadOlder(conv.id)) });
+    }
+    // System lines (who joined, left, was removed; renames), after the newest message the room
+    // had when they happened (see live-rooms.js).
+    const notices = conv.type === 'room' ? [...noticesOf(store, conv.id)].sort((a, b) => a.afterSeq - b.afterSeq || a.id - b.id) : [];
+    let noticeAt = 0;
+    const flushNotices = (seq) => {
+      while (noticeAt < notices.length && notices[noticeAt].afterSeq < seq) {
+        const n = notices[noticeAt++];
+        const day = dayKey(n.time);
+        if (!prev || prev.day !== day) entries.push({ key: `d:${day}`, sig: `day|${dayLabel(n.time)}`, build: () => daySeparator(n.time) });
+        entries.push({ key: `n:${n.id}`, sig: `notice|${n.text}`, build: () => noticeLine(n) });
+        prev = { senderKey: Symbol('after a notice'), time: n.time, day }; // names shown again
+      }
+    };
     for (const m of messages) {
+      flushNotices(m.seq);
       const own = store.isMine(m);
+      if (!separated && !own && !m.deleted_at && m.seq > from) {
+        separated = true;
+        entries.push({ key: 'unread', sig: 'unread', build: () => unreadSeparator() });
+        if (prev) prev = { ...prev, senderKey: Symbol('after the separator') }; // names shown again
+      }
       const deleted = Boolean(m.deleted_at);
       const sent = typeof m.id === 'number';
       // Whom it calls by name, as far as we know their usernames.
@@ -274,7 +360,7 @@ export function mountConversation(root, { store, chat, onMembers, onBack, onMute
         clientId: m.client_id,
         own,
         senderKey: m.sender_id ?? `x${m.sender_username}`,
-        senderName: m.sender_full_name || m.sender_username || 'Deleted User',
+        senderName: senderLabel(store, m),
         content: m.content,
         time: parseTime(m.created_at) || new Date(),
         status: 'sent',
@@ -296,6 +382,7 @@ export function mountConversation(root, { store, chat, onMembers, onBack, onMute
       const marker = seen.get(m.id);
       if (marker) entries.push({ key: `s:${m.id}`, sig: `seen|${marker.text}|${marker.title}|${own}`, build: () => seenItem({ ...marker, own }) });
     }
+    flushNotices(Infinity);
     for (const p of pending) {
       push({
         key: `c:${p.client_id}`,
@@ -463,16 +550,34 @@ export function mountConversation(root, { store, chat, onMembers, onBack, onMute
     li.focus({ preventScroll: true });
   }
 
+  /** Messages of others below our read position (loaded ones): what "jump to latest" counts. */
+  function unreadBelow(conv) {
+    if (conv.type !== 'room') return 0;
+    const room = store.rooms.get(conv.id);
+    if (!room || room.removed) return 0;
+    const from = room.last_read_seq || 0;
+    let n = 0;
+    for (const m of store.roomMessages(conv.id).sorted()) if (m.seq > from && !m.deleted_at && !store.isMine(m)) n += 1;
+    return n;
+  }
+
   function renderMessages(first) {
     const { conv, list, scroller } = ui;
     const rm = conv.type === 'room' ? store.roomMessages(conv.id) : null;
     const room = conv.type === 'room' ? store.rooms.get(conv.id) : null;
+    // Unread messages when the room was opened (its summary may come after the first render).
+    if (unread && !unread.captured && room) {
+      unread.captured = true;
+      unread.from = !room.removed && room.unread_count > 0 ? room.last_read_seq || 0 : null;
+    }
 
-    // Remember where the reader is, to keep their place when pages are added above.
+    // Remember where the reader is, to keep their place when pages are added above: the first
+    // message in view (a message: day separators and "Seen" lines move when pages come in).
     const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
     let anchor = null;
     let anchorOffset = 0;
     for (const el of list.children) {
+      if (el.dataset.testid !== 'message') continue;
       if (el.offsetTop + el.offsetHeight > scroller.scrollTop) {
         anchor = el;
         anchorOffset = el.offsetTop - scroller.scrollTop;
@@ -528,8 +633,14 @@ export function mountConversation(root, { store, chat, onMembers, onBack, onMute
     ui.emptyNote.textContent =
       conv.type === 'draft' ? 'Send a message to start the conversation.' : 'No messages yet. Say hello!';
 
-    // Put the reader back.
-    if (first || stickToBottom || atBottom) {
+    // Put the reader back. Opening a room with unread messages: at "New messages" (near the
+    // top; at the bottom anyway when what follows it fits).
+    const separator = itemEls.get('unread') || itemEls.get('more-unread');
+    const opening = Boolean(unread && !unread.placed && rm?.historyLoaded);
+    if (opening) unread.placed = true;
+    if (opening && separator && !stickToBottom) {
+      scroller.scrollTop = Math.max(0, separator.offsetTop - 12);
+    } else if (first || stickToBottom || atBottom) {
       scroller.scrollTop = scroller.scrollHeight;
       stickToBottom = false;
     } else if (anchor && anchor.isConnected) {
@@ -540,6 +651,8 @@ export function mountConversation(root, { store, chat, onMembers, onBack, onMute
     if (rm && rm.historyLoaded && rm.hasOlder && !rm.loadingOlder && !rm.olderError && scroller.scrollHeight <= scroller.clientHeight) {
       chat.loadOlder(conv.id);
     }
+    reading?.sync(list);
+    jump?.update();
   }
 
   /** If focus is inside `el`, a function that puts it on the same control in its replacement

@@ -1,20 +1,21 @@
 // views/message.js — one message in the history: its bubble (the quoted message it replies to,
-// its text with `@name` mentions marked — ours stand out, and a message that mentions us gets an
-// accent — or "Message deleted", an "edited" marker, the time, Sending… / Not sent), its
-// reactions under it, its attachments (image previews and file chips, see attachments.js), and
-// its actions (react, reply, more: edit, delete), shown on hover, on keyboard focus, or on a tap
-// where there is no hover. Also the "Seen by" line, and the dialog that confirms a deletion.
-// Builds elements from a plain description (see conversation.js's entriesFor); behaviour comes in
-// through `actions`.
+// its text with http(s) addresses as links (links.js) and `@name` mentions marked — ours stand
+// out, and a message that mentions us gets an accent — or "Message deleted", an "edited"
+// marker, the time, Sending… / Not sent), its reactions under it, its attachments (image
+// previews and file chips, see attachments.js), and its actions (react, reply, more: edit,
+// delete), shown on hover, on keyboard focus, or on a tap where there is no hover. Also the
+// "Seen by" line, and the dialog that confirms a deletion. Builds elements from a plain
+// description (see conversation.js's entriesFor); behaviour comes in through `actions`.
 
 import { h } from '../dom.js';
 import { openDialog } from './dialog.js';
-import { timeLabel } from '../util.js';
+import { fullTime, timeLabel } from '../util.js';
 import { emojiName } from '../emoji.js';
 import { icon } from './icons.js';
 import { splitMentions } from '../mentions.js';
 import { messageAttachments } from './attachments.js';
 import { messageSummary } from '../attachments.js';
+import { linkify } from '../links.js';
 
 /**
  * @typedef {{onReact: (item: object, emoji: string) => void, onPicker: (anchor: HTMLElement, item: object) => void,
@@ -36,7 +37,7 @@ export function messageItem(item, actions) {
   if (item.mentionsMe) classes.push('mentions-me');
   const time = h('time.msg-time', {
     datetime: item.time.toISOString(),
-    title: item.time.toLocaleString(),
+    title: fullTime(item.time),
     text: timeLabel(item.time),
   });
   const statusText = item.status === 'pending' ? 'Sending…' : item.status === 'failed' ? 'Not sent' : '';
@@ -44,7 +45,7 @@ export function messageItem(item, actions) {
     item.editedAt && !item.deleted
       ? h('span.msg-edited', {
           dataset: { testid: 'message-edited' },
-          title: `Edited ${item.editedAt.toLocaleString()}`,
+          title: `Edited ${fullTime(item.editedAt)}`,
           text: 'edited',
         })
       : null;
@@ -91,7 +92,7 @@ export function messageItem(item, actions) {
   // No hover on a touch screen: a tap on the bubble shows (or hides) its actions.
   if (item.actionable) {
     bubble.addEventListener('click', (e) => {
-      if (e.target.closest('button') || !matchMedia('(hover: none)').matches) return;
+      if (e.target.closest('button, a') || !matchMedia('(hover: none)').matches) return;
       const wasOpen = li.classList.contains('actions-open');
       for (const el of li.parentElement?.querySelectorAll('.msg.actions-open') || []) el.classList.remove('actions-open');
       li.classList.toggle('actions-open', !wasOpen);
@@ -121,11 +122,12 @@ export function messageItem(item, actions) {
   return li;
 }
 
-/** The text, each `@name` it mentions in a span (text nodes only: user text is never markup). */
+/** The text, each `@name` it mentions in a span and each http(s) address a link (see links.js;
+ *  text nodes only: user text is never markup). */
 function contentWithMentions(item) {
-  if (!item.mentioned?.length) return item.content;
+  if (!item.mentioned?.length) return linkify(item.content);
   return splitMentions(item.content, item.mentioned).map((part) => {
-    if (part.userId === undefined) return part.text;
+    if (part.userId === undefined) return linkify(part.text);
     const me = part.userId === item.meId;
     return h(`span.mention${me ? '.mention-me' : ''}`, {
       dataset: { testid: 'mention', userId: part.userId, me: me ? 'true' : undefined },

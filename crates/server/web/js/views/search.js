@@ -6,11 +6,12 @@
 // as text only; the matched words are <mark> elements around text nodes, never markup.
 
 import { h, replaceChildren } from '../dom.js';
-import { displayName, parseTime, shortWhen } from '../util.js';
+import { displayName, fullTime, parseTime, shortWhen } from '../util.js';
 import { openDialog } from './dialog.js';
 import { closePopover } from './popover.js';
 import { avatar } from './avatar.js';
 import { icon } from './icons.js';
+import { senderLabel } from '../people.js';
 
 let openPanel = null; // {focus: () => void} while the panel is open
 
@@ -101,7 +102,7 @@ export function openSearch({ search, store, onOpen }) {
         const when = parseTime(m.created_at);
         const name = roomName(store, r.room_id);
         const room = store.rooms.get(r.room_id);
-        const sender = store.isMine(m) ? 'You' : m.sender_full_name || m.sender_username || 'Deleted User';
+        const sender = store.isMine(m) ? 'You' : senderLabel(store, m);
         return h(
           'li',
           {},
@@ -120,7 +121,7 @@ export function openSearch({ search, store, onOpen }) {
                 'span.search-result-head',
                 {},
                 h('span.search-result-room', { dataset: { testid: 'search-result-room' }, text: name }),
-                when ? h('time.search-result-time', { datetime: when.toISOString(), title: when.toLocaleString(), text: shortWhen(when) }) : null,
+                when ? h('time.search-result-time', { datetime: when.toISOString(), title: fullTime(when), text: shortWhen(when) }) : null,
               ),
               h(
                 'span.search-result-body',

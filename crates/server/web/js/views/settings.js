@@ -1,6 +1,6 @@
-// views/settings.js — the account dialog: who you are, desktop notifications (see
-// notifications.js), change password (the server ends every session and returns new tokens for
-// this device), log out of this device or all devices, delete the account.
+// views/settings.js — the account dialog: who you are, your name (see profile.js), desktop
+// notifications (see notifications.js), change password (the server ends every session and
+// returns new tokens for this device), log out of this device or all devices, delete the account.
 
 import { h } from '../dom.js';
 import { displayName } from '../util.js';
@@ -8,6 +8,7 @@ import { openDialog } from './dialog.js';
 import { field, showError, clearErrors, checkRequired, busy } from './forms.js';
 import { toast } from './toast.js';
 import { notificationSettings } from './notifications.js';
+import { profileSection } from './profile.js';
 
 /**
  * @param {{api: import('../api.js').Api, store: import('../state.js').Store,
@@ -104,8 +105,16 @@ export function openSettings({ api, store, notifier, onLogout }) {
       });
 
       notifications = notificationSettings(notifier);
+      const profile = profileSection({
+        api,
+        store,
+        onSaved: (user) => {
+          who.querySelector('.account-name').textContent = displayName(user);
+        },
+      });
       body.append(
         who,
+        profile,
         notifications.el,
         h('section.dialog-section', { 'aria-label': 'Sessions' }, h('h3', { text: 'Sessions' }), h('div.button-row', {}, logoutBtn, logoutAllBtn), sessionError),
         h('section.dialog-section', { 'aria-label': 'Password' }, h('h3', { text: 'Change password' }), pwForm),

@@ -1,14 +1,16 @@
 // views/sidebar.js — the conversation list: DMs and groups together, newest activity first,
 // each with its name, last message preview, time, unread badge, an "@" badge when unread
 // messages mention us, a muted bell for muted rooms and (for DMs) online dot. Also the search
-// box (it opens the search panel), the user's menu and the "new message" / "new group" buttons, and the unread total in
-// the tab's title. Re-renders from the store.
+// box (it opens the search panel), the user's menu (with our own presence: online only while
+// connected) and the "new message" / "new group" buttons, and the unread total in the tab's
+// title. Re-renders from the store.
 
 import { h, replaceChildren } from '../dom.js';
 import { displayName, parseTime, shortWhen } from '../util.js';
 import { avatar } from './avatar.js';
 import { icon } from './icons.js';
 import { messageSummary } from '../attachments.js';
+import { roomTitle, senderLabel } from '../people.js';
 
 /**
  * @param {HTMLElement} root
@@ -17,12 +19,14 @@ import { messageSummary } from '../attachments.js';
  */
 export function mountSidebar(root, { store, onNewDm, onNewGroup, onSettings, onSearch }) {
   const meName = h('span.me-name', { dataset: { testid: 'me-name' } });
+  const mePresence = h('span.visually-hidden');
   const meAvatar = h('span.me-avatar');
   const settingsBtn = h(
     'button.me-button',
     { type: 'button', dataset: { testid: 'open-settings' }, 'aria-label': 'Account and settings' },
     meAvatar,
     meName,
+    mePresence,
     h('span.me-gear', { 'aria-hidden': 'true', text: '⚙' }),
   );
   const header = h(
@@ -66,7 +70,7 @@ export function mountSidebar(root, { store, onNewDm, onNewGroup, onSettings, onS
     if (!m) return room.room_type === 'group' ? 'No messages yet' : 'Say hello';
     const text = m.deleted_at ? 'Message deleted' : messageSummary(m);
     if (store.isMine(m)) return `You: ${text}`;
-    if (room.room_type === 'group') return `${m.sender_full_name || m.sender_username}: ${text}`;
+    if (room.room_type === 'group') return `${senderLabel(store, m)}: ${text}`;
     return text;
   }
 
@@ -120,8 +124,11 @@ export function mountSidebar(root, { store, onNewDm, onNewGroup, onSettings, onS
   function render() {
     const me = store.me;
     meName.textContent = me ? displayName(me) : '';
-    replaceChildren(meAvatar, me ? avatar(displayName(me)) : null);
-    settingsBtn.title = me ? `Signed in as ${me.username}` : '';
+    // Our own presence is what others see: online only while our socket is connected.
+    const online = store.connection === 'online';
+    replaceChildren(meAvatar, me ? avatar(displayName(me), { online }) : null);
+    mePresence.textContent = online ? ' (online)' : ' (offline)';
+    settingsBtn.title = me ? `Signed in as ${me.username}${online ? '' : ' (offline: not connected)'}` : '';
     const focusedKey = document.activeElement?.closest?.('.room-item')?.dataset.key;
     const cur = store.current;
     const items = [];
@@ -146,7 +153,7 @@ export function mountSidebar(root, { store, onNewDm, onNewGroup, onSettings, onS
     }
     for (const room of store.sortedRooms()) {
       const isGroup = room.room_type === 'group';
-      const name = isGroup ? room.name : displayName(room.other_user) || room.name;
+      const name = roomTitle(room);
       const t = parseTime(room.last_message_time || room.last_message?.created_at);
       items.push(
         item({
@@ -174,7 +181,7 @@ export function mountSidebar(root, { store, onNewDm, onNewGroup, onSettings, onS
     document.title = unread ? `(${unread}) Banter` : 'Banter';
   }
 
-  const watched = ['rooms', 'presence', 'current', 'me', 'all'];
+  const watched = ['rooms', 'presence', 'current', 'me', 'connection', 'all'];
   store.subscribe((topics) => {
     if (watched.some((t) => topics.has(t))) render();
   });

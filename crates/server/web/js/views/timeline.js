@@ -3,6 +3,7 @@
 // to (as that message is now, when we hold it), and where "Seen" / "Seen by …" goes.
 
 import { messageSummary } from '../attachments.js';
+import { senderLabel } from '../people.js';
 
 const SEEN_NAMES = 3; // "Seen by A, B, C and 2 others"
 
@@ -30,8 +31,8 @@ export function quoteOf(store, conv, preview) {
   const senderId = original ? original.sender_id : preview.sender_id;
   let sender;
   if (senderId != null && senderId === store.me?.id) sender = 'You';
-  else if (original) sender = original.sender_full_name || original.sender_username || 'Deleted User';
-  else sender = (senderId != null && store.people.get(senderId)?.full_name) || preview.sender_username || 'Deleted User';
+  else if (original) sender = senderLabel(store, original);
+  else sender = senderLabel(store, { sender_id: senderId ?? null, sender_username: preview.sender_username, sender_full_name: preview.sender_full_name });
   // A message of files alone: what it carries ("📎 cat.png"), or that it carries something.
   const text = (original ? messageSummary(original) : preview.content || '📎 Attachment').replace(/\s+/g, ' ').trim();
   return { id: preview.id, sender, text: Array.from(text).slice(0, 200).join(''), deleted };
