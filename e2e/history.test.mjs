@@ -210,15 +210,8 @@ describe('history in the web client', { timeout: 10 * 60 * 1000 }, () => {
     jonUi.assertClean();
   });
 
-  // TODO: the server now takes mark_read=false on history routes, but the client does not use it
-  // yet: GET /rooms/{id}/messages still moves the reader's position to the newest message it
-  // returns, so the first page marks older unread messages read before the client can hold back.
-  // The client's part ("N more unread above", no read sent past what was loaded and seen) is in
-  // place; switching the fetch to mark_read=false broke the opening of rooms with many unread
-  // (more pages loaded at once) and is left for the next session. Runs, reported as todo.
   test('more unread than a page: "N more unread above", nothing read before it was loaded and seen', {
     timeout: 180000,
-    todo: 'the client still fetches history with mark_read=true',
   }, async () => {
     const kim = await rest('kim', 'Kim Wexler');
     await rest('lou', 'Lou Reed');

@@ -147,7 +147,7 @@ export function mountConversation(root, { store, chat, onMembers, onBack, onMute
       emptyNote,
       list,
     );
-    loadOlderOnScroll(scroller, {
+    const older = loadOlderOnScroll(scroller, {
       canLoad: () => {
         if (conv.type !== 'room') return false;
         const rm = store.roomMessages(conv.id);
@@ -219,7 +219,7 @@ export function mountConversation(root, { store, chat, onMembers, onBack, onMute
     );
     dropZone(pane, { accepts: () => !composer.el.hidden, onFiles: (files) => composer.addFiles(files) });
     replaceChildren(root, pane);
-    ui = { conv, avatarSlot, title, status, membersBtn, mute, olderBtn, historyNote, historyTop, list, scroller, emptyNote, typing, notMember, readOnly, composer, input: composer.input };
+    ui = { conv, older, avatarSlot, title, status, membersBtn, mute, olderBtn, historyNote, historyTop, list, scroller, emptyNote, typing, notMember, readOnly, composer, input: composer.input };
     if (window.matchMedia('(min-width: 721px)').matches) composer.input.focus({ preventScroll: true });
   }
 
@@ -290,6 +290,11 @@ export function mountConversation(root, { store, chat, onMembers, onBack, onMute
         entries.push({ key: `d:${day}`, sig: `day|${dayLabel(t)}`, build: () => daySeparator(t) });
         prev = null;
       }
+      // "New messages" right above the message (below its day's separator, if any).
+      if (item.separateBefore) {
+        entries.push({ key: 'unread', sig: 'unread', build: () => unreadSeparator() });
+        if (prev) prev = { ...prev, senderKey: Symbol('after the separator') }; // names shown again
+      }
       const continued = Boolean(prev && prev.senderKey === item.senderKey && t - prev.time < RUN_GAP_MS);
       const full = { ...item, continued, showName: !item.own && !continued, isGroup };
       entries.push({
@@ -344,10 +349,10 @@ export function mountConversation(root, { store, chat, onMembers, onBack, onMute
     for (const m of messages) {
       flushNotices(m.seq);
       const own = store.isMine(m);
+      let separateBefore = false;
       if (!separated && !own && !m.deleted_at && m.seq > from) {
         separated = true;
-        entries.push({ key: 'unread', sig: 'unread', build: () => unreadSeparator() });
-        if (prev) prev = { ...prev, senderKey: Symbol('after the separator') }; // names shown again
+        separateBefore = true;
       }
       const deleted = Boolean(m.deleted_at);
       const sent = typeof m.id === 'number';
@@ -355,6 +360,7 @@ export function mountConversation(root, { store, chat, onMembers, onBack, onMute
       const mentioned = deleted || !Array.isArray(m.mentions) ? [] : m.mentions.map((id) => mentionedPerson(id)).filter(Boolean);
       push({
         key: own && m.client_id ? `c:${m.client_id}` : `m:${m.id}`,
+        separateBefore,
         id: m.id,
         seq: m.seq,
         clientId: m.client_id,
@@ -640,6 +646,9 @@ export function mountConversation(root, { store, chat, onMembers, onBack, onMute
     if (opening) unread.placed = true;
     if (opening && separator && !stickToBottom) {
       scroller.scrollTop = Math.max(0, separator.offsetTop - 12);
+      // Placed there by us, not scrolled there by the reader: no older page for that (it comes
+      // when they scroll up, or click "N more unread above").
+      ui.older.hold();
     } else if (first || stickToBottom || atBottom) {
       scroller.scrollTop = scroller.scrollHeight;
       stickToBottom = false;

@@ -16,22 +16,57 @@ const NEAR_BOTTOM_PX = 120; // further than this from the newest message: offer 
  * stays put), which is away from the top; the next page waits until they come up again — so
  * Home, a fast wheel or a long fling fetch one page, never a chain of them.
  *
+ * `hold()`: the view was just placed in the top zone by the client (opening a room at "N more
+ * unread above" or "New messages"), not by the reader: nothing loads for that. The page before
+ * then comes when the reader asks for it — scrolling up from there (wheel, Home, PageUp, ↑, a
+ * swipe down) or leaving the top zone and coming back.
+ *
  * @param {HTMLElement} scroller @param {{canLoad: () => boolean, load: () => void}} o
+ * @returns {{hold: () => void}}
  */
 export function loadOlderOnScroll(scroller, { canLoad, load }) {
   let armed = true; // the reader came (back) to the top zone since the last page
+  let heldAt = null; // where the client placed the view in the top zone (hold), until it loads
+  const up = () => {
+    if (heldAt != null && scroller.scrollTop < NEAR_TOP_PX && canLoad()) {
+      heldAt = null;
+      armed = false;
+      load();
+    }
+  };
   scroller.addEventListener(
     'scroll',
     () => {
       if (scroller.scrollTop >= NEAR_TOP_PX) {
         armed = true;
+        heldAt = null;
       } else if (armed && canLoad()) {
         armed = false;
         load();
+      } else if (heldAt != null && scroller.scrollTop < heldAt) {
+        up(); // the reader went up from where the client put them
       }
     },
     { passive: true },
   );
+  scroller.addEventListener('wheel', (e) => e.deltaY < 0 && up(), { passive: true });
+  scroller.addEventListener('keydown', (e) => {
+    if (['Home', 'PageUp', 'ArrowUp'].includes(e.key) && !e.target.closest?.('input, textarea, [contenteditable]')) up();
+  });
+  let touchY = null;
+  scroller.addEventListener('touchstart', (e) => { touchY = e.touches[0]?.clientY ?? null; }, { passive: true });
+  scroller.addEventListener('touchmove', (e) => {
+    const y = e.touches[0]?.clientY;
+    if (touchY != null && y != null && y - touchY > 10) up();
+  }, { passive: true });
+  return {
+    hold() {
+      if (scroller.scrollTop < NEAR_TOP_PX) {
+        armed = false;
+        heldAt = scroller.scrollTop;
+      }
+    },
+  };
 }
 
 /** "New messages": goes above the first message unread when the room was opened. */
