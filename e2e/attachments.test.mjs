@@ -7,30 +7,15 @@
 // most 10 files a message; a deleted message keeps none; a send that failed keeps its files for
 // Retry. Each person in their own browser context. Screenshots go to docs/screenshots/.
 
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { BanterServer } from './lib/server.mjs';
-import { RestClient } from './lib/rest.mjs';
-import { launch, person, waitUntil, messages, roomItem, loginViaUi, screenshot, assertNoOverflow } from './lib/browser.mjs';
+import { fixtures } from './lib/fixtures.mjs';
+import { waitUntil, messages, roomItem, loginViaUi, screenshot, assertNoOverflow } from './lib/browser.mjs';
 
 const LIMIT = 200000;
-const server = new BanterServer({ MAX_UPLOAD_BYTES: String(LIMIT) });
-let browser;
-const people = [];
-
-async function newPerson(options) {
-  const p = await person(browser, server.url, options);
-  people.push(p);
-  return p;
-}
-
-async function rest(username, fullName) {
-  const c = new RestClient(server.url);
-  await c.register(username, { full_name: fullName });
-  return c;
-}
+const { server, newPerson, rest, hooks } = fixtures({ MAX_UPLOAD_BYTES: String(LIMIT) });
 
 const PHONE = { viewport: { width: 390, height: 844 }, colorScheme: 'dark', isMobile: true, hasTouch: true };
 
@@ -122,17 +107,7 @@ async function dragFiles(page, files, events) {
 }
 
 describe('attachments in the web client', { timeout: 10 * 60 * 1000 }, () => {
-  before(async () => {
-    await server.start();
-    browser = await launch();
-  });
-
-  after(async () => {
-    for (const p of people) await p.context.close().catch(() => {});
-    await browser?.close().catch(() => {});
-    await server.stop();
-    server.cleanup();
-  });
+  hooks();
 
   test('an image attached with the button: progress, send, a live preview on the other side, full size in a lightbox', { timeout: 180000 }, async () => {
     const adaRest = await rest('ada', 'Ada Lovelace');

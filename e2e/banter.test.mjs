@@ -5,6 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BanterServer } from './lib/server.mjs';
+import { fixtures } from './lib/fixtures.mjs';
 import { RestClient } from './lib/rest.mjs';
 import {
   launch,
@@ -19,34 +20,10 @@ import {
   assertNoOverflow,
 } from './lib/browser.mjs';
 
-const server = new BanterServer();
-let browser;
-const people = [];
-
-async function newPerson(options) {
-  const p = await person(browser, server.url, options);
-  people.push(p);
-  return p;
-}
-
-async function rest(username, fullName) {
-  const c = new RestClient(server.url);
-  await c.register(username, { full_name: fullName });
-  return c;
-}
+const { server, newPerson, rest, hooks } = fixtures();
 
 describe('Banter web client', { timeout: 10 * 60 * 1000 }, () => {
-  before(async () => {
-    await server.start();
-    browser = await launch();
-  });
-
-  after(async () => {
-    for (const p of people) await p.context.close().catch(() => {});
-    await browser?.close().catch(() => {});
-    await server.stop();
-    server.cleanup();
-  });
+  hooks();
 
   test('two people find each other, chat live, see typing and unread, reload history', { timeout: 180000 }, async () => {
     const alice = await newPerson();

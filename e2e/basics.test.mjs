@@ -5,40 +5,15 @@
 // and only http(s) ones: `javascript:` and other schemes stay text. Two people, each in their
 // own browser context. Screenshots go to docs/screenshots/.
 
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BanterServer } from './lib/server.mjs';
-import { RestClient } from './lib/rest.mjs';
-import { launch, person, waitUntil, messages, roomItem, loginViaUi, sendViaUi, screenshot } from './lib/browser.mjs';
+import { fixtures } from './lib/fixtures.mjs';
+import { waitUntil, messages, roomItem, loginViaUi, sendViaUi, screenshot } from './lib/browser.mjs';
 
-const server = new BanterServer();
-let browser;
-const people = [];
-
-async function newPerson(options) {
-  const p = await person(browser, server.url, options);
-  people.push(p);
-  return p;
-}
-
-async function rest(username, fullName) {
-  const c = new RestClient(server.url);
-  await c.register(username, { full_name: fullName });
-  return c;
-}
+const { server, newPerson, rest, hooks } = fixtures();
 
 describe('basics', { timeout: 10 * 60 * 1000 }, () => {
-  before(async () => {
-    await server.start();
-    browser = await launch();
-  });
-
-  after(async () => {
-    for (const p of people) await p.context.close().catch(() => {});
-    await browser?.close().catch(() => {});
-    await server.stop();
-    server.cleanup();
-  });
+  hooks();
 
   test('a name changed in the settings shows to others live: header, sidebar, typing', { timeout: 180000 }, async () => {
     const adaRest = await rest('ada'); // no full name yet: others see the username

@@ -5,27 +5,12 @@
 // their own browser context; one flow driven by the keyboard alone. Screenshots go to
 // docs/screenshots/.
 
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BanterServer } from './lib/server.mjs';
-import { RestClient } from './lib/rest.mjs';
-import { launch, person, waitUntil, messages, roomItem, loginViaUi, sendViaUi, screenshot, assertNoOverflow } from './lib/browser.mjs';
+import { fixtures } from './lib/fixtures.mjs';
+import { waitUntil, messages, roomItem, loginViaUi, sendViaUi, screenshot, assertNoOverflow } from './lib/browser.mjs';
 
-const server = new BanterServer();
-let browser;
-const people = [];
-
-async function newPerson(options) {
-  const p = await person(browser, server.url, options);
-  people.push(p);
-  return p;
-}
-
-async function rest(username, fullName) {
-  const c = new RestClient(server.url);
-  await c.register(username, { full_name: fullName });
-  return c;
-}
+const { server, newPerson, rest, hooks } = fixtures();
 
 /** The message element with this id. */
 function byId(page, id) {
@@ -87,17 +72,7 @@ async function proxySockets(page) {
 }
 
 describe('changing messages in the web client', { timeout: 10 * 60 * 1000 }, () => {
-  before(async () => {
-    await server.start();
-    browser = await launch();
-  });
-
-  after(async () => {
-    for (const p of people) await p.context.close().catch(() => {});
-    await browser?.close().catch(() => {});
-    await server.stop();
-    server.cleanup();
-  });
+  hooks();
 
   test('edit, delete, react and reply, live on both sides; one flow by keyboard alone', { timeout: 240000 }, async () => {
     const oliveRest = await rest('olive', 'Olive Oyl');

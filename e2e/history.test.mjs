@@ -5,27 +5,12 @@
 // screen, and "jump to latest" takes them there. Each person in their own browser context.
 // Screenshots go to docs/screenshots/.
 
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BanterServer } from './lib/server.mjs';
-import { RestClient } from './lib/rest.mjs';
-import { launch, person, waitUntil, messages, roomItem, loginViaUi, screenshot } from './lib/browser.mjs';
+import { fixtures } from './lib/fixtures.mjs';
+import { waitUntil, messages, roomItem, loginViaUi, screenshot } from './lib/browser.mjs';
 
-const server = new BanterServer();
-let browser;
-const people = [];
-
-async function newPerson(options) {
-  const p = await person(browser, server.url, options);
-  people.push(p);
-  return p;
-}
-
-async function rest(username, fullName) {
-  const c = new RestClient(server.url);
-  await c.register(username, { full_name: fullName });
-  return c;
-}
+const { server, newPerson, rest, hooks } = fixtures();
 
 /** Record the page's requests for older pages of history (`…/messages?…before=…`). */
 function olderPages(page) {
@@ -90,17 +75,7 @@ function shownSeqs(page) {
 }
 
 describe('history in the web client', { timeout: 10 * 60 * 1000 }, () => {
-  before(async () => {
-    await server.start();
-    browser = await launch();
-  });
-
-  after(async () => {
-    for (const p of people) await p.context.close().catch(() => {});
-    await browser?.close().catch(() => {});
-    await server.stop();
-    server.cleanup();
-  });
+  hooks();
 
   test('Home, a fast wheel and End: one page at a time, the place kept, never a chain of requests', { timeout: 180000 }, async () => {
     const gil = await rest('gil', 'Gil Scott');

@@ -6,27 +6,13 @@
 // reload). Several people, each in their own browser context. Screenshots go to
 // docs/screenshots/.
 
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BanterServer } from './lib/server.mjs';
+import { fixtures } from './lib/fixtures.mjs';
 import { RestClient } from './lib/rest.mjs';
-import { launch, person, waitUntil, messages, roomItem, loginViaUi, sendViaUi, screenshot } from './lib/browser.mjs';
+import { waitUntil, messages, roomItem, loginViaUi, sendViaUi, screenshot } from './lib/browser.mjs';
 
-const server = new BanterServer();
-let browser;
-const people = [];
-
-async function newPerson(options) {
-  const p = await person(browser, server.url, options);
-  people.push(p);
-  return p;
-}
-
-async function rest(username, fullName) {
-  const c = new RestClient(server.url);
-  await c.register(username, { full_name: fullName });
-  return c;
-}
+const { server, newPerson, rest, hooks } = fixtures();
 
 /** The texts of the system lines in the open conversation, in order. */
 function systemLines(page) {
@@ -51,17 +37,7 @@ async function statusIs(page, text) {
 }
 
 describe('groups and people, live', { timeout: 10 * 60 * 1000 }, () => {
-  before(async () => {
-    await server.start();
-    browser = await launch();
-  });
-
-  after(async () => {
-    for (const p of people) await p.context.close().catch(() => {});
-    await browser?.close().catch(() => {});
-    await server.stop();
-    server.cleanup();
-  });
+  hooks();
 
   test('a member sees people added, leaving and removed, and a rename, live; removing asks first', { timeout: 180000 }, async () => {
     const carolRest = await rest('carol', 'Carol Danvers');

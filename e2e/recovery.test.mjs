@@ -6,27 +6,14 @@
 // sending; Enter on a touch screen; times in the browser's languages. Each person in their
 // own browser context. Screenshots go to docs/screenshots/.
 
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BanterServer } from './lib/server.mjs';
+import { fixtures } from './lib/fixtures.mjs';
 import { RestClient } from './lib/rest.mjs';
-import { launch, person, waitUntil, messages, roomItem, loginViaUi, sendViaUi, screenshot } from './lib/browser.mjs';
+import { waitUntil, messages, roomItem, loginViaUi, sendViaUi, screenshot } from './lib/browser.mjs';
 
-const server = new BanterServer();
-let browser;
-const people = [];
-
-async function newPerson(options) {
-  const p = await person(browser, server.url, options);
-  people.push(p);
-  return p;
-}
-
-async function rest(username, fullName) {
-  const c = new RestClient(server.url);
-  await c.register(username, { full_name: fullName });
-  return c;
-}
+const { server, newPerson, rest, hooks } = fixtures();
 
 /** Our own presence, as the sidebar shows it ('true' / 'false'). */
 function ownPresence(page) {
@@ -62,17 +49,7 @@ async function stored(client, roomId, text) {
 }
 
 describe('recovery and basics in the web client', { timeout: 10 * 60 * 1000 }, () => {
-  before(async () => {
-    await server.start();
-    browser = await launch();
-  });
-
-  after(async () => {
-    for (const p of people) await p.context.close().catch(() => {});
-    await browser?.close().catch(() => {});
-    await server.stop();
-    server.cleanup();
-  });
+  hooks();
 
   test('a server down for minutes: retries never stop, the banner is honest, the client is back by itself and sends what was written', { timeout: 240000 }, async () => {
     const ann = await rest('ann', 'Ann Arbor');
@@ -269,8 +246,7 @@ describe('recovery and basics in the web client', { timeout: 10 * 60 * 1000 }, (
       await sue.register('sue', { full_name: 'Sue Storm' });
       const robId = await sue.userId('rob');
       const hello = await rob.sendDirect(await rob.userId('sue'), 'Ready when you are');
-      const sueUi = await person(browser, slow.url);
-      people.push(sueUi);
+      const sueUi = await newPerson(undefined, slow.url);
       // REST sends (there should be none: a rate-limited frame waits; it does not go over REST).
       let restSends = 0;
       sueUi.page.on('request', (r) => {

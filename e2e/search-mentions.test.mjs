@@ -6,27 +6,12 @@
 // in the tab's title. Each person in their own browser context. Screenshots go to
 // docs/screenshots/.
 
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BanterServer } from './lib/server.mjs';
-import { RestClient } from './lib/rest.mjs';
-import { launch, person, waitUntil, messages, roomItem, loginViaUi, sendViaUi, screenshot, assertNoOverflow } from './lib/browser.mjs';
+import { fixtures } from './lib/fixtures.mjs';
+import { waitUntil, messages, roomItem, loginViaUi, sendViaUi, screenshot, assertNoOverflow } from './lib/browser.mjs';
 
-const server = new BanterServer();
-let browser;
-const people = [];
-
-async function newPerson(options) {
-  const p = await person(browser, server.url, options);
-  people.push(p);
-  return p;
-}
-
-async function rest(username, fullName) {
-  const c = new RestClient(server.url);
-  await c.register(username, { full_name: fullName });
-  return c;
-}
+const { server, newPerson, rest, hooks } = fixtures();
 
 /** The message element with this id. */
 function byId(page, id) {
@@ -73,17 +58,7 @@ function notifications(page) {
 }
 
 describe('search, mentions and notifications in the web client', { timeout: 10 * 60 * 1000 }, () => {
-  before(async () => {
-    await server.start();
-    browser = await launch();
-  });
-
-  after(async () => {
-    for (const p of people) await p.context.close().catch(() => {});
-    await browser?.close().catch(() => {});
-    await server.stop();
-    server.cleanup();
-  });
+  hooks();
 
   test('search: any case and accents, highlights, paging, this conversation only, a jump to an old message, never a room you are not in', { timeout: 240000 }, async () => {
     await rest('ada', 'Ada Lovelace');

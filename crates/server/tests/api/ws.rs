@@ -136,13 +136,7 @@ impl Ws {
             if frame["type"] == kind {
                 return frame;
             }
-            assert!(
-                matches!(
-                    frame["type"].as_str(),
-                    Some("presence" | "user_typing" | "read" | "room_added" | "room_changed" | "user_updated")
-                ),
-                "waiting for {kind}, got {frame}"
-            );
+            assert!(is_chatter(frame["type"].as_str().unwrap_or_default()), "waiting for {kind}, got {frame}");
         }
     }
 
@@ -196,14 +190,14 @@ pub async fn frames_of(ws: &mut Ws, kinds: &[&str]) -> Vec<Value> {
                 assert!(got[i].is_none(), "a second {kind}: {frame}");
                 got[i] = Some(frame);
             }
-            None => assert!(
-                matches!(
-                    kind.as_str(),
-                    "presence" | "user_typing" | "read" | "room_added" | "room_changed" | "user_updated"
-                ),
-                "waiting for {kinds:?}, got {frame}"
-            ),
+            None => assert!(is_chatter(&kind), "waiting for {kinds:?}, got {frame}"),
         }
     }
     got.into_iter().map(|f| f.expect("seen")).collect()
+}
+
+/// Frames that may come between any two others (presence, typing, read positions, rooms and
+/// people changing): waiting for something passes over them.
+fn is_chatter(kind: &str) -> bool {
+    matches!(kind, "presence" | "user_typing" | "read" | "room_added" | "room_changed" | "user_updated")
 }
