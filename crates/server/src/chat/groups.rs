@@ -16,7 +16,7 @@ use crate::{
     error::{Error, FieldError, Result},
     events::Event,
     state::AppState,
-    store::{Leave, Room, User, DELETED_USER},
+    store::{Leave, Member, Room, User, DELETED_USER},
     validate,
 };
 
@@ -139,7 +139,12 @@ pub async fn room_changed(state: &AppState, room_id: i64, change: RoomChange, ac
     }
 }
 
-async fn member_ref(state: &AppState, id: i64) -> Result<MemberRef> {
+/// The user `id` with their names: from `members` (the room's, read once), else looked up (one
+/// who just left or was removed), else a deleted account.
+async fn member_ref(state: &AppState, members: &[Member], id: i64) -> Result<MemberRef> {
+    if let Some(m) = members.iter().find(|m| m.user_id == id) {
+        return Ok(MemberRef { id, username: m.username.clone(), full_name: m.full_name.clone() });
+    }
     Ok(match state.store.user_by_id(id).await? {
         Some(u) => MemberRef { id, username: u.username, full_name: u.full_name },
         None => MemberRef { id, username: DELETED_USER.into(), full_name: None },
@@ -154,15 +159,16 @@ async fn tell_room_changed(
     about: &[i64],
 ) -> Result<()> {
     let Some(room) = state.store.room(room_id).await? else { return Ok(()) };
+    let members = state.store.members(room_id).await?;
     let mut users = Vec::with_capacity(about.len());
     for &id in about {
-        users.push(member_ref(state, id).await?);
+        users.push(member_ref(state, &members, id).await?);
     }
     let actor = match actor_id {
-        Some(id) => Some(member_ref(state, id).await?),
+        Some(id) => Some(member_ref(state, &members, id).await?),
         None => None,
     };
-    let members = state.store.member_ids(room_id).await?;
+    let members: Vec<i64> = members.iter().map(|m| m.user_id).collect();
     let frame = ServerFrame::RoomChanged {
         room_id,
         name: room.name,
