@@ -3,7 +3,7 @@
 // second member's open group, the rename control only for the creator, a confirmation before
 // removing someone; the creator deleting their account (the heir gets the owner's controls at
 // once, a DM with them becomes a read-only "Deleted User" conversation everywhere, also after a
-// reload). Several people, each in their own browser context. Screenshots go to
+// reload). System lines are the server's notices: the same after a reload. Several people, each in their own browser context. Screenshots go to
 // docs/screenshots/.
 
 import { describe, test } from 'node:test';
@@ -155,6 +155,12 @@ describe('groups and people, live', { timeout: 10 * 60 * 1000 }, () => {
     // The sender's name shows again after a system line.
     assert.equal(await messages(dave.page, 'Welcome Gina!').getByTestId('message-sender').textContent(), 'Carol Danvers');
     await screenshot(dave.page, 'group-live.png');
+    // The lines are the server's (GET /rooms/{id}/notices): a reload shows the same timeline.
+    const before = await timeline(dave.page);
+    await dave.page.reload();
+    await messages(dave.page, 'Welcome Gina!').waitFor();
+    await waitUntil(async () => (await systemLines(dave.page)).length === 4, { what: 'the system lines after a reload' });
+    assert.deepEqual(await timeline(dave.page), before);
     carol.assertClean();
     dave.assertClean();
   });
@@ -181,6 +187,9 @@ describe('groups and people, live', { timeout: 10 * 60 * 1000 }, () => {
     await roomItem(jonGroup.page, 'Chess club').click();
     await messages(jonGroup.page, 'Board at seven').waitFor();
     await statusIs(jonGroup.page, '3 members');
+    // What happened before Jon looked is there too: the server keeps the group's notices.
+    await waitUntil(async () => (await systemLines(jonGroup.page)).length === 1, { what: 'the earlier notice' });
+    assert.deepEqual(await systemLines(jonGroup.page), ['Ida Wells added Kay Thompson']);
     await roomItem(jonDm.page, 'Ida Wells').click();
     await messages(jonDm.page, 'Bring the clock?').waitFor();
     await statusIs(jonDm.page, 'Online');
@@ -208,7 +217,12 @@ describe('groups and people, live', { timeout: 10 * 60 * 1000 }, () => {
     await jonGroup.page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'detached' });
     await statusIs(jonGroup.page, '2 members');
-    assert.deepEqual(await systemLines(jonGroup.page), ['Ida Wells left (account deleted)', 'You are now the owner of this group']);
+    // A deleted account is "Deleted User" in its lines too, as everywhere.
+    assert.deepEqual(await systemLines(jonGroup.page), [
+      'Deleted User added Kay Thompson',
+      'Deleted User left (account deleted)',
+      'You are now the owner of this group',
+    ]);
     // Her old message is from "Deleted User" now, as the server says after a reload.
     await waitUntil(async () => (await messages(jonGroup.page, 'Board at seven').getByTestId('message-sender').textContent()) === 'Deleted User', {
       what: 'the sender shown as Deleted User',
@@ -248,10 +262,17 @@ describe('groups and people, live', { timeout: 10 * 60 * 1000 }, () => {
     await statusIs(jonGroup.page, '2 members');
     await jonGroup.page.getByTestId('open-members').click();
     await dialog.getByTestId('rename-form').waitFor();
+    await waitUntil(async () => (await systemLines(jonGroup.page)).length === 4, { what: 'the system lines after a reload' });
+    assert.deepEqual(await systemLines(jonGroup.page), [
+      'Deleted User added Kay Thompson',
+      'Deleted User left (account deleted)',
+      'You are now the owner of this group',
+      'You renamed the group to “Chess and tea”',
+    ]);
     for (const p of [ida, jonGroup, jonDm]) p.assertClean();
   });
 
-  test('a change by someone this client has never met names them, or says "Someone" — never "Deleted User"', { timeout: 120000 }, async () => {
+  test('a change by someone this client has never met names them — never "Someone" or "Deleted User"', { timeout: 120000 }, async () => {
     const lena = await rest('lena', 'Lena Headey');
     await rest('milo', 'Milo Ventimiglia');
     await rest('nora', 'Nora Ephron');
@@ -270,10 +291,56 @@ describe('groups and people, live', { timeout: 10 * 60 * 1000 }, () => {
     await item.click();
     const line = milo.page.getByTestId('system-line-text').getByText(/added Nora Ephron$/);
     await line.waitFor();
-    const text = await line.textContent();
-    // The server names the actor in the frame (`actor`); an older one only by id: "Someone".
-    assert.match(text, /^(Lena Headey|Someone) added Nora Ephron$/);
-    assert.doesNotMatch(text, /Deleted User/);
+    // The server names the actor in the notice.
+    assert.equal(await line.textContent(), 'Lena Headey added Nora Ephron');
     milo.assertClean();
+  });
+
+  test('older system lines come with older history: hidden until their place is loaded, paged in from the server', { timeout: 180000 }, async () => {
+    const ola = await rest('ola', 'Ola Nordmann');
+    await rest('pat', 'Pat Smith');
+    await rest('quinn', 'Quinn Fabray');
+    const patId = await ola.userId('pat');
+    const quinnId = await ola.userId('quinn');
+    const group = await ola.createGroup('Archive', [patId]);
+    // 110 notices before the first message (more than one page of them), 60 messages, and one
+    // more notice after them.
+    for (let i = 0; i < 55; i++) {
+      await ola.call('POST', `/groups/${group.id}/members`, { user_ids: [quinnId] });
+      await ola.call('DELETE', `/groups/${group.id}/members`, { user_id: quinnId });
+    }
+    for (let i = 1; i <= 60; i++) await ola.sendGroup(group.id, `Old ${i}`);
+    await ola.call('POST', `/groups/${group.id}/members`, { user_ids: [quinnId] });
+
+    const pat = await newPerson();
+    const noticeRequests = [];
+    pat.page.on('request', (r) => {
+      if (new URL(r.url()).pathname === `/rooms/${group.id}/notices`) noticeRequests.push(new URL(r.url()).search);
+    });
+    await loginViaUi(pat.page, 'pat');
+    await roomItem(pat.page, 'Archive').click();
+    await messages(pat.page, 'Old 60').waitFor();
+    // The newest page of history (Old 11–60): of the lines, only the one after it has its place.
+    await waitUntil(async () => (await systemLines(pat.page)).length === 1, { what: 'the newest line' });
+    assert.deepEqual(await systemLines(pat.page), ['Ola Nordmann added Quinn Fabray']);
+    assert.equal((await timeline(pat.page)).at(-1), 'n:Ola Nordmann added Quinn Fabray');
+
+    // The rest of the history: the 110 older lines come before Old 1, the older ones paged in.
+    await pat.page.getByTestId('message-list').focus();
+    await pat.page.keyboard.press('Home');
+    await messages(pat.page, 'Old 1').waitFor();
+    await waitUntil(async () => (await systemLines(pat.page)).length === 111, { what: 'every line', timeout: 20000 });
+    const lines = await timeline(pat.page);
+    assert.equal(lines.indexOf('m:Old 1'), 110, 'the 110 lines first, then the messages');
+    assert.deepEqual(lines.slice(0, 4), [
+      'n:Ola Nordmann added Quinn Fabray',
+      'n:Ola Nordmann removed Quinn Fabray',
+      'n:Ola Nordmann added Quinn Fabray',
+      'n:Ola Nordmann removed Quinn Fabray',
+    ]);
+    assert.equal(lines.filter((l) => l.startsWith('m:')).length, 60);
+    assert.equal(noticeRequests.length, 2, `two pages of notices: ${noticeRequests}`);
+    assert.match(noticeRequests[1], /before=\d+/);
+    pat.assertClean();
   });
 });

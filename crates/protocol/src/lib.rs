@@ -131,6 +131,50 @@ pub enum RoomChange {
     OwnerChanged,
 }
 
+impl RoomChange {
+    pub const ALL: [RoomChange; 5] =
+        [Self::MembersAdded, Self::MemberLeft, Self::MemberRemoved, Self::Renamed, Self::OwnerChanged];
+
+    /// The name on the wire (and in storage).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MembersAdded => "members_added",
+            Self::MemberLeft => "member_left",
+            Self::MemberRemoved => "member_removed",
+            Self::Renamed => "renamed",
+            Self::OwnerChanged => "owner_changed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// A line in a group's timeline saying what happened to the group: `GET /rooms/{id}/notices`,
+/// and live as `room_changed.notice`. Names are as they are now ("Deleted User" for a deleted
+/// account).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RoomNotice {
+    pub id: i64,
+    pub room_id: i64,
+    pub change: RoomChange,
+    /// Who did it (`null`: the server, e.g. a handover after the owner deleted their account).
+    pub actor_id: Option<i64>,
+    pub actor: Option<MemberRef>,
+    /// Whom it is about: the members added, the one who left or was removed, the new owner.
+    pub users: Vec<MemberRef>,
+    /// `renamed`: the name the group was given.
+    pub name: Option<String>,
+    /// The room's last `seq` when it happened: the notice comes after the messages up to it
+    /// (and before any later one).
+    pub after_seq: i64,
+    #[serde(with = "time")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub created_at: DateTime<Utc>,
+}
+
 /// A user a room change is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -448,6 +492,9 @@ pub enum ServerFrame {
         actor: Option<MemberRef>,
         /// Whom it is about: the members added, the one who left or was removed, the new owner.
         users: Vec<MemberRef>,
+        /// The same change as a line for the group's timeline (also in `GET /rooms/{id}/notices`).
+        #[serde(default)]
+        notice: Option<RoomNotice>,
     },
     /// Someone you share a room with changed their profile, or deleted their account
     /// (`deleted`: then `username` is `"Deleted User"` and they are offline for good).

@@ -3,7 +3,7 @@
 //! A *session* is one login on one device: the chain of refresh tokens that login rotates
 //! through. Access tokens name their session, so ending a session ends its access tokens too.
 
-use banter_protocol::{RoomChange, ServerFrame, UserPublic};
+use banter_protocol::{ServerFrame, UserPublic};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -380,22 +380,16 @@ pub async fn delete_account(state: &AppState, user: &User, password: &str) -> Re
     if !checked_password(state, user, password).await? {
         return Err(Error::BadRequest("Password is incorrect".into()));
     }
-    // Who must hear of it, and where they were a member: read before the memberships go.
+    // Who must hear of it: read before the memberships go.
     let peers = state.store.co_member_ids(user.id).await?;
-    let member_of = state.store.room_ids_of(user.id).await?;
     let groups = state.store.delete_user(user.id).await?;
     for (room_id, _) in &groups {
         state.broker.publish(Event::MemberRemoved { room_id: *room_id, user_id: user.id });
     }
     close_sockets(state, user.id, None);
-    for (room_id, leave) in groups {
-        // A group they created but had left already: only its owner changes.
-        if member_of.contains(&room_id) && matches!(leave, store::Leave::Left | store::Leave::HandedOver(_)) {
-            chat::room_changed(state, room_id, RoomChange::MemberLeft, None, &[user.id]).await;
-        }
-        if let store::Leave::HandedOver(owner) = leave {
-            chat::room_changed(state, room_id, RoomChange::OwnerChanged, None, &[owner]).await;
-        }
+    // "Left (account deleted)" where they were a member; a new owner where they were the owner.
+    for notice in groups.iter().flat_map(|(_, left)| &left.notices) {
+        chat::room_changed(state, notice).await;
     }
     let gone = UserPublic { id: user.id, username: store::DELETED_USER.into(), full_name: None, online: false };
     state

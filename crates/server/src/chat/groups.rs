@@ -5,7 +5,7 @@
 //! their account the group passes to its longest-standing member, and a group with neither
 //! members nor a creator is deleted with its messages.
 
-use banter_protocol::{MemberRef, RoomChange, ServerFrame};
+use banter_protocol::{MemberRef, RoomNotice, ServerFrame};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -16,7 +16,7 @@ use crate::{
     error::{Error, FieldError, Result},
     events::Event,
     state::AppState,
-    store::{Leave, Member, Room, User, DELETED_USER},
+    store::{Leave, Member, Notice, Room, User, DELETED_USER},
     validate,
 };
 
@@ -97,12 +97,12 @@ pub async fn add_members(state: &AppState, actor: &User, group_id: i64, user_ids
     }
     must_be_group(&room)?;
     let ids = existing_users(state, "user_ids", user_ids, Error::Forbidden).await?;
-    let Some(added) = state.store.add_members(group_id, &ids, GROUP_MAX).await? else {
+    let Some((added, notice)) = state.store.add_members(group_id, actor.id, &ids, GROUP_MAX).await? else {
         return Err(Error::BadRequest(format!("A group can have at most {GROUP_MAX} members")));
     };
     announce_room(state, group_id, &added).await?;
-    if !added.is_empty() {
-        room_changed(state, group_id, RoomChange::MembersAdded, Some(actor.id), &added).await;
+    if let Some(notice) = notice {
+        room_changed(state, &notice).await;
     }
     Ok(added.len())
 }
@@ -123,50 +123,66 @@ pub async fn rename_group(state: &AppState, actor: &User, group_id: i64, name: &
     if room.name.as_deref() == Some(name.as_str()) {
         return Ok(room);
     }
-    if !state.store.rename_group(group_id, &name).await? {
-        return Err(not_found());
-    }
-    room_changed(state, group_id, RoomChange::Renamed, Some(actor.id), &[]).await;
+    let notice = state.store.rename_group(group_id, &name, actor.id).await?.ok_or_else(not_found)?;
+    room_changed(state, &notice).await;
     state.store.room(group_id).await?.ok_or_else(not_found)
 }
 
-/// Tells every current member what changed about the group (`about`: whom it concerns), with
-/// the group as it now is. Best effort: the change is already made, so a failure to tell is
-/// logged, not answered (clients catch up from `GET /rooms` when they reconnect).
-pub async fn room_changed(state: &AppState, room_id: i64, change: RoomChange, actor_id: Option<i64>, about: &[i64]) {
-    if let Err(e) = tell_room_changed(state, room_id, change, actor_id, about).await {
-        tracing::warn!(room_id, ?change, error = %e, "could not announce a group change");
+/// Tells every current member what changed about the group (the notice the change wrote), with
+/// the group as it now is. Best effort: the change and its notice are already committed, so a
+/// failure to tell is logged, not answered (clients catch up from `GET /rooms` and
+/// `GET /rooms/{id}/notices` when they reconnect).
+pub async fn room_changed(state: &AppState, notice: &Notice) {
+    if let Err(e) = tell_room_changed(state, notice).await {
+        tracing::warn!(room_id = notice.room_id, change = ?notice.change, error = %e, "could not announce a group change");
     }
 }
 
-/// The user `id` with their names: from `members` (the room's, read once), else looked up (one
-/// who just left or was removed), else a deleted account.
-async fn member_ref(state: &AppState, members: &[Member], id: i64) -> Result<MemberRef> {
+/// The user `id` with their names: from `members` (the room's, read once), else from `others`
+/// (looked up), else a deleted account.
+fn member_ref(members: &[Member], others: &[(i64, String, Option<String>)], id: i64) -> MemberRef {
     if let Some(m) = members.iter().find(|m| m.user_id == id) {
-        return Ok(MemberRef { id, username: m.username.clone(), full_name: m.full_name.clone() });
+        return MemberRef { id, username: m.username.clone(), full_name: m.full_name.clone() };
     }
-    Ok(match state.store.user_by_id(id).await? {
-        Some(u) => MemberRef { id, username: u.username, full_name: u.full_name },
+    match others.iter().find(|(uid, ..)| *uid == id) {
+        Some((_, username, full_name)) => MemberRef { id, username: username.clone(), full_name: full_name.clone() },
         None => MemberRef { id, username: DELETED_USER.into(), full_name: None },
-    })
+    }
 }
 
-async fn tell_room_changed(
-    state: &AppState,
-    room_id: i64,
-    change: RoomChange,
-    actor_id: Option<i64>,
-    about: &[i64],
-) -> Result<()> {
+/// Notices as clients see them, with everyone they name as they are now: `members` (the
+/// room's, read once) and one query for the rest (those who left, deleted accounts).
+async fn public_notices(state: &AppState, members: &[Member], notices: &[Notice]) -> Result<Vec<RoomNotice>> {
+    let mut others: Vec<i64> = notices
+        .iter()
+        .flat_map(|n| n.user_ids.iter().copied().chain(n.actor_id))
+        .filter(|id| !members.iter().any(|m| m.user_id == *id))
+        .collect();
+    others.sort_unstable();
+    others.dedup();
+    let others = state.store.names(&others).await?;
+    Ok(notices
+        .iter()
+        .map(|n| RoomNotice {
+            id: n.id,
+            room_id: n.room_id,
+            change: n.change,
+            actor_id: n.actor_id,
+            actor: n.actor_id.map(|id| member_ref(members, &others, id)),
+            users: n.user_ids.iter().map(|&id| member_ref(members, &others, id)).collect(),
+            name: n.name.clone(),
+            after_seq: n.after_seq,
+            created_at: n.created_at,
+        })
+        .collect())
+}
+
+async fn tell_room_changed(state: &AppState, notice: &Notice) -> Result<()> {
+    let room_id = notice.room_id;
     let Some(room) = state.store.room(room_id).await? else { return Ok(()) };
     let members = state.store.members(room_id).await?;
-    let mut users = Vec::with_capacity(about.len());
-    for &id in about {
-        users.push(member_ref(state, &members, id).await?);
-    }
-    let actor = match actor_id {
-        Some(id) => Some(member_ref(state, &members, id).await?),
-        None => None,
+    let Some(public) = public_notices(state, &members, std::slice::from_ref(notice)).await?.pop() else {
+        return Ok(());
     };
     let members: Vec<i64> = members.iter().map(|m| m.user_id).collect();
     let frame = ServerFrame::RoomChanged {
@@ -174,13 +190,41 @@ async fn tell_room_changed(
         name: room.name,
         created_by: room.created_by,
         member_count: room.member_count,
-        change,
-        actor_id,
-        actor,
-        users,
+        change: public.change,
+        actor_id: public.actor_id,
+        actor: public.actor.clone(),
+        users: public.users.clone(),
+        notice: Some(public),
     };
     state.broker.publish(Event::Users { user_ids: members, frame });
     Ok(())
+}
+
+/// Most notices one request returns.
+pub const NOTICES_MAX: i64 = 200;
+
+/// A group's notices (members only; a DM has none), the newest `limit` (1–200, default 100)
+/// with an id below `before`, oldest first.
+pub async fn notices(
+    state: &AppState,
+    user: &User,
+    room_id: i64,
+    before: Option<i64>,
+    limit: Option<i64>,
+) -> Result<Vec<RoomNotice>> {
+    let limit = limit.unwrap_or(100);
+    let mut errors: Vec<FieldError> = super::out_of_range("limit", limit, 1, Some(NOTICES_MAX)).into_iter().collect();
+    errors.extend(before.and_then(|b| super::out_of_range("before", b, 1, None)));
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors));
+    }
+    super::member_room(state, user.id, room_id).await?;
+    let notices = state.store.notices(room_id, before, limit).await?;
+    if notices.is_empty() {
+        return Ok(Vec::new());
+    }
+    let members = state.store.members(room_id).await?;
+    public_notices(state, &members, &notices).await
 }
 
 /// Removes `target` from the group: the creator may remove anyone (themself included), a member
@@ -197,7 +241,8 @@ pub async fn remove_member(state: &AppState, actor: &User, group_id: i64, target
         }
         must_be_group(&room)?;
     }
-    let outcome = state.store.leave_group(group_id, target).await?;
+    let left = state.store.leave_group(group_id, target, actor.id).await?;
+    let outcome = left.outcome;
     if outcome == Leave::NotMember {
         return Err(Error::Forbidden("Member not found in group".into()));
     }
@@ -205,10 +250,8 @@ pub async fn remove_member(state: &AppState, actor: &User, group_id: i64, target
     state
         .broker
         .publish(Event::Users { user_ids: vec![target], frame: ServerFrame::RoomRemoved { room_id: group_id } });
-    let change = if target == actor.id { RoomChange::MemberLeft } else { RoomChange::MemberRemoved };
-    room_changed(state, group_id, change, Some(actor.id), &[target]).await;
-    if let Leave::HandedOver(owner) = outcome {
-        room_changed(state, group_id, RoomChange::OwnerChanged, None, &[owner]).await;
+    for notice in &left.notices {
+        room_changed(state, notice).await;
     }
     tracing::info!(room_id = group_id, user_id = target, ?outcome, "member left group");
     Ok(())

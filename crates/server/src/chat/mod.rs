@@ -15,7 +15,9 @@ use std::collections::BTreeMap;
 
 use banter_protocol::{Attachment, Message, Positions, Reaction, ReplyPreview, ServerFrame, UserPublic};
 pub use changes::{change, reads, MemberRead, Requested, MESSAGE_NOT_FOUND};
-pub use groups::{add_members, create_group, members, remove_member, rename_group, room_changed, MemberOut};
+pub use groups::{
+    add_members, create_group, members, notices, remove_member, rename_group, room_changed, MemberOut, NOTICES_MAX,
+};
 pub use people::{groups_in_join_order, room_summary, rooms, search_users, user_public};
 pub use pipeline::{Pipeline, Sent};
 pub use search::{index_backlog, search, SearchPage, SearchQuery, SearchResult};
@@ -220,42 +222,27 @@ async fn direct_room_for(state: &AppState, sender: &User, recipient: i64, create
     Ok(Some(room_id))
 }
 
+/// A query parameter below `min` or above `max`: FastAPI's 422 entry for it (with the input as
+/// the string it came as).
+pub(crate) fn out_of_range(name: &str, value: i64, min: i64, max: Option<i64>) -> Option<FieldError> {
+    let input = Value::from(value.to_string());
+    if value < min {
+        let msg = format!("Input should be greater than or equal to {min}");
+        return Some(FieldError::query("greater_than_equal", name, msg, input).with_ctx(json!({ "ge": min })));
+    }
+    let max = max.filter(|max| value > *max)?;
+    let msg = format!("Input should be less than or equal to {max}");
+    Some(FieldError::query("less_than_equal", name, msg, input).with_ctx(json!({ "le": max })))
+}
+
 /// Validates the history query: the seed's `limit` (1–100, default 50) and `offset` (≥ 0), or
 /// Banter's `before`/`after` cursors. Out of range is the seed's 422.
 pub fn page(limit: Option<i64>, offset: Option<i64>, before: Option<i64>, after: Option<i64>) -> Result<Page> {
     let limit = limit.unwrap_or(50);
-    let mut errors = Vec::new();
-    let at_least = |name: &str, value: i64, min: i64| {
-        FieldError::query(
-            "greater_than_equal",
-            name,
-            format!("Input should be greater than or equal to {min}"),
-            Value::from(value.to_string()),
-        )
-        .with_ctx(json!({ "ge": min }))
-    };
-    if limit < 1 {
-        errors.push(at_least("limit", limit, 1));
-    } else if limit > PAGE_MAX {
-        errors.push(
-            FieldError::query(
-                "less_than_equal",
-                "limit",
-                format!("Input should be less than or equal to {PAGE_MAX}"),
-                Value::from(limit.to_string()),
-            )
-            .with_ctx(json!({ "le": PAGE_MAX })),
-        );
-    }
-    if let Some(o) = offset.filter(|o| *o < 0) {
-        errors.push(at_least("offset", o, 0));
-    }
-    if let Some(b) = before.filter(|b| *b < 1) {
-        errors.push(at_least("before", b, 1));
-    }
-    if let Some(a) = after.filter(|a| *a < 0) {
-        errors.push(at_least("after", a, 0));
-    }
+    let mut errors: Vec<FieldError> = out_of_range("limit", limit, 1, Some(PAGE_MAX)).into_iter().collect();
+    errors.extend(offset.and_then(|o| out_of_range("offset", o, 0, None)));
+    errors.extend(before.and_then(|b| out_of_range("before", b, 1, None)));
+    errors.extend(after.and_then(|a| out_of_range("after", a, 0, None)));
     let cursors =
         usize::from(before.is_some()) + usize::from(after.is_some()) + usize::from(offset.is_some_and(|o| o > 0));
     if errors.is_empty() && cursors > 1 {

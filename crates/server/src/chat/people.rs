@@ -24,33 +24,8 @@ pub async fn search_users(state: &AppState, user: &User, q: &str, limit: i64, of
     } else if q.contains('\0') {
         errors.push(FieldError::query("value_error", "q", "Value error, q must not contain NUL", q.into()));
     }
-    if limit < 1 {
-        errors.push(
-            FieldError::query(
-                "greater_than_equal",
-                "limit",
-                "Input should be greater than or equal to 1",
-                limit.into(),
-            )
-            .with_ctx(serde_json::json!({"ge": 1})),
-        );
-    } else if limit > 50 {
-        errors.push(
-            FieldError::query("less_than_equal", "limit", "Input should be less than or equal to 50", limit.into())
-                .with_ctx(serde_json::json!({"le": 50})),
-        );
-    }
-    if offset < 0 {
-        errors.push(
-            FieldError::query(
-                "greater_than_equal",
-                "offset",
-                "Input should be greater than or equal to 0",
-                offset.into(),
-            )
-            .with_ctx(serde_json::json!({"ge": 0})),
-        );
-    }
+    errors.extend(super::out_of_range("limit", limit, 1, Some(50)));
+    errors.extend(super::out_of_range("offset", offset, 0, None));
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
     }

@@ -3,12 +3,11 @@
 
 use banter_protocol::Message;
 use serde::Serialize;
-use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use super::{member_room, text, with_read_flags};
 use crate::{
-    error::{Error, FieldError, Result},
+    error::{Error, Result},
     state::AppState,
     store::User,
 };
@@ -76,33 +75,8 @@ pub async fn search(state: &AppState, user: &User, query: &SearchQuery) -> Resul
     if let Err(p) = crate::validate::length(q, 1, QUERY_MAX) {
         errors.push(p.at(vec!["query".into(), "q".into()], q.into()));
     }
-    if limit < 1 {
-        errors.push(
-            FieldError::query(
-                "greater_than_equal",
-                "limit",
-                "Input should be greater than or equal to 1",
-                Value::from(limit.to_string()),
-            )
-            .with_ctx(json!({ "ge": 1 })),
-        );
-    } else if limit > LIMIT_MAX {
-        errors.push(
-            FieldError::query(
-                "less_than_equal",
-                "limit",
-                format!("Input should be less than or equal to {LIMIT_MAX}"),
-                Value::from(limit.to_string()),
-            )
-            .with_ctx(json!({ "le": LIMIT_MAX })),
-        );
-    }
-    if let Some(b) = query.before.filter(|b| *b < 1) {
-        errors.push(
-            FieldError::query("greater_than_equal", "before", "Input should be greater than or equal to 1", b.into())
-                .with_ctx(json!({ "ge": 1 })),
-        );
-    }
+    errors.extend(super::out_of_range("limit", limit, 1, Some(LIMIT_MAX)));
+    errors.extend(query.before.and_then(|b| super::out_of_range("before", b, 1, None)));
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
     }

@@ -2,7 +2,7 @@
 //! conversation, history by room id, explicit read positions, and catch-up after a disconnect.
 
 use axum::extract::State;
-use banter_protocol::{Message, Positions, RoomSummary};
+use banter_protocol::{Message, Positions, RoomNotice, RoomSummary};
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -29,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list))
         .routes(routes!(history))
         .routes(routes!(reads))
+        .routes(routes!(notices))
         .routes(routes!(search))
 }
 
@@ -101,6 +102,42 @@ impl FromFields for SyncRequest {
     responses((status = 200, body = [MemberRead]), (status = 404, description = "`Room not found`", body = Detail)))]
 async fn reads(State(state): State<AppState>, auth: AuthUser, Id(room_id): Id) -> Result<Json<Vec<MemberRead>>> {
     Ok(Json(chat::reads(&state, &auth.user, room_id).await?))
+}
+
+/// Paging of a group's notices.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NoticesQuery {
+    /// 1–200, default 100.
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<i64>,
+    /// Only notices with a smaller `id` (paging back).
+    #[param(minimum = 1)]
+    before: Option<i64>,
+}
+
+impl FromFields for NoticesQuery {
+    fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
+        let limit = f.opt_int("limit");
+        let before = f.opt_int("before");
+        Some(Self { limit: limit?, before: before? })
+    }
+}
+
+/// What happened to a group — members added, left or removed, renames, new owners — as lines
+/// for its timeline: the newest `limit` (with `id` below `before`), oldest first. Each sits
+/// after the messages up to its `after_seq`. Members only; a DM has none.
+#[utoipa::path(get, path = "/rooms/{room_id}/notices", tag = "rooms", security(("HTTPBearer" = [])),
+    params(("room_id" = i64, Path), NoticesQuery),
+    responses((status = 200, body = [RoomNotice]), (status = 404, description = "`Room not found`", body = Detail),
+        (status = 422, body = ValidationDetail)))]
+async fn notices(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Id(room_id): Id,
+    Query(q): Query<NoticesQuery>,
+) -> Result<Json<Vec<RoomNotice>>> {
+    Ok(Json(chat::notices(&state, &auth.user, room_id, q.before, q.limit).await?))
 }
 
 /// Your settings for a room (members only).

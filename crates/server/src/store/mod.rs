@@ -15,7 +15,7 @@ pub use messages::{
     Append, AppendBatch, Appended, Change, ChangeOutcome, ChangeRequest, EventKind, MessageRow, MessageStore, Page,
     ReadFlags, Refusal, ReplyRow, RoomEvent, REACTION_KINDS_MAX,
 };
-pub use rooms::{Found, Member, Room, RoomRow, RoomStore, UserSearch};
+pub use rooms::{Found, Left, Member, Notice, Room, RoomRow, RoomStore, UserSearch};
 
 use std::{str::FromStr, sync::Arc, time::Duration};
 
@@ -216,8 +216,8 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn backup_into(&self, path: &str) -> anyhow::Result<()>;
     /// Deletes the account: memberships and sessions go with it, messages stay with a NULL
     /// sender, and each group it was in follows the leave rule ([`RoomStore::leave_group`]).
-    /// Returns what happened to each group.
-    async fn delete_user(&self, user_id: i64) -> StoreResult<Vec<(i64, Leave)>>;
+    /// Returns what happened to each group, with the notices it wrote there.
+    async fn delete_user(&self, user_id: i64) -> StoreResult<Vec<(i64, Left)>>;
 
     // --- sessions ---------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@
 //! as the message batch does (`messages.rs`), so they serialise and cannot deadlock.
 
 use async_trait::async_trait;
-use banter_protocol::RoomKind;
+use banter_protocol::{RoomChange, RoomKind};
 use sqlx::{AssertSqlSafe, Postgres, Sqlite, Transaction};
 
 use super::{now, Leave as LeaveOutcome, PgStore, SqliteStore, StoreError, StoreResult, Timestamp};
@@ -67,6 +67,62 @@ pub struct RoomRow {
 
 use super::Leave;
 
+/// A line in a group's timeline: what happened to the group (see
+/// `migrations/sqlite/0009_room_notices.sql`). Written in the transaction that makes the change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub id: i64,
+    pub room_id: i64,
+    pub change: RoomChange,
+    /// Who did it; `None` for the server's own doing (a handover).
+    pub actor_id: Option<i64>,
+    /// Whom it is about.
+    pub user_ids: Vec<i64>,
+    /// `Renamed`: the new name.
+    pub name: Option<String>,
+    /// The room's last seq when it happened.
+    pub after_seq: i64,
+    pub created_at: Timestamp,
+}
+
+#[derive(sqlx::FromRow)]
+struct NoticeRow {
+    id: i64,
+    room_id: i64,
+    change: String,
+    actor_id: Option<i64>,
+    user_ids: String,
+    name: Option<String>,
+    after_seq: i64,
+    created_at: Timestamp,
+}
+
+impl NoticeRow {
+    /// `None` for a change this version does not know (written by a newer one).
+    fn into_notice(self) -> Option<Notice> {
+        let change = RoomChange::parse(&self.change)?;
+        // Written by `notice_tx` as a JSON array of ids; anything else reads as nobody.
+        let user_ids = serde_json::from_str(&self.user_ids).unwrap_or_default();
+        Some(Notice {
+            id: self.id,
+            room_id: self.room_id,
+            change,
+            actor_id: self.actor_id,
+            user_ids,
+            name: self.name,
+            after_seq: self.after_seq,
+            created_at: self.created_at,
+        })
+    }
+}
+
+/// What a membership change did to the group, and the notices it wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Left {
+    pub outcome: Leave,
+    pub notices: Vec<Notice>,
+}
+
 #[async_trait]
 pub trait RoomStore: Send + Sync + 'static {
     /// Which of `ids` name existing users.
@@ -88,12 +144,20 @@ pub trait RoomStore: Send + Sync + 'static {
     async fn get_or_create_direct_room(&self, a: i64, b: i64) -> StoreResult<(i64, bool)>;
     /// A group with `creator` and `members` (deduplicated, creator first).
     async fn create_group(&self, name: &str, creator: i64, members: &[i64]) -> StoreResult<Room>;
-    /// Adds users to a room; returns those who were not members before, or `None` (and adds
-    /// nobody) if the room would then have more than `max` members.
-    async fn add_members(&self, room_id: i64, user_ids: &[i64], max: i64) -> StoreResult<Option<Vec<i64>>>;
-    /// Removes a member from a group. The creator keeps managing the group after leaving it (as
-    /// in the seed); a group is deleted only when it has neither members nor a creator.
-    async fn leave_group(&self, room_id: i64, user_id: i64) -> StoreResult<Leave>;
+    /// `actor` adds users to a group; returns those who were not members before with the
+    /// notice saying so (if anyone was added), or `None` (and adds nobody) if the group would
+    /// then have more than `max` members.
+    async fn add_members(
+        &self,
+        room_id: i64,
+        actor: i64,
+        user_ids: &[i64],
+        max: i64,
+    ) -> StoreResult<Option<(Vec<i64>, Option<Notice>)>>;
+    /// `actor` removes a member from a group (themself: leaving). The creator keeps managing
+    /// the group after leaving it (as in the seed); a group is deleted only when it has neither
+    /// members nor a creator.
+    async fn leave_group(&self, room_id: i64, user_id: i64, actor: i64) -> StoreResult<Left>;
 
     /// The member's read position, or `None` if not a member.
     async fn membership(&self, room_id: i64, user_id: i64) -> StoreResult<Option<i64>>;
@@ -113,8 +177,13 @@ pub trait RoomStore: Send + Sync + 'static {
     async fn set_muted(&self, room_id: i64, user_id: i64, muted: bool) -> StoreResult<bool>;
     /// The room's members with their usernames.
     async fn member_names(&self, room_id: i64) -> StoreResult<Vec<(i64, String)>>;
-    /// Renames a group; `false` if there is no such group.
-    async fn rename_group(&self, room_id: i64, name: &str) -> StoreResult<bool>;
+    /// `actor` renames a group; the notice saying so, or `None` if there is no such group.
+    async fn rename_group(&self, room_id: i64, name: &str, actor: i64) -> StoreResult<Option<Notice>>;
+    /// A group's notices with an id below `before` (all: `None`), the newest `limit` of them,
+    /// oldest first.
+    async fn notices(&self, room_id: i64, before: Option<i64>, limit: i64) -> StoreResult<Vec<Notice>>;
+    /// The names of those of `ids` who exist: (id, username, full name).
+    async fn names(&self, ids: &[i64]) -> StoreResult<Vec<(i64, String, Option<String>)>>;
 }
 
 const ROOM_SELECT: &str = "SELECT r.id, r.name, r.room_type, r.created_by, r.last_seq, r.created_at, \
@@ -183,12 +252,15 @@ macro_rules! sql_chat_store {
             /// last member left stays for its creator to add people back. Only when the creator's
             /// account goes (`account_deleted`) does the group pass to its longest-standing
             /// member — or, with nobody left who could use it, get deleted.
+            ///
+            /// `actor` did it (`None`: the account is being deleted); the notices say what happened.
             pub(super) async fn remove_member_tx(
                 tx: &mut Transaction<'static, $db>,
                 room_id: i64,
                 user_id: i64,
-                account_deleted: bool,
-            ) -> StoreResult<LeaveOutcome> {
+                actor: Option<i64>,
+            ) -> StoreResult<Left> {
+                let account_deleted = actor.is_none();
                 // Room row first, member rows second: the order a message batch takes them in,
                 // so a member leaving while sending cannot deadlock.
                 sqlx::query("UPDATE chat_rooms SET updated_at = $1 WHERE id = $2")
@@ -202,8 +274,11 @@ macro_rules! sql_chat_store {
                     .execute(&mut **tx)
                     .await?;
                 if removed.rows_affected() == 0 {
-                    return Ok(LeaveOutcome::NotMember);
+                    return Ok(Left { outcome: LeaveOutcome::NotMember, notices: Vec::new() });
                 }
+                let change = if actor.is_some_and(|a| a != user_id) { RoomChange::MemberRemoved } else { RoomChange::MemberLeft };
+                let mut notices: Vec<Notice> =
+                    Self::notice_tx(tx, room_id, change, actor, &[user_id], None).await?.into_iter().collect();
                 let creator: Option<(Option<i64>,)> = sqlx::query_as("SELECT created_by FROM chat_rooms WHERE id = $1")
                     .bind(room_id)
                     .fetch_optional(&mut **tx)
@@ -212,9 +287,52 @@ macro_rules! sql_chat_store {
                 // Whoever can still manage the group once this member is gone.
                 let creator = creator.filter(|&c| !(account_deleted && c == user_id));
                 match creator {
-                    Some(_) => Ok(LeaveOutcome::Left),
-                    None => Self::hand_over_tx(tx, room_id).await,
+                    Some(_) => Ok(Left { outcome: LeaveOutcome::Left, notices }),
+                    None => {
+                        let mut handed = Self::hand_over_tx(tx, room_id).await?;
+                        if handed.outcome == LeaveOutcome::Deleted {
+                            notices.clear(); // gone with the group
+                        }
+                        notices.append(&mut handed.notices);
+                        Ok(Left { outcome: handed.outcome, notices })
+                    }
                 }
+            }
+
+            /// Records a notice inside `tx` (the room row locked by the caller), placed after
+            /// the room's last seq; `None` if the room does not exist.
+            async fn notice_tx(
+                tx: &mut Transaction<'static, $db>,
+                room_id: i64,
+                change: RoomChange,
+                actor_id: Option<i64>,
+                user_ids: &[i64],
+                name: Option<&str>,
+            ) -> StoreResult<Option<Notice>> {
+                let ids = user_ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+                let created_at = now();
+                let row: Option<(i64, i64)> = sqlx::query_as(
+                    "INSERT INTO room_notices (room_id, change, actor_id, user_ids, name, after_seq, created_at) \
+                     SELECT id, $2, $3, $4, $5, last_seq, $6 FROM chat_rooms WHERE id = $1 RETURNING id, after_seq",
+                )
+                .bind(room_id)
+                .bind(change.as_str())
+                .bind(actor_id)
+                .bind(format!("[{ids}]"))
+                .bind(name)
+                .bind(created_at)
+                .fetch_optional(&mut **tx)
+                .await?;
+                Ok(row.map(|(id, after_seq)| Notice {
+                    id,
+                    room_id,
+                    change,
+                    actor_id,
+                    user_ids: user_ids.to_vec(),
+                    name: name.map(str::to_owned),
+                    after_seq,
+                    created_at,
+                }))
             }
 
             /// Gives a group without a creator to its longest-standing member, or deletes it if
@@ -222,7 +340,7 @@ macro_rules! sql_chat_store {
             pub(super) async fn hand_over_tx(
                 tx: &mut Transaction<'static, $db>,
                 room_id: i64,
-            ) -> StoreResult<LeaveOutcome> {
+            ) -> StoreResult<Left> {
                 let successor: Option<(i64,)> = sqlx::query_as(
                     "SELECT user_id FROM chat_room_members WHERE chat_room_id = $1 ORDER BY joined_at, id LIMIT 1",
                 )
@@ -237,11 +355,15 @@ macro_rules! sql_chat_store {
                             .bind(room_id)
                             .execute(&mut **tx)
                             .await?;
-                        Ok(LeaveOutcome::HandedOver(successor))
+                        let notices = Self::notice_tx(tx, room_id, RoomChange::OwnerChanged, None, &[successor], None)
+                            .await?
+                            .into_iter()
+                            .collect();
+                        Ok(Left { outcome: LeaveOutcome::HandedOver(successor), notices })
                     }
                     None => {
                         sqlx::query("DELETE FROM chat_rooms WHERE id = $1").bind(room_id).execute(&mut **tx).await?;
-                        Ok(LeaveOutcome::Deleted)
+                        Ok(Left { outcome: LeaveOutcome::Deleted, notices: Vec::new() })
                     }
                 }
             }
@@ -385,7 +507,13 @@ macro_rules! sql_chat_store {
                 self.room(id).await?.ok_or_else(|| StoreError::Other(sqlx::Error::RowNotFound))
             }
 
-            async fn add_members(&self, room_id: i64, user_ids: &[i64], max: i64) -> StoreResult<Option<Vec<i64>>> {
+            async fn add_members(
+                &self,
+                room_id: i64,
+                actor: i64,
+                user_ids: &[i64],
+                max: i64,
+            ) -> StoreResult<Option<(Vec<i64>, Option<Notice>)>> {
                 let now = now();
                 let mut added = Vec::new();
                 let mut tx = self.writer().begin().await?;
@@ -407,15 +535,20 @@ macro_rules! sql_chat_store {
                 if count > max {
                     return Ok(None); // dropping `tx` rolls back
                 }
+                let notice = if added.is_empty() {
+                    None
+                } else {
+                    Self::notice_tx(&mut tx, room_id, RoomChange::MembersAdded, Some(actor), &added, None).await?
+                };
                 tx.commit().await?;
-                Ok(Some(added))
+                Ok(Some((added, notice)))
             }
 
-            async fn leave_group(&self, room_id: i64, user_id: i64) -> StoreResult<Leave> {
+            async fn leave_group(&self, room_id: i64, user_id: i64, actor: i64) -> StoreResult<Left> {
                 let mut tx = self.writer().begin().await?;
-                let outcome = Self::remove_member_tx(&mut tx, room_id, user_id, false).await?;
+                let left = Self::remove_member_tx(&mut tx, room_id, user_id, Some(actor)).await?;
                 tx.commit().await?;
-                Ok(outcome)
+                Ok(left)
             }
 
             async fn membership(&self, room_id: i64, user_id: i64) -> StoreResult<Option<i64>> {
@@ -501,14 +634,45 @@ macro_rules! sql_chat_store {
                 Ok(r.rows_affected() > 0)
             }
 
-            async fn rename_group(&self, room_id: i64, name: &str) -> StoreResult<bool> {
+            async fn rename_group(&self, room_id: i64, name: &str, actor: i64) -> StoreResult<Option<Notice>> {
+                let mut tx = self.writer().begin().await?;
                 let r = sqlx::query("UPDATE chat_rooms SET name = $1, updated_at = $2 WHERE id = $3 AND room_type = 'group'")
                     .bind(name)
                     .bind(super::now())
                     .bind(room_id)
-                    .execute(self.writer())
+                    .execute(&mut *tx)
                     .await?;
-                Ok(r.rows_affected() > 0)
+                if r.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                let notice = Self::notice_tx(&mut tx, room_id, RoomChange::Renamed, Some(actor), &[], Some(name)).await?;
+                tx.commit().await?;
+                Ok(notice)
+            }
+
+            async fn notices(&self, room_id: i64, before: Option<i64>, limit: i64) -> StoreResult<Vec<Notice>> {
+                let rows: Vec<NoticeRow> = sqlx::query_as(
+                    "SELECT id, room_id, change, actor_id, user_ids, name, after_seq, created_at FROM room_notices \
+                     WHERE room_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+                )
+                .bind(room_id)
+                .bind(before.unwrap_or(i64::MAX))
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await?;
+                Ok(rows.into_iter().rev().filter_map(NoticeRow::into_notice).collect())
+            }
+
+            async fn names(&self, ids: &[i64]) -> StoreResult<Vec<(i64, String, Option<String>)>> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let sql = format!("SELECT id, username, full_name FROM users WHERE id IN ({})", placeholders(1, ids.len()));
+                let mut q = sqlx::query_as::<$db, (i64, String, Option<String>)>(AssertSqlSafe(sql));
+                for id in ids {
+                    q = q.bind(id);
+                }
+                Ok(q.fetch_all(self.reader()).await?)
             }
 
             async fn member_names(&self, room_id: i64) -> StoreResult<Vec<(i64, String)>> {

@@ -8,7 +8,7 @@
 use async_trait::async_trait;
 use sqlx::{AssertSqlSafe, Postgres, Sqlite};
 
-use super::{now, AccountStore, Leave, NewUser, PgStore, Rotation, SqliteStore, StoreResult, Timestamp, User};
+use super::{now, AccountStore, Left, NewUser, PgStore, Rotation, SqliteStore, StoreResult, Timestamp, User};
 
 /// The case-insensitive key of an email or name: Unicode lowercase, computed here so that both
 /// backends compare the same thing.
@@ -208,7 +208,7 @@ macro_rules! sql_store {
                 Ok(newest.unwrap_or(0))
             }
 
-            async fn delete_user(&self, user_id: i64) -> StoreResult<Vec<(i64, Leave)>> {
+            async fn delete_user(&self, user_id: i64) -> StoreResult<Vec<(i64, Left)>> {
                 let mut tx = self.writer().begin().await?;
                 // Every room the deletion touches — each the user is in (their memberships go,
                 // direct rooms included) and each group they created — locked first, in id order,
@@ -250,7 +250,7 @@ macro_rules! sql_store {
                 .await?;
                 let mut outcomes = Vec::with_capacity(groups.len());
                 for (room_id,) in groups {
-                    outcomes.push((room_id, Self::remove_member_tx(&mut tx, room_id, user_id, true).await?));
+                    outcomes.push((room_id, Self::remove_member_tx(&mut tx, room_id, user_id, None).await?));
                 }
                 // Groups the user created but had already left: hand them on too (or delete them
                 // if empty), so that no group is left without anyone who may manage it.

@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::{
-    helpers::{dm, group, TestApp},
+    helpers::{dm, group, say, TestApp},
     ws::Ws,
 };
 
@@ -16,6 +16,7 @@ backend_tests!(
     a_profile_change_reaches_the_people_who_share_a_room,
     a_deleted_account_is_announced_and_its_groups_handed_over,
     history_can_be_read_without_moving_the_read_position,
+    group_notices_are_kept_in_order_for_members,
 );
 
 /// The next `room_changed` frame, skipping other chatter.
@@ -238,4 +239,108 @@ async fn history_can_be_read_without_moving_the_read_position(app: TestApp) {
     // The default is the seed's: reading marks read.
     app.get(&format!("/rooms/{room}/messages"), &b.access).await;
     assert_eq!(unread(b.access.clone()).await, 0);
+}
+
+/// Membership changes, renames and handovers are stored as notices (written with the change), read
+/// back in order by members with the names people have now, and carried by the live frame.
+async fn group_notices_are_kept_in_order_for_members(app: TestApp) {
+    let (owner, a, b, c, outsider) = (
+        app.user("gn_owner").await,
+        app.user("gn_a").await,
+        app.user("gn_b").await,
+        app.user("gn_c").await,
+        app.user("gn_out").await,
+    );
+    let gid = group(&app, &owner, &[&a, &b]).await;
+    let mut aw = Ws::subscribed(&app, &a.access).await;
+    let first = say(&app, &owner, gid, "before anyone came").await;
+    let notices_of = |token: String, query: &'static str| {
+        let app = &app;
+        async move {
+            let (status, body) = app.get(&format!("/rooms/{gid}/notices{query}"), &token).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            body.as_array().expect("a list").clone()
+        }
+    };
+    assert_eq!(notices_of(a.access.clone(), "").await, Vec::<Value>::new(), "a new group has none");
+
+    let (status, _) = app.post(&format!("/groups/{gid}/members"), &owner.access, json!({"user_ids": [c.id]})).await;
+    assert_eq!(status, StatusCode::OK);
+    let live = room_changed(&mut aw).await;
+    let (status, _) =
+        app.request(Method::PATCH, &format!("/groups/{gid}"), Some(&owner.access), Some(json!({"name": "Trip"}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let second = say(&app, &a, gid, "hello all").await;
+    let (status, _) = app.delete(&format!("/groups/{gid}/members"), &b.access, json!({"user_id": b.id})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app.delete(&format!("/groups/{gid}/members"), &owner.access, json!({"user_id": c.id})).await;
+    assert_eq!(status, StatusCode::OK);
+    // Someone renames themself: notices name people as they are now.
+    let (status, _) =
+        app.request(Method::PATCH, "/auth/me", Some(&b.access), Some(json!({"full_name": "Bea Renamed"}))).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let all = notices_of(a.access.clone(), "").await;
+    let summary: Vec<(&str, Option<i64>, Vec<i64>)> = all
+        .iter()
+        .map(|n| {
+            let users = n["users"].as_array().expect("users").iter().filter_map(|u| u["id"].as_i64()).collect();
+            (n["change"].as_str().expect("change"), n["actor_id"].as_i64(), users)
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("members_added", Some(owner.id), vec![c.id]),
+            ("renamed", Some(owner.id), vec![]),
+            ("member_left", Some(b.id), vec![b.id]),
+            ("member_removed", Some(owner.id), vec![c.id]),
+        ]
+    );
+    let ids: Vec<i64> = all.iter().map(|n| n["id"].as_i64().expect("id")).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "oldest first: {ids:?}");
+    assert!(all.iter().all(|n| n["room_id"] == gid && n["created_at"].is_string()), "{all:?}");
+    // Each sits after the messages the room had when it happened.
+    let seqs: Vec<i64> = all.iter().map(|n| n["after_seq"].as_i64().expect("after_seq")).collect();
+    let (s1, s2) = (first["seq"].as_i64().expect("seq"), second["seq"].as_i64().expect("seq"));
+    assert_eq!(seqs, vec![s1, s1, s2, s2]);
+    assert_eq!(all[1]["name"], "Trip");
+    assert_eq!(all[2]["users"][0], json!({"id": b.id, "username": b.username, "full_name": "Bea Renamed"}));
+    assert_eq!(all[0]["actor"], json!({"id": owner.id, "username": owner.username, "full_name": "gn_owner Tester"}));
+    // The live frame carried the same notice.
+    assert_eq!(live["notice"], all[0], "{live}");
+
+    // Paging back by id.
+    let newest = notices_of(a.access.clone(), "?limit=2").await;
+    assert_eq!(newest, all[2..].to_vec());
+    let before = format!("?limit=2&before={}", ids[2]);
+    let (_, older) = app.get(&format!("/rooms/{gid}/notices{before}"), &a.access).await;
+    assert_eq!(older.as_array().expect("list").clone(), all[..2].to_vec());
+
+    // Members only; bad paging is the usual 422.
+    for token in [&b.access, &outsider.access] {
+        let (status, body) = app.get(&format!("/rooms/{gid}/notices"), token).await;
+        assert_eq!((status, body["detail"].as_str()), (StatusCode::NOT_FOUND, Some("Room not found")));
+    }
+    for (query, field) in [("limit=0", "limit"), ("limit=201", "limit"), ("before=0", "before"), ("limit=x", "limit")] {
+        let (status, body) = app.get(&format!("/rooms/{gid}/notices?{query}"), &a.access).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {body}");
+        assert_eq!(body["detail"][0]["loc"], json!(["query", field]), "{body}");
+    }
+    let dm_room = dm(&app, &a, &outsider, "hi").await["room_id"].as_i64().expect("room");
+    let (status, body) = app.get(&format!("/rooms/{dm_room}/notices"), &a.access).await;
+    assert_eq!((status, body), (StatusCode::OK, json!([])), "a DM has none");
+
+    // The owner deletes their account: they leave, the group passes to a, both kept; the
+    // owner's earlier notices now name a deleted account.
+    let (status, _) = app
+        .request(Method::DELETE, "/auth/me", Some(&owner.access), Some(json!({"password": crate::helpers::PASSWORD})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let all = notices_of(a.access.clone(), "").await;
+    assert_eq!(all.len(), 6, "{all:?}");
+    assert_eq!((all[4]["change"].as_str(), all[4]["actor_id"].as_i64()), (Some("member_left"), None));
+    assert_eq!(all[4]["users"][0], json!({"id": owner.id, "username": "Deleted User", "full_name": null}));
+    assert_eq!((all[5]["change"].as_str(), all[5]["users"][0]["id"].as_i64()), (Some("owner_changed"), Some(a.id)));
+    assert_eq!(all[0]["actor"]["username"], "Deleted User");
 }

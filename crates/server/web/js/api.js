@@ -199,10 +199,11 @@ export class Api {
     return run();
   }
 
-  /** Forget the session locally and tell the app. Returns the error to throw. */
+  /** Forget the session locally and tell the app. Returns the error to throw. The user's unsent
+   *  messages stay (session.expire): they go if the same person logs in again. */
   endSession(reason) {
     const wasLoggedIn = session.loggedIn;
-    session.clear();
+    session.expire();
     if (wasLoggedIn) this.onSessionEnded(reason);
     return new ApiError(SESSION_ENDED, { status: 401 });
   }
@@ -310,6 +311,14 @@ export class Api {
     return this.request('GET', `/rooms/${encodeURIComponent(roomId)}/messages?${q}`);
   }
 
+  /** A group's notices (system lines), oldest first: the newest `limit`, or those before the
+   *  notice id `before`. */
+  roomNotices(roomId, { before, limit = 100 } = {}) {
+    const q = new URLSearchParams({ limit: String(limit) });
+    if (before) q.set('before', String(before));
+    return this.request('GET', `/rooms/${encodeURIComponent(roomId)}/notices?${q}`);
+  }
+
   markRead(roomId, upTo) {
     return this.request('POST', `/rooms/${encodeURIComponent(roomId)}/read`, { body: { up_to: upTo } });
   }
@@ -320,7 +329,8 @@ export class Api {
 
   /** History with one user: [] when no DM room exists yet. */
   chatWith(userId) {
-    return this.request('GET', `/messages/chat/${encodeURIComponent(userId)}?limit=50`);
+    // mark_read=false, as for room history: only what has been on screen is read.
+    return this.request('GET', `/messages/chat/${encodeURIComponent(userId)}?limit=50&mark_read=false`);
   }
 
   /** Send to a user (the DM room is made by the first message). `replyToId`: the message this

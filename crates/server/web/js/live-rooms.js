@@ -3,42 +3,83 @@
 // - `room_changed` (someone was added, left, was removed; the group was renamed; its creator
 //   deleted their account and it has a new owner): the group's name, owner and member count are
 //   updated at once (header, sidebar, the members dialog and the controls only the owner has),
-//   its member list too, and a system line says what happened in its timeline;
+//   its member list too, and the frame's `notice` becomes a system line in its timeline;
 // - `user_updated` (someone changed their name, or deleted their account): their name is updated
 //   wherever it shows; a deleted account becomes "Deleted User", offline for good, and a DM with
 //   it is read-only (see conversation.js);
-// - `sync_complete` after a reconnect: the open group's members are fetched again (changes
-//   while disconnected are not replayed; the room list, fetched again by chat.js, has the rest).
-// System lines are not stored by the server: they are shown for changes seen live, placed after
-// the newest message the room had when they happened (store.notices).
+// - `sync_complete` after a reconnect: the open group's members and notices are fetched again
+//   (the room list, fetched again by chat.js, has the rest).
+// System lines are the server's notices (GET /rooms/{id}/notices): the newest page is fetched
+// when a group is opened, older pages as history is paged back past them; each is placed after
+// the newest message the room had when it happened (`after_seq`). Their text is made when shown,
+// from the names people have now (noticeText).
 
 import { session } from './session.js';
 import { DELETED_USER, personName } from './people.js';
 
-const MAX_NOTICES_PER_ROOM = 100;
+const NOTICES_PAGE = 100;
+const MAX_NOTICES_PER_ROOM = 1000;
 
 /**
  * @param {{store: import('./state.js').Store, chat: import('./chat.js').Chat}} deps
  * @returns {() => void} stops listening
  */
 export function installLiveRooms({ store, chat }) {
-  let counter = 0;
+  /** room_id -> {complete: no older notices exist, loading, stale: fetch again when opened} */
+  const loaded = new Map();
 
-  /** "you" for ourselves, else the person's name as known now. */
-  const who = (id, fallback) => (store.me && id === store.me.id ? 'you' : personName(store, id, fallback));
-  const capital = (s) => (s ? s[0].toUpperCase() + s.slice(1) : s);
+  /** Notices (the server's, as from GET /rooms/{id}/notices) join the room's list, once each. */
+  function keepNotices(roomId, list) {
+    const known = store.notices.get(roomId) || [];
+    const byId = new Map(known.map((n) => [n.id, n]));
+    for (const n of list) if (n && typeof n.id === 'number' && typeof n.after_seq === 'number') byId.set(n.id, n);
+    const all = [...byId.values()].sort((a, b) => a.id - b.id);
+    store.notices.set(roomId, all.slice(-MAX_NOTICES_PER_ROOM));
+  }
 
-  function addNotice(roomId, text) {
-    const room = store.rooms.get(roomId);
-    const rm = store.messages.get(roomId);
-    const afterSeq = Math.max(room?.last_seq || 0, rm ? rm.maxSeq() : 0);
-    let list = store.notices.get(roomId);
-    if (!list) {
-      list = [];
-      store.notices.set(roomId, list);
+  /** Fetch the newest page of a group's notices (or, `older`, the page before those held). */
+  async function loadNotices(roomId, { older = false } = {}) {
+    const state = loaded.get(roomId) || { complete: false, loading: false, stale: false };
+    if (state.loading) return;
+    const held = store.notices.get(roomId) || [];
+    const before = older && held.length ? held[0].id : undefined;
+    state.loading = true;
+    loaded.set(roomId, state);
+    try {
+      const list = await chat.api.roomNotices(roomId, { before, limit: NOTICES_PAGE });
+      if (!Array.isArray(list) || !store.rooms.has(roomId)) return;
+      keepNotices(roomId, list);
+      if (older || !held.length) state.complete = list.length < NOTICES_PAGE;
+      // As many as a room keeps: older ones are not shown.
+      if ((store.notices.get(roomId) || []).length >= MAX_NOTICES_PER_ROOM) state.complete = true;
+      state.stale = false;
+      store.notify('messages');
+    } catch {
+      // Not shown: the timeline works without its system lines, and the next open tries again.
+      state.stale = true;
+    } finally {
+      state.loading = false;
     }
-    list.push({ id: ++counter, afterSeq, time: new Date(), text: capital(text) });
-    if (list.length > MAX_NOTICES_PER_ROOM) list.splice(0, list.length - MAX_NOTICES_PER_ROOM);
+  }
+
+  /** The open group's notices: fetched once per open (again after a reconnect), and older pages
+   *  while the history held reaches back as far as they do (older notices would show). */
+  function followCurrent() {
+    const c = store.current;
+    const room = c?.type === 'room' ? store.rooms.get(c.id) : null;
+    if (!room || room.room_type !== 'group' || room.removed) return;
+    const state = loaded.get(c.id);
+    // Never fetched, fetched again after a reconnect, or forgotten since (left, or a new session).
+    if (!state || (!state.loading && (state.stale || !store.notices.has(c.id)))) {
+      loadNotices(c.id);
+      return;
+    }
+    const held = store.notices.get(c.id) || [];
+    const rm = store.messages.get(c.id);
+    const reachesBack = rm && rm.historyLoaded && (!rm.hasOlder || (rm.size > 0 && rm.minSeq() <= held[0]?.after_seq));
+    if (!state.complete && !state.loading && held.length && reachesBack) {
+      loadNotices(c.id, { older: true });
+    }
   }
 
   function roomChanged(f) {
@@ -49,14 +90,8 @@ export function installLiveRooms({ store, chat }) {
       return;
     }
     const users = Array.isArray(f.users) ? f.users.filter((u) => typeof u?.id === 'number') : [];
-    const accountDeleted = f.change === 'member_left' && f.actor_id == null && users.every((u) => u.username === DELETED_USER);
-    // Names as they were, before this frame teaches anything (a deleted account's old name).
-    const names = joinNames(users.map((u) => who(u.id, u.full_name || u.username)));
-    // The frame names the actor (`actor`, newer servers); else by id, as known here.
     const a = f.actor && typeof f.actor.id === 'number' ? f.actor : null;
-    const actorId = a ? a.id : f.actor_id;
-    const actor = actorId != null ? who(actorId, a ? (a.full_name && a.full_name.trim()) || a.username : undefined) : null;
-    if (!accountDeleted) for (const u of users) store.learnPerson(u);
+    for (const u of users) if (u.username !== DELETED_USER) store.learnPerson(u);
     if (a && a.username !== DELETED_USER) store.learnPerson(a);
 
     if (typeof f.name === 'string' && f.name) room.name = f.name;
@@ -74,29 +109,7 @@ export function installLiveRooms({ store, chat }) {
       store.members.set(f.room_id, next);
     }
 
-    let text = '';
-    switch (f.change) {
-      case 'members_added':
-        text = actor ? `${actor} added ${names}` : `${names} joined`;
-        break;
-      case 'member_left':
-        text = accountDeleted ? `${names || 'A member'} left (account deleted)` : `${names} left`;
-        break;
-      case 'member_removed':
-        text = actor ? `${actor} removed ${names}` : `${names} ${users.length === 1 ? 'was' : 'were'} removed`;
-        break;
-      case 'renamed':
-        text = actor ? `${actor} renamed the group to “${room.name}”` : `The group was renamed to “${room.name}”`;
-        break;
-      case 'owner_changed': {
-        const owner = users[0];
-        if (owner) text = owner.id === store.me?.id ? 'You are now the owner of this group' : `${names} is now the owner of this group`;
-        break;
-      }
-      default:
-        break; // a change this client does not know: the fields above are still applied
-    }
-    if (text) addNotice(f.room_id, text);
+    if (f.notice && f.notice.room_id === f.room_id) keepNotices(f.room_id, [f.notice]);
     store.notify('rooms', 'current', 'members', 'messages');
   }
 
@@ -136,7 +149,10 @@ export function installLiveRooms({ store, chat }) {
     store.notify('rooms', 'current', 'members', 'messages', 'typing', 'presence', 'me');
   }
 
-  return chat.on('frame', (f) => {
+  const unsubscribe = store.subscribe((topics) => {
+    if (topics.has('current') || topics.has('messages') || topics.has('rooms') || topics.has('all')) followCurrent();
+  });
+  const unlisten = chat.on('frame', (f) => {
     switch (f.type) {
       case 'room_changed':
         roomChanged(f);
@@ -145,21 +161,67 @@ export function installLiveRooms({ store, chat }) {
         userUpdated(f);
         break;
       case 'sync_complete': {
-        // Who joined or left while we were away: the open group's members again.
+        // What happened while we were away: every group's notices are fetched again when next
+        // opened, the open group's members and notices now.
+        for (const state of loaded.values()) state.stale = true;
         const c = store.current;
         const room = c?.type === 'room' ? store.rooms.get(c.id) : null;
         if (room && room.room_type === 'group' && !room.removed && store.members.has(c.id)) chat.loadMembers(c.id).catch(() => {});
+        followCurrent();
         break;
       }
       default:
         break;
     }
   });
+  return () => {
+    unsubscribe();
+    unlisten();
+  };
 }
 
 /** The system lines of a room, oldest first (see conversation.js). */
 export function noticesOf(store, roomId) {
   return store.notices.get(roomId) || [];
+}
+
+/** What a notice says, with the names people have now ("you" for ourselves): "Carol added Dave
+ *  and Erin", "Erin left", "Carol renamed the group to “Trip”", "You are now the owner of this
+ *  group". Empty for a change this client does not know. */
+export function noticeText(store, n) {
+  const who = (u) => {
+    if (!u || typeof u.id !== 'number') return null;
+    if (store.me && u.id === store.me.id) return 'you';
+    if (u.username === DELETED_USER) return DELETED_USER;
+    return personName(store, u.id, (u.full_name && u.full_name.trim()) || u.username);
+  };
+  const users = Array.isArray(n.users) ? n.users : [];
+  const names = joinNames(users.map(who).filter(Boolean));
+  const actor = who(n.actor);
+  let text = '';
+  switch (n.change) {
+    case 'members_added':
+      text = actor ? `${actor} added ${names}` : `${names} joined`;
+      break;
+    case 'member_left':
+      // Nobody made them leave: their account was deleted.
+      text = n.actor_id == null ? `${names || 'A member'} left (account deleted)` : `${names} left`;
+      break;
+    case 'member_removed':
+      text = actor ? `${actor} removed ${names}` : `${names} ${users.length === 1 ? 'was' : 'were'} removed`;
+      break;
+    case 'renamed': {
+      const name = typeof n.name === 'string' ? n.name : '';
+      text = actor ? `${actor} renamed the group to “${name}”` : `The group was renamed to “${name}”`;
+      break;
+    }
+    case 'owner_changed':
+      if (users[0]) text = users[0].id === store.me?.id ? 'You are now the owner of this group' : `${names} is now the owner of this group`;
+      break;
+    default:
+      break;
+  }
+  return text ? text[0].toUpperCase() + text.slice(1) : '';
 }
 
 /** "A", "A and B", "A, B and C". */

@@ -24,7 +24,7 @@ import { muteButton } from './notifications.js';
 import { dropZone } from './attachments.js';
 import { jumpToLatest, loadOlderOnScroll, moreUnreadLine, trackOnScreen, unreadSeparator } from './history.js';
 import { isDeletedDm, roomTitle, senderLabel } from '../people.js';
-import { noticesOf } from '../live-rooms.js';
+import { noticeText, noticesOf } from '../live-rooms.js';
 import { noticeLine } from './system-line.js';
 
 const RUN_GAP_MS = 5 * 60 * 1000; // messages closer than this from one sender form a run
@@ -334,15 +334,23 @@ export function mountConversation(root, { store, chat, onMembers, onBack, onMute
       if (n > 0) entries.push({ key: 'more-unread', sig: `more-unread|${n}`, build: () => moreUnreadLine(n, () => chat.loadOlder(conv.id)) });
     }
     // System lines (who joined, left, was removed; renames), after the newest message the room
-    // had when they happened (see live-rooms.js).
-    const notices = conv.type === 'room' ? [...noticesOf(store, conv.id)].sort((a, b) => a.afterSeq - b.afterSeq || a.id - b.id) : [];
+    // had when they happened (see live-rooms.js). With older history not loaded yet, those
+    // before the oldest message held wait until it is.
+    const oldestHeld = messages.length && store.roomMessages(conv.id).hasOlder ? messages[0].seq : -Infinity;
+    const notices = conv.type === 'room'
+      ? noticesOf(store, conv.id)
+          .filter((n) => n.after_seq >= oldestHeld)
+          .map((n) => ({ id: n.id, afterSeq: n.after_seq, time: parseTime(n.created_at) || new Date(), text: noticeText(store, n) }))
+          .filter((n) => n.text)
+          .sort((a, b) => a.afterSeq - b.afterSeq || a.id - b.id)
+      : [];
     let noticeAt = 0;
     const flushNotices = (seq) => {
       while (noticeAt < notices.length && notices[noticeAt].afterSeq < seq) {
         const n = notices[noticeAt++];
         const day = dayKey(n.time);
         if (!prev || prev.day !== day) entries.push({ key: `d:${day}`, sig: `day|${dayLabel(n.time)}`, build: () => daySeparator(n.time) });
-        entries.push({ key: `n:${n.id}`, sig: `notice|${n.text}`, build: () => noticeLine(n) });
+        entries.push({ key: `n:${n.id}`, sig: `notice|${n.text}|${n.time.getTime()}`, build: () => noticeLine(n) });
         prev = { senderKey: Symbol('after a notice'), time: n.time, day }; // names shown again
       }
     };
