@@ -105,6 +105,9 @@ export class Chat {
     this.readConfirmed.clear();
     this.store.me = user;
     this.store.notify('me');
+    // What this user wrote and could not send before a reload (or a closed tab) is back, to go
+    // once the socket is connected; before anything else can touch the saved outbox.
+    this.outbox.resume(user.id);
     document.addEventListener('visibilitychange', this.onVisibility);
     window.addEventListener('focus', this.onVisibility);
     this.typingTicker = setInterval(() => {
@@ -179,6 +182,7 @@ export class Chat {
           if (Array.isArray(list)) {
             for (const r of list) this.confirmRead(r.room_id, r.last_read_seq);
             this.store.setRooms(list, since);
+            this.outbox.dropOrphans();
             this.flushReads();
           }
           this.adoptDrafts();
@@ -278,7 +282,7 @@ export class Chat {
     store.setCurrent({ type: 'draft', userId });
     // A room may exist that our list does not know yet (e.g. created from another device).
     try {
-      const history = await this.api.chatWith(userId);
+      const history = await this.api.chatWith(userId); // mark_read=false (see api.js)
       if (!this.live(gen)) return;
       if (Array.isArray(history) && history.length) {
         const roomId = history[0].room_id;
@@ -296,12 +300,22 @@ export class Chat {
     }
   }
 
-  /** Drafts whose DM room now exists (we sent the first message, or they did). */
+  /** Drafts whose DM room now exists (we sent the first message, or they did). Messages to a
+   *  draft restored from the saved outbox (no draft open for them) move to the room too. */
   adoptDrafts() {
-    for (const userId of [...this.store.drafts.keys()]) {
-      const room = this.store.dmWith(userId);
+    const { store } = this;
+    for (const userId of [...store.drafts.keys()]) {
+      const room = store.dmWith(userId);
       if (room) this.adoptDraft(userId, room.room_id);
     }
+    let moved = false;
+    for (const p of store.pending.values()) {
+      const room = p.room_id == null && p.recipient_id != null ? store.dmWith(p.recipient_id) : null;
+      if (!room) continue;
+      p.room_id = room.room_id;
+      moved = true;
+    }
+    if (moved) store.notify('rooms', 'messages');
   }
 
   /** A draft DM got its room: move pending messages over and show the room instead. */

@@ -28,6 +28,26 @@
 // settled (acked, stored, or failed) — starting after the wait the server asked for. While the
 // queue is not empty, new messages join it (order kept). A backlog (what failed for want of a
 // connection) drains the same way when the socket is back, rather than all at once.
+//
+// Durable: the unsent messages (pending and failed: what a resend needs, never a token) are
+// also kept in localStorage under the user's id (session.outboxKey), rewritten whenever that
+// set changes and gone once sent or discarded — so a reload, a closed tab or a crash loses
+// nothing written offline. At most MAX_SAVED messages and MAX_SAVED_CHARS of them (the oldest
+// first; the rest wait in memory only). A session that starts (a reload, or logging in again as
+// the same person) puts them back as failed-auto, and they go as above once the socket is
+// connected: oldest first, same client_id — one the server stored already comes back as that
+// copy and is shown once. A logout (here, everywhere, the account deleted, the session revoked)
+// wipes the user's key, and a login wipes every other user's (session.js): nothing is ever sent
+// as someone else, and nothing is sent unless the browser's session is still this user's.
+//
+// Several tabs of one user share the key: each writes its own messages into it and removes only
+// those it held, so nothing of another tab's is lost. A tab that starts takes in what the others
+// hold unsent, so both may send one message: the client_id makes that one stored message, and
+// each tab shows it once (the server's copy replaces the pending one by client_id). A Discard
+// is written down (the `discarded` ids, bounded) so another tab holding the same message drops
+// it too (the `storage` event) and never writes it back.
+
+import { session, outboxKey } from './session.js';
 
 const ACK_TIMEOUT_MS = 8000; // no ack over the socket by then: send the same message over REST
 const RATE_WAIT_MS = 1000; // a rate limit that did not say how long to wait
@@ -35,6 +55,11 @@ const RATE_WAIT_MAX_MS = 60000;
 
 export const OFFLINE_NOTE = "Not sent: you're offline. It will be sent when you're back online.";
 export const UNREACHABLE_NOTE = "Not sent: can't reach the server. It will be sent when the connection is back.";
+export const RESTORED_NOTE = 'Not sent yet. It will be sent when the connection is back.';
+
+const MAX_SAVED = 200; // unsent messages kept across reloads, oldest first
+const MAX_SAVED_CHARS = 512 * 1024; // and their size (characters of JSON)
+const MAX_TOMBSTONES = 100; // discarded client_ids remembered for the user's other tabs
 
 export class Outbox {
   /** @param {import('./chat.js').Chat} chat */
@@ -46,6 +71,14 @@ export class Outbox {
     this.pacedId = null; // the queued message on its way now
     this.slowUntil = 0; // no queued message goes before then (the server's retry_after)
     this.pumpTimer = null;
+    this.userId = null; // whose saved outbox this session reads and writes
+    this.savedIds = new Set(); // our messages in the saved outbox as we last wrote (or read) it
+    this.savedSig = null; // what we last wrote of ours
+    this.tombstones = []; // client_ids discarded here, still to be written down
+    this.onStorage = (e) => this.otherTabWrote(e);
+    chat.store.subscribe((topics) => {
+      if (topics.has('messages') || topics.has('all')) this.persist();
+    });
   }
 
   /** Messages are going one at a time (a rate limit, or a backlog draining). */
@@ -67,7 +100,85 @@ export class Outbox {
     this.queue = [];
     this.pacedId = null;
     this.slowUntil = 0;
+    window.removeEventListener('storage', this.onStorage);
+    this.userId = null;
+    this.savedIds.clear();
+    this.savedSig = null;
+    this.tombstones = [];
   }
+
+  // ---- the saved outbox (see the top) -------------------------------------------------------
+
+  /** A session of `userId` begins: any other user's saved messages go; this user's come back as
+   *  failed-auto, to go by themselves once the socket is connected. */
+  resume(userId) {
+    const { store } = this;
+    this.userId = userId;
+    session.forgetOutboxesExcept(userId);
+    const note = navigator.onLine === false ? OFFLINE_NOTE : RESTORED_NOTE;
+    for (const e of readSaved(userId).messages) {
+      if (store.pending.has(e.client_id)) continue;
+      store.addPending({ ...e, status: 'failed', error: note, auto: true, via: null, restored: true });
+      this.savedIds.add(e.client_id);
+    }
+    window.addEventListener('storage', this.onStorage);
+  }
+
+  /** Whether the browser's session is still ours: nothing goes as someone else, or after a
+   *  logout has begun (it clears the session before this session is stopped). */
+  ours() {
+    const me = this.store.me;
+    return me != null && me.id === this.userId && session.user?.id === me.id;
+  }
+
+  /** Write our unsent messages into the saved outbox if they changed (after every store change
+   *  that may touch them), keeping the other tabs' ones. */
+  persist() {
+    if (this.userId == null || !this.ours()) return;
+    const { store } = this;
+    const own = [...store.pending.values()].sort(byAge).map((p) => savedEntry(p, store));
+    const sig = JSON.stringify(own);
+    if (sig === this.savedSig && !this.tombstones.length) return;
+    const saved = readSaved(this.userId);
+    const discarded = [...saved.discarded.filter((id) => !this.tombstones.includes(id)), ...this.tombstones].slice(-MAX_TOMBSTONES);
+    const gone = new Set(discarded);
+    const ownIds = new Set(own.map((e) => e.client_id));
+    // Another tab's messages stay; ours that left the outbox (sent, discarded) go.
+    const kept = saved.messages.filter((e) => !ownIds.has(e.client_id) && !this.savedIds.has(e.client_id));
+    const list = bounded([...kept, ...own].filter((e) => !gone.has(e.client_id)).sort(byAge));
+    writeSaved(this.userId, list.length || discarded.length ? JSON.stringify({ v: 1, messages: list, discarded }) : null);
+    this.savedIds = new Set(list.map((e) => e.client_id).filter((id) => ownIds.has(id)));
+    this.savedSig = sig;
+    this.tombstones = [];
+  }
+
+  /** Another tab of ours changed the saved outbox: what it discarded we drop too (unless an
+   *  attempt is on its way here: it cannot be called back, and stores the message once). */
+  otherTabWrote(e) {
+    if (this.userId == null || e.key !== outboxKey(this.userId)) return;
+    let dropped = false;
+    for (const id of parseSaved(e.newValue).discarded) {
+      if (this.store.pending.get(id)?.status !== 'failed') continue;
+      this.discarded.add(id);
+      this.store.pending.delete(id);
+      dropped = true;
+    }
+    if (dropped) this.store.notify('messages', 'rooms');
+  }
+
+  /** The room list is in: restored messages for a room we are no longer in can never go. */
+  dropOrphans() {
+    const { store } = this;
+    let dropped = false;
+    for (const [id, p] of store.pending) {
+      if (!p.restored || p.room_id == null || store.rooms.has(p.room_id) || p.status !== 'failed') continue;
+      store.pending.delete(id);
+      dropped = true;
+    }
+    if (dropped) store.notify('messages', 'rooms');
+  }
+
+  // ---- sending ------------------------------------------------------------------------------
 
   /** Send a new message (already described by `p`, see Chat.send). */
   add(p) {
@@ -128,7 +239,7 @@ export class Outbox {
   /** One attempt: on the socket if it is connected and the room exists, else over REST. */
   deliver(p) {
     const { store } = this;
-    if (this.discarded.has(p.client_id) || store.pending.get(p.client_id) !== p) return;
+    if (this.discarded.has(p.client_id) || store.pending.get(p.client_id) !== p || !this.ours()) return;
     this.clearAckTimer(p.client_id);
     // The socket's word first: connected, it works whatever navigator.onLine says.
     if (navigator.onLine === false && !this.chat.realtime.ready) {
@@ -164,7 +275,7 @@ export class Outbox {
     const { api } = chat;
     const gen = chat.gen;
     this.clearAckTimer(p.client_id);
-    if (store.pending.get(p.client_id) !== p) return;
+    if (store.pending.get(p.client_id) !== p || !this.ours()) return;
     if (navigator.onLine === false && !chat.realtime.ready) {
       this.fail(p, OFFLINE_NOTE, true);
       return;
@@ -172,10 +283,12 @@ export class Outbox {
     p.via = 'rest';
     if (p.status !== 'pending') store.updatePending(p.client_id, { status: 'pending', error: null, auto: false });
     const room = p.room_id != null ? store.rooms.get(p.room_id) : null;
+    // A restored message may go before the room list is in: the saved entry says which kind.
+    const group = room ? room.room_type === 'group' : Boolean(p.group) && p.room_id != null;
     try {
       let m;
       const ids = p.attachment_ids;
-      if (room && room.room_type === 'group') m = await api.sendGroup(room.room_id, p.content, p.client_id, p.reply_to_id, ids);
+      if (group) m = await api.sendGroup(p.room_id, p.content, p.client_id, p.reply_to_id, ids);
       else if (p.recipient_id != null) m = await api.sendDirect(p.recipient_id, p.content, p.client_id, p.reply_to_id, ids);
       else throw Object.assign(new Error('This conversation can no longer receive messages.'), { status: 410 });
       if (!chat.live(gen)) return;
@@ -254,6 +367,7 @@ export class Outbox {
     if (!p || p.status !== 'failed') return false;
     this.clearAckTimer(clientId);
     this.discarded.add(clientId);
+    this.tombstones.push(clientId); // the user's other tabs drop it too
     this.store.pending.delete(clientId);
     this.store.notify('messages', 'rooms');
     return true;
@@ -270,4 +384,87 @@ export class Outbox {
 function transient(err) {
   const status = err?.status || 0;
   return Boolean(err?.network) || status === 0 || status === 408 || status === 429 || status >= 500;
+}
+
+// ---- the saved outbox's format ----------------------------------------------------------------
+
+const byAge = (a, b) => a.created_at - b.created_at;
+
+/** What a resend (and the bubble until then) needs of a message; nothing secret. */
+function savedEntry(p, store) {
+  const room = p.room_id != null ? store.rooms.get(p.room_id) : null;
+  return {
+    client_id: p.client_id,
+    room_id: p.room_id ?? null,
+    recipient_id: p.recipient_id ?? null,
+    group: room ? room.room_type === 'group' : Boolean(p.group),
+    content: p.content,
+    created_at: p.created_at,
+    reply_to_id: p.reply_to_id ?? null,
+    attachment_ids: p.attachment_ids || [],
+    attachments: (p.attachments || []).map((a) => ({
+      id: a.id,
+      filename: a.filename,
+      content_type: a.content_type,
+      size: a.size,
+      url: a.url,
+      width: a.width ?? null,
+      height: a.height ?? null,
+    })),
+    reply_to: p.reply_to ?? null,
+  };
+}
+
+/** The oldest entries that fit MAX_SAVED and MAX_SAVED_CHARS. */
+function bounded(list) {
+  const out = [];
+  let chars = 0;
+  for (const e of list) {
+    chars += JSON.stringify(e).length;
+    if (out.length >= MAX_SAVED || chars > MAX_SAVED_CHARS) break;
+    out.push(e);
+  }
+  return out;
+}
+
+function readSaved(userId) {
+  try {
+    return parseSaved(localStorage.getItem(outboxKey(userId)));
+  } catch {
+    return parseSaved(null);
+  }
+}
+
+function writeSaved(userId, text) {
+  try {
+    if (text === null) localStorage.removeItem(outboxKey(userId));
+    else localStorage.setItem(outboxKey(userId), text);
+  } catch {
+    /* storage full or disabled: the messages wait in memory only */
+  }
+}
+
+/** The saved outbox, with anything malformed left out (it is read back after any version). */
+function parseSaved(text) {
+  let rec = null;
+  try {
+    rec = JSON.parse(text || 'null');
+  } catch {
+    /* unreadable: as if empty */
+  }
+  const num = (v) => v === null || (typeof v === 'number' && Number.isFinite(v));
+  const valid = (e) =>
+    e &&
+    typeof e.client_id === 'string' &&
+    typeof e.content === 'string' &&
+    typeof e.created_at === 'number' &&
+    num(e.room_id) &&
+    num(e.recipient_id) &&
+    (e.room_id !== null || e.recipient_id !== null) &&
+    Array.isArray(e.attachment_ids) &&
+    Array.isArray(e.attachments);
+  return {
+    messages: Array.isArray(rec?.messages) ? rec.messages.filter(valid) : [],
+    discarded: Array.isArray(rec?.discarded) ? rec.discarded.filter((id) => typeof id === 'string') : [],
+  };
 }

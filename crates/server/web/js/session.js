@@ -1,8 +1,16 @@
 // session.js — the tokens and the signed-in user, kept in localStorage so a reload stays
 // logged in. Values are read from storage every time (never cached) because another tab may
 // have rotated the refresh token; presenting a spent refresh token would end the session.
+// A logout also wipes the user's saved outbox (outbox.js: messages not sent yet, one key per
+// user), so nothing written by one person is ever sent after they logged out.
 
 const KEYS = { access: 'banter.access', refresh: 'banter.refresh', user: 'banter.user' };
+const OUTBOX_PREFIX = 'banter.outbox.';
+
+/** Where a user's unsent messages are kept (outbox.js). */
+export function outboxKey(userId) {
+  return OUTBOX_PREFIX + userId;
+}
 
 function read(key) {
   try {
@@ -46,10 +54,31 @@ export const session = {
   setUser(user) {
     write(KEYS.user, user ? JSON.stringify(user) : null);
   },
+  /** Log out (here, everywhere, the account deleted, or the session revoked): the tokens, the
+   *  user and that user's unsent messages go. */
   clear() {
+    const userId = this.user?.id;
+    this.expire();
+    if (userId != null) write(outboxKey(userId), null);
+  },
+  /** The session ran out by itself (its refresh token refused): the tokens and the user go, but
+   *  not the unsent messages — logging in again as the same person sends them (another person
+   *  logging in wipes them, see forgetOutboxesExcept). */
+  expire() {
     write(KEYS.access, null);
     write(KEYS.refresh, null);
     write(KEYS.user, null);
+  },
+  /** Someone logs in on this browser: any other user's unsent messages go, never to be sent as
+   *  someone else. */
+  forgetOutboxesExcept(userId) {
+    try {
+      const keys = [];
+      for (let i = 0; i < localStorage.length; i++) keys.push(localStorage.key(i));
+      for (const key of keys) if (key?.startsWith(OUTBOX_PREFIX) && key !== outboxKey(userId)) localStorage.removeItem(key);
+    } catch {
+      /* storage disabled: nothing was kept */
+    }
   },
   /** Calls fn() when another tab logs out (the refresh token disappears). */
   onExternalLogout(fn) {

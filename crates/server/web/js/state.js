@@ -24,7 +24,8 @@ export class Store {
     this.drafts = new Map();
     /** @type {Map<number, RoomMessages>} */
     this.messages = new Map();
-    /** @type {Map<string, object>} client_id -> {client_id, room_id, recipient_id, content, status, error, created_at} */
+    /** @type {Map<string, object>} client_id -> {client_id, room_id, recipient_id, content, status, error, created_at, …}
+     *  (see Chat.send; the unsent ones are also saved in localStorage, see outbox.js) */
     this.pending = new Map();
     /** @type {Set<number>} user ids */
     this.online = new Set();
@@ -36,7 +37,7 @@ export class Store {
     this.people = new Map();
     /** @type {Map<number, number[]>} group room_id -> its members' user ids, once loaded */
     this.members = new Map();
-    /** @type {Map<number, object[]>} room_id -> system lines seen live (live-rooms.js) */
+    /** @type {Map<number, object[]>} room_id -> the notices (system lines) held, oldest first (live-rooms.js) */
     this.notices = new Map();
     /** @type {null | {type: 'room', id: number} | {type: 'draft', userId: number}} */
     this.current = null;
@@ -232,7 +233,9 @@ export class Store {
     let changed = false;
     for (const m of list) {
       if (!m || typeof m.id !== 'number') continue;
-      if (m.client_id && this.pending.has(m.client_id) && this.isMine(m)) this.pending.delete(m.client_id);
+      // Our pending copy goes (a change of the saved outbox too, even if the server's copy is
+      // already held: subscribers are told).
+      if (m.client_id && this.isMine(m) && this.pending.delete(m.client_id)) changed = true;
       this.learnSender(m);
       const stored = rm.add(m);
       if (stored) added.push(stored);
