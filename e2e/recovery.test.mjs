@@ -1,7 +1,7 @@
 // recovery.test.mjs — the client through outages and on small things people notice: a server
 // down for minutes (the page's clock jumped forward, so the retries of several minutes take
 // seconds) with the client retrying for ever and reconnecting by itself; the browser going
-// offline (Playwright's setOffline): the banner and our own presence at once; the outbox
+// offline (Playwright's setOffline): the banner, our own presence and others' (unknown) at once; the outbox
 // (what was written meanwhile goes out by itself once, Discard is final); typing right after
 // sending; Enter on a touch screen; times in the browser's languages. Each person in their
 // own browser context. Screenshots go to docs/screenshots/.
@@ -137,6 +137,10 @@ describe('recovery and basics in the web client', { timeout: 10 * 60 * 1000 }, (
     await status.getByText(/You're offline/).waitFor({ timeout: 3000 });
     assert.equal(await status.getAttribute('data-state'), 'offline');
     await waitUntil(async () => (await ownPresence(caraUi.page)) === 'false', { what: 'Cara shown offline', timeout: 3000 });
+    // What she knew of Dan may be stale by now: unknown, neither "Online" nor "Offline".
+    const danStatus = caraUi.page.getByTestId('conversation-status');
+    await waitUntil(async () => (await danStatus.textContent()) === 'Status unknown: not connected', { what: "Dan's status unknown" });
+    assert.equal(await roomItem(caraUi.page, 'Dan Dare').getByTestId('online-dot').count(), 0, 'no presence dot in the list');
     const input = caraUi.page.getByTestId('composer-input');
     await input.fill('Written in the tunnel');
     await input.press('Enter');
@@ -148,6 +152,7 @@ describe('recovery and basics in the web client', { timeout: 10 * 60 * 1000 }, (
     await caraUi.context.setOffline(false);
     await status.waitFor({ state: 'hidden', timeout: 5000 });
     await waitUntil(async () => (await ownPresence(caraUi.page)) === 'true', { what: 'Cara online again' });
+    await waitUntil(async () => (await danStatus.textContent()) === 'Offline', { what: "Dan's status known again (no socket: offline)" });
     await tunnel.and(caraUi.page.locator('[data-status="sent"]')).waitFor();
     const roomId = (await cara.rooms()).find((r) => r.other_user?.username === 'dan').room_id;
     assert.equal((await stored(cara, roomId, 'Written in the tunnel')).length, 1, 'stored once');

@@ -377,6 +377,13 @@ export class Store {
 
   // ---- presence and typing --------------------------------------------------------------
 
+  /** Whether a user is online, as far as we know: null (unknown) while we are not connected —
+   *  what we knew may be stale by now; it is fetched again on reconnecting (the room list, the
+   *  open group's members) and kept current by presence frames. */
+  presenceOf(userId) {
+    return this.connection === 'online' ? this.online.has(userId) : null;
+  }
+
   setOnline(userId, online) {
     if (online === this.online.has(userId)) return;
     if (online) this.online.add(userId);

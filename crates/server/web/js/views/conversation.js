@@ -241,8 +241,8 @@ export function mountConversation(root, { store, chat, onMembers, onBack, onMute
         statusText = room.removed ? 'You are no longer a member' : `${n} member${n === 1 ? '' : 's'}`;
       } else if (room.other_user) {
         name = displayName(room.other_user);
-        online = store.online.has(room.other_user.id);
-        statusText = online ? 'Online' : 'Offline';
+        online = store.presenceOf(room.other_user.id);
+        statusText = presenceText(online);
       } else {
         name = roomTitle(room);
         statusText = 'This account was deleted';
@@ -257,8 +257,8 @@ export function mountConversation(root, { store, chat, onMembers, onBack, onMute
     } else {
       const u = store.drafts.get(conv.userId);
       name = u ? displayName(u) : '…';
-      online = store.online.has(conv.userId);
-      statusText = `${online ? 'Online' : 'Offline'} · New conversation`;
+      online = store.presenceOf(conv.userId);
+      statusText = `${presenceText(online)} · New conversation`;
       ui.membersBtn.hidden = true;
       ui.mute.update(false, true);
       ui.notMember.hidden = true;
@@ -716,7 +716,7 @@ export function mountConversation(root, { store, chat, onMembers, onBack, onMute
     }
     if (!ui) return;
     const all = first || topics.has('all');
-    if (all || topics.has('rooms') || topics.has('presence') || topics.has('current')) renderHeader();
+    if (all || topics.has('rooms') || topics.has('presence') || topics.has('current') || topics.has('connection')) renderHeader();
     if (all || topics.has('messages') || topics.has('current') || topics.has('rooms')) ui.composer.refresh();
     if (all || topics.has('messages') || topics.has('current') || topics.has('rooms') || topics.has('reads') || topics.has('members')) {
       renderMessages(first);
@@ -730,3 +730,8 @@ export function mountConversation(root, { store, chat, onMembers, onBack, onMute
   return { showMessage };
 }
 
+/** A DM partner's status line: unknown (null) while we are not connected. */
+function presenceText(online) {
+  if (online === null) return 'Status unknown: not connected';
+  return online ? 'Online' : 'Offline';
+}

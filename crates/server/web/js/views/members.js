@@ -42,13 +42,14 @@ export function openMembers({ api, store, chat }, groupId) {
           list,
           members.map((m) => {
             const you = m.user_id === me?.id;
-            const online = you || store.online.has(m.user_id) || Boolean(m.online);
+            // Unknown (no dot) while we are not connected; ourselves: whether we are.
+            const online = you ? store.connection === 'online' : store.presenceOf(m.user_id);
             const name = displayName({ full_name: m.full_name, username: m.username });
             return h(
               'li.member',
               { dataset: { testid: 'member-item', userId: m.user_id, username: m.username } },
-              h(`span.presence-dot.inline${online ? '.is-online' : ''}`, {
-                'aria-label': online ? 'Online' : 'Offline',
+              h(`span.presence-dot.inline${online ? '.is-online' : ''}${online === null ? '.is-unknown' : ''}`, {
+                'aria-label': online === null ? 'Status unknown' : online ? 'Online' : 'Offline',
                 role: 'img',
               }),
               h(
