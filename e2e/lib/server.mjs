@@ -97,6 +97,20 @@ export class BanterServer {
     this.proc = null;
   }
 
+  /** Freeze the process (SIGSTOP): its sockets stay open, nothing answers — a server (or a
+   *  network) gone silent without closing anything. Always `resume()` it, in a `finally`. */
+  pause() {
+    if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null) throw new Error('server not running');
+    this.proc.kill('SIGSTOP');
+  }
+
+  /** Let a paused process run again (SIGCONT); harmless if it was not paused or has exited. */
+  resume() {
+    const proc = this.proc;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    proc.kill('SIGCONT');
+  }
+
   logTail(lines = 40) {
     try {
       return fs.readFileSync(this.logPath, 'utf8').split('\n').slice(-lines).join('\n');
