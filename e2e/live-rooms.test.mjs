@@ -296,6 +296,61 @@ describe('groups and people, live', { timeout: 10 * 60 * 1000 }, () => {
     milo.assertClean();
   });
 
+  test('frames that cross on the way never take a group back in time', { timeout: 120000 }, async () => {
+    const rosa = await rest('rosa', 'Rosa Parks');
+    await rest('sam', 'Sam Vimes');
+    const tom = await rest('tom', 'Tom Bombadil');
+    await rest('uma', 'Uma Thurman');
+    const samId = await rosa.userId('sam');
+    const tomId = await rosa.userId('tom');
+    const umaId = await rosa.userId('uma');
+    const group = await rosa.createGroup('Crossed', [samId, tomId]);
+    const sam = await newPerson();
+    // Sam's socket passes everything through, except that it holds back the first
+    // `members_added` until told, as a slow node might.
+    let holding = true;
+    let held = null;
+    let release = null;
+    await sam.page.routeWebSocket(
+      (url) => url.pathname === '/ws',
+      (ws) => {
+        const server = ws.connectToServer();
+        ws.onMessage((m) => server.send(m));
+        server.onMessage((m) => {
+          const f = JSON.parse(String(m));
+          if (holding && f.type === 'room_changed' && f.change === 'members_added') {
+            holding = false;
+            held = f;
+            release = () => ws.send(m);
+            return;
+          }
+          ws.send(m);
+        });
+      },
+    );
+    await loginViaUi(sam.page, 'sam');
+    await roomItem(sam.page, 'Crossed').click();
+    await statusIs(sam.page, '3 members');
+
+    await rosa.call('POST', `/groups/${group.id}/members`, { user_ids: [umaId] }); // 4 members: held
+    await tom.call('DELETE', `/groups/${group.id}/members`, { user_id: tomId }); // 3 members
+    await sam.page.getByTestId('system-line-text').getByText('Tom Bombadil left').waitFor();
+    await waitUntil(() => held !== null, { what: 'the first frame held' });
+    assert.equal(held.member_count, 4);
+    release();
+    await sam.page.getByTestId('system-line-text').getByText('Rosa Parks added Uma Thurman').waitFor();
+    // The late frame's line takes its place; its older count does not come back.
+    assert.deepEqual(await systemLines(sam.page), ['Rosa Parks added Uma Thurman', 'Tom Bombadil left']);
+    await statusIs(sam.page, '3 members');
+    await sam.page.getByTestId('open-members').click();
+    const dialog = sam.page.getByTestId('members-dialog');
+    await waitUntil(async () => (await dialog.locator('[data-testid="member-item"]').count()) === 3, { what: 'three members listed' });
+    assert.equal(await dialog.locator('[data-testid="member-item"][data-username="uma"]').count(), 1);
+    assert.equal(await dialog.locator('[data-testid="member-item"][data-username="tom"]').count(), 0);
+    await statusIs(sam.page, '3 members');
+    sam.assertClean();
+  });
+
   test('older system lines come with older history: hidden until their place is loaded, paged in from the server', { timeout: 180000 }, async () => {
     const ola = await rest('ola', 'Ola Nordmann');
     await rest('pat', 'Pat Smith');

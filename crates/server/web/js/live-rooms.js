@@ -27,6 +27,8 @@ const MAX_NOTICES_PER_ROOM = 1000;
 export function installLiveRooms({ store, chat }) {
   /** room_id -> {complete: no older notices exist, loading, stale: fetch again when opened} */
   const loaded = new Map();
+  /** room_id -> the newest notice id whose group state (name, owner, member count) is applied */
+  const newestApplied = new Map();
 
   /** Notices (the server's, as from GET /rooms/{id}/notices) join the room's list, once each. */
   function keepNotices(roomId, list) {
@@ -94,9 +96,18 @@ export function installLiveRooms({ store, chat }) {
     for (const u of users) if (u.username !== DELETED_USER) store.learnPerson(u);
     if (a && a.username !== DELETED_USER) store.learnPerson(a);
 
-    if (typeof f.name === 'string' && f.name) room.name = f.name;
-    if ('created_by' in f) room.created_by = f.created_by;
-    if (typeof f.member_count === 'number') room.member_count = f.member_count;
+    // The group as it is after this change: changes to one group are committed one at a time,
+    // in notice id order, and each frame reads the group after its own commit — so a frame with
+    // an older notice than one applied already (frames can cross, e.g. from two nodes) would
+    // take the group back in time: its notice is kept, its state is not.
+    const noticeId = typeof f.notice?.id === 'number' ? f.notice.id : null;
+    const newest = newestApplied.get(f.room_id) ?? -Infinity;
+    if (noticeId === null || noticeId > newest) {
+      if (noticeId !== null) newestApplied.set(f.room_id, noticeId);
+      if (typeof f.name === 'string' && f.name) room.name = f.name;
+      if ('created_by' in f) room.created_by = f.created_by;
+      if (typeof f.member_count === 'number') room.member_count = f.member_count;
+    }
 
     const ids = store.members.get(f.room_id);
     if (ids) {
