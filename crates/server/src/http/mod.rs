@@ -106,15 +106,22 @@ pub fn api(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
 }
 
 /// Operations limited by `AUTH_RATE_LIMIT` / `LOGIN_FAILURE_LIMIT` / `SEND_RATE_LIMIT` (429).
-const RATE_LIMITED: [(&str, &str); 8] = [
+const RATE_LIMITED: [(&str, &str); 14] = [
     ("post", "/auth/register"),
     ("post", "/auth/login"),
     ("post", "/auth/refresh"),
     ("post", "/auth/change-password"),
     ("delete", "/auth/me"),
+    ("patch", "/auth/me"),
     ("post", "/messages/send"),
     ("post", "/groups/send"),
+    ("patch", "/groups/{group_id}"),
     ("post", "/attachments"),
+    // Edits, deletions and reactions count as sends.
+    ("patch", "/messages/{message_id}"),
+    ("delete", "/messages/{message_id}"),
+    ("put", "/messages/{message_id}/reactions/{emoji}"),
+    ("delete", "/messages/{message_id}/reactions/{emoji}"),
 ];
 
 /// Adds to every operation the answers the server's common layers give, so the spec lists
