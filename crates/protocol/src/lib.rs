@@ -132,6 +132,7 @@ pub enum RoomChange {
 }
 
 impl RoomChange {
+    /// Every change (a unit test checks it against the enum and its serde names).
     pub const ALL: [RoomChange; 5] =
         [Self::MembersAdded, Self::MemberLeft, Self::MemberRemoved, Self::Renamed, Self::OwnerChanged];
 
@@ -609,6 +610,25 @@ pub mod close {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn room_changes_are_all_listed_and_named_as_on_the_wire() {
+        // A new variant fails to compile here until it has a place, and then this test until
+        // it is in `ALL` (which storage reads notices back with).
+        let place = |c: RoomChange| match c {
+            RoomChange::MembersAdded => 0,
+            RoomChange::MemberLeft => 1,
+            RoomChange::MemberRemoved => 2,
+            RoomChange::Renamed => 3,
+            RoomChange::OwnerChanged => 4,
+        };
+        assert_eq!(RoomChange::ALL.map(place), [0, 1, 2, 3, 4]);
+        for c in RoomChange::ALL {
+            assert_eq!(serde_json::to_value(c).expect("serialise"), serde_json::Value::from(c.as_str()));
+            assert_eq!(RoomChange::parse(c.as_str()), Some(c));
+        }
+        assert_eq!(RoomChange::parse("exploded"), None);
+    }
 
     #[test]
     fn seed_client_frames_parse() {

@@ -91,6 +91,8 @@ fn must_be_group(room: &Room) -> Result<()> {
 /// Adds users (the creator only, even one who has left the group, as in the seed). Returns how
 /// many were not members before.
 pub async fn add_members(state: &AppState, actor: &User, group_id: i64, user_ids: &[i64]) -> Result<usize> {
+    // Every change is a notice for every member: limited as sends are.
+    state.limits.send(actor.id)?;
     let room = room_to_manage(state, group_id).await?;
     if room.created_by != Some(actor.id) {
         return Err(Error::Forbidden("Only group creator can add members".into()));
@@ -230,6 +232,7 @@ pub async fn notices(
 /// Removes `target` from the group: the creator may remove anyone (themself included), a member
 /// only themself (leaving).
 pub async fn remove_member(state: &AppState, actor: &User, group_id: i64, target: i64) -> Result<()> {
+    state.limits.send(actor.id)?;
     let room = room_to_manage(state, group_id).await?;
     if target != actor.id && room.created_by != Some(actor.id) {
         return Err(Error::Forbidden("Not authorized to remove this member".into()));

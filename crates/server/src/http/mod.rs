@@ -106,7 +106,7 @@ pub fn api(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
 }
 
 /// Operations limited by `AUTH_RATE_LIMIT` / `LOGIN_FAILURE_LIMIT` / `SEND_RATE_LIMIT` (429).
-const RATE_LIMITED: [(&str, &str); 14] = [
+const RATE_LIMITED: [(&str, &str); 16] = [
     ("post", "/auth/register"),
     ("post", "/auth/login"),
     ("post", "/auth/refresh"),
@@ -116,6 +116,8 @@ const RATE_LIMITED: [(&str, &str); 14] = [
     ("post", "/messages/send"),
     ("post", "/groups/send"),
     ("patch", "/groups/{group_id}"),
+    ("post", "/groups/{group_id}/members"),
+    ("delete", "/groups/{group_id}/members"),
     ("post", "/attachments"),
     // Edits, deletions and reactions count as sends.
     ("patch", "/messages/{message_id}"),

@@ -250,10 +250,9 @@ macro_rules! sql_chat_store {
             /// Removes a member inside `tx` and applies the leave rule to the group. As in the
             /// seed, a creator who leaves keeps the right to manage the group, and a group whose
             /// last member left stays for its creator to add people back. Only when the creator's
-            /// account goes (`account_deleted`) does the group pass to its longest-standing
-            /// member — or, with nobody left who could use it, get deleted.
-            ///
-            /// `actor` did it (`None`: the account is being deleted); the notices say what happened.
+            /// account goes (`actor` is `None`: the account is being deleted) does the group pass
+            /// to its longest-standing member — or, with nobody left who could use it, get deleted.
+            /// Otherwise `actor` is who did it (the member: leaving). The notices say what happened.
             pub(super) async fn remove_member_tx(
                 tx: &mut Transaction<'static, $db>,
                 room_id: i64,
@@ -664,15 +663,17 @@ macro_rules! sql_chat_store {
             }
 
             async fn names(&self, ids: &[i64]) -> StoreResult<Vec<(i64, String, Option<String>)>> {
-                if ids.is_empty() {
-                    return Ok(Vec::new());
+                let mut names = Vec::with_capacity(ids.len());
+                // In slices: a page of notices can name more people than a query may bind.
+                for chunk in ids.chunks(500) {
+                    let sql = format!("SELECT id, username, full_name FROM users WHERE id IN ({})", placeholders(1, chunk.len()));
+                    let mut q = sqlx::query_as::<$db, (i64, String, Option<String>)>(AssertSqlSafe(sql));
+                    for id in chunk {
+                        q = q.bind(id);
+                    }
+                    names.extend(q.fetch_all(self.reader()).await?);
                 }
-                let sql = format!("SELECT id, username, full_name FROM users WHERE id IN ({})", placeholders(1, ids.len()));
-                let mut q = sqlx::query_as::<$db, (i64, String, Option<String>)>(AssertSqlSafe(sql));
-                for id in ids {
-                    q = q.bind(id);
-                }
-                Ok(q.fetch_all(self.reader()).await?)
+                Ok(names)
             }
 
             async fn member_names(&self, room_id: i64) -> StoreResult<Vec<(i64, String)>> {

@@ -17,6 +17,7 @@ backend_tests!(
     a_deleted_account_is_announced_and_its_groups_handed_over,
     history_can_be_read_without_moving_the_read_position,
     group_notices_are_kept_in_order_for_members,
+    notices_only_for_real_changes_and_a_handover_of_a_group_the_creator_left,
 );
 
 /// The next `room_changed` frame, skipping other chatter.
@@ -343,4 +344,50 @@ async fn group_notices_are_kept_in_order_for_members(app: TestApp) {
     assert_eq!(all[4]["users"][0], json!({"id": owner.id, "username": "Deleted User", "full_name": null}));
     assert_eq!((all[5]["change"].as_str(), all[5]["users"][0]["id"].as_i64()), (Some("owner_changed"), Some(a.id)));
     assert_eq!(all[0]["actor"]["username"], "Deleted User");
+}
+
+/// Nothing that changes nothing writes a notice; a creator who had left and then deletes their
+/// account hands the group on with only `owner_changed` (no second "left"), live with its notice.
+async fn notices_only_for_real_changes_and_a_handover_of_a_group_the_creator_left(app: TestApp) {
+    let (owner, a, b) = (app.user("nr_owner").await, app.user("nr_a").await, app.user("nr_b").await);
+    let gid = group(&app, &owner, &[&a, &b]).await;
+    let notices = |token: String| {
+        let app = &app;
+        async move {
+            let (status, body) = app.get(&format!("/rooms/{gid}/notices"), &token).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            body.as_array().expect("a list").clone()
+        }
+    };
+    // The same name again, and people who are members already: no change, no notice.
+    let (status, _) = app
+        .request(Method::PATCH, &format!("/groups/{gid}"), Some(&owner.access), Some(json!({"name": "group"})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) =
+        app.post(&format!("/groups/{gid}/members"), &owner.access, json!({"user_ids": [a.id, b.id]})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(notices(a.access.clone()).await, Vec::<Value>::new());
+
+    // The creator leaves (keeping the group to manage, as in the seed), then deletes the account.
+    let (status, _) = app.delete(&format!("/groups/{gid}/members"), &owner.access, json!({"user_id": owner.id})).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut aw = Ws::subscribed(&app, &a.access).await;
+    let (status, _) = app
+        .request(Method::DELETE, "/auth/me", Some(&owner.access), Some(json!({"password": crate::helpers::PASSWORD})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let frame = room_changed(&mut aw).await;
+    assert_eq!(
+        (frame["change"].as_str(), frame["created_by"].as_i64()),
+        (Some("owner_changed"), Some(a.id)),
+        "{frame}"
+    );
+    let all = notices(a.access.clone()).await;
+    let changes: Vec<(&str, Option<i64>)> =
+        all.iter().map(|n| (n["change"].as_str().expect("change"), n["actor_id"].as_i64())).collect();
+    assert_eq!(changes, vec![("member_left", Some(owner.id)), ("owner_changed", None)]);
+    assert_eq!(all[0]["users"][0]["username"], "Deleted User");
+    assert_eq!(all[1]["users"][0]["id"], a.id);
+    assert_eq!(frame["notice"], all[1], "the live frame carries the stored notice");
 }
