@@ -231,9 +231,10 @@ describe('the outbox outlives the page', { timeout: 10 * 60 * 1000 }, () => {
     assert.equal(await savedOutbox(page, eve.user.id), null, "Eve's outbox is gone with her session");
     await ui.context.setOffline(false);
 
-    // A session of Eve's that ran out (rather than logged out) leaves its messages behind: the
-    // next person to log in here who is not Eve wipes them, unsent.
-    const expired = 'Left by a session that ran out';
+    // What a session of Eve's that ended elsewhere left behind (her tab was closed, offline,
+    // when she logged out everywhere from another device): the next person to log in here who
+    // is not Eve wipes it, unsent.
+    const expired = 'Left by a session that ended elsewhere';
     await page.evaluate(
       ({ key, entry }) => localStorage.setItem(key, JSON.stringify({ v: 1, messages: [entry], discarded: [] })),
       {

@@ -135,12 +135,20 @@ export class Api {
 
   /** One REST call. `auth: false` for the endpoints that take no bearer token. */
   async request(method, path, { body, auth = true } = {}) {
+    // Whose request this is: it never goes out with another user's token (someone else may log
+    // in on this browser while it waits, e.g. an outbox send on a slow network).
+    const who = auth ? session.user?.id : undefined;
+    const sameUser = () => {
+      if (who != null && session.user?.id !== who) throw new ApiError(SESSION_ENDED, { status: 401 });
+    };
     if (auth) await this.ensureFreshToken();
+    sameUser();
     const token = auth ? session.access : null;
     if (auth && !token && !session.refresh) throw this.endSession('expired');
     let res = await this.raw(method, path, body, token);
     if (res.status === 401 && auth) {
       await this.refresh(token);
+      sameUser();
       res = await this.raw(method, path, body, session.access);
       if (res.status === 401) throw this.endSession('expired');
     }
@@ -199,11 +207,12 @@ export class Api {
     return run();
   }
 
-  /** Forget the session locally and tell the app. Returns the error to throw. The user's unsent
-   *  messages stay (session.expire): they go if the same person logs in again. */
+  /** Forget the session locally (with the user's unsent messages: a session that ended —
+   *  expired, logged out everywhere, the password changed, the account deleted — leaves nothing
+   *  of theirs behind) and tell the app. Returns the error to throw. */
   endSession(reason) {
     const wasLoggedIn = session.loggedIn;
-    session.expire();
+    session.clear();
     if (wasLoggedIn) this.onSessionEnded(reason);
     return new ApiError(SESSION_ENDED, { status: 401 });
   }

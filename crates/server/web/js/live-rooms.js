@@ -50,8 +50,18 @@ export function installLiveRooms({ store, chat }) {
     try {
       const list = await chat.api.roomNotices(roomId, { before, limit: NOTICES_PAGE });
       if (!Array.isArray(list) || !store.rooms.has(roomId)) return;
+      const newestHeld = held.length ? held[held.length - 1].id : null;
+      if (!older && newestHeld !== null && list.length >= NOTICES_PAGE && list[0]?.id > newestHeld) {
+        // A page or more happened since (while we were away): what is held may not join up with
+        // it. Start again from this page; older ones are paged in as before.
+        store.notices.set(roomId, []);
+        state.complete = false;
+      }
+      const count = (store.notices.get(roomId) || []).length;
       keepNotices(roomId, list);
-      if (older || !held.length) state.complete = list.length < NOTICES_PAGE;
+      if (older || newestHeld === null) state.complete = list.length < NOTICES_PAGE;
+      // An older page that brought nothing new (never expected): ask no more.
+      if (older && (store.notices.get(roomId) || []).length === count) state.complete = true;
       // As many as a room keeps: older ones are not shown.
       if ((store.notices.get(roomId) || []).length >= MAX_NOTICES_PER_ROOM) state.complete = true;
       state.stale = false;
@@ -99,10 +109,12 @@ export function installLiveRooms({ store, chat }) {
     // The group as it is after this change: changes to one group are committed one at a time,
     // in notice id order, and each frame reads the group after its own commit — so a frame with
     // an older notice than one applied already (frames can cross, e.g. from two nodes) would
-    // take the group back in time: its notice is kept, its state is not.
+    // take the group back in time: its notice is kept, its state is not (nor its change to the
+    // member list: that list is fetched again instead).
     const noticeId = typeof f.notice?.id === 'number' ? f.notice.id : null;
     const newest = newestApplied.get(f.room_id) ?? -Infinity;
-    if (noticeId === null || noticeId > newest) {
+    const fresh = noticeId === null || noticeId > newest;
+    if (fresh) {
       if (noticeId !== null) newestApplied.set(f.room_id, noticeId);
       if (typeof f.name === 'string' && f.name) room.name = f.name;
       if ('created_by' in f) room.created_by = f.created_by;
@@ -110,7 +122,8 @@ export function installLiveRooms({ store, chat }) {
     }
 
     const ids = store.members.get(f.room_id);
-    if (ids) {
+    if (ids && !fresh) chat.loadMembers(f.room_id).catch(() => {});
+    else if (ids) {
       let next = ids;
       if (f.change === 'members_added') next = [...ids, ...users.map((u) => u.id).filter((id) => !ids.includes(id))];
       else if (f.change === 'member_left' || f.change === 'member_removed') {

@@ -33,12 +33,14 @@
 // also kept in localStorage under the user's id (session.outboxKey), rewritten whenever that
 // set changes and gone once sent or discarded — so a reload, a closed tab or a crash loses
 // nothing written offline. At most MAX_SAVED messages and MAX_SAVED_CHARS of them (the oldest
-// first; the rest wait in memory only). A session that starts (a reload, or logging in again as
-// the same person) puts them back as failed-auto, and they go as above once the socket is
-// connected: oldest first, same client_id — one the server stored already comes back as that
-// copy and is shown once. A logout (here, everywhere, the account deleted, the session revoked)
-// wipes the user's key, and a login wipes every other user's (session.js): nothing is ever sent
-// as someone else, and nothing is sent unless the browser's session is still this user's.
+// first; the rest wait in memory only). A session that starts (a reload, a new tab) puts them
+// back as failed-auto, and they go as above once the socket is connected: oldest first, same
+// client_id — one the server stored already comes back as that copy and is shown once. A session
+// that ends here (a logout; or found ended: run out, logged out everywhere, the password
+// changed, the account deleted) wipes the user's key, and a login wipes every other user's
+// (what a session that ended elsewhere while this browser was closed left behind; session.js):
+// nothing is ever sent as someone else, nothing is sent unless the browser's session is still
+// this user's, and a request started as one user never goes out with another's token (api.js).
 //
 // Several tabs of one user share the key: each writes its own messages into it and removes only
 // those it held, so nothing of another tab's is lost. A tab that starts takes in what the others
@@ -156,14 +158,22 @@ export class Outbox {
    *  attempt is on its way here: it cannot be called back, and stores the message once). */
   otherTabWrote(e) {
     if (this.userId == null || e.key !== outboxKey(this.userId)) return;
+    const saved = parseSaved(e.newValue);
     let dropped = false;
-    for (const id of parseSaved(e.newValue).discarded) {
+    for (const id of saved.discarded) {
       if (this.store.pending.get(id)?.status !== 'failed') continue;
       this.discarded.add(id);
       this.store.pending.delete(id);
       dropped = true;
     }
     if (dropped) this.store.notify('messages', 'rooms');
+    // Its write raced one of ours (read, change, write: no lock between tabs) and lost some of
+    // our messages: write them again.
+    const present = new Set(saved.messages.map((m) => m.client_id));
+    if ([...this.savedIds].some((id) => !present.has(id) && this.store.pending.has(id))) {
+      this.savedSig = null;
+      this.persist();
+    }
   }
 
   /** The room list is in: restored messages for a room we are no longer in can never go. */

@@ -54,20 +54,14 @@ export const session = {
   setUser(user) {
     write(KEYS.user, user ? JSON.stringify(user) : null);
   },
-  /** Log out (here, everywhere, the account deleted, or the session revoked): the tokens, the
-   *  user and that user's unsent messages go. */
+  /** The session ends (a logout here or everywhere, the account deleted, the session revoked or
+   *  run out): the tokens, the user and that user's unsent messages go. */
   clear() {
     const userId = this.user?.id;
-    this.expire();
-    if (userId != null) write(outboxKey(userId), null);
-  },
-  /** The session ran out by itself (its refresh token refused): the tokens and the user go, but
-   *  not the unsent messages — logging in again as the same person sends them (another person
-   *  logging in wipes them, see forgetOutboxesExcept). */
-  expire() {
     write(KEYS.access, null);
     write(KEYS.refresh, null);
     write(KEYS.user, null);
+    if (userId != null) write(outboxKey(userId), null);
   },
   /** Someone logs in on this browser: any other user's unsent messages go, never to be sent as
    *  someone else. */

@@ -84,8 +84,13 @@ export class Store {
     const old = this.rooms.get(id);
     // `learned`: when we last heard of it, so a list fetched before then cannot remove it.
     const room = { ...old, ...summary, removed: false, learned: ++this.roomEpoch };
-    // Back in a room we had been removed from: the cached messages have a gap; drop them.
-    if (old?.removed) this.messages.delete(id);
+    // Back in a room we had been removed from: the cached messages, members and notices have a
+    // gap; drop them (fetched again when it is opened).
+    if (old?.removed) {
+      this.messages.delete(id);
+      this.members.delete(id);
+      this.notices.delete(id);
+    }
     if (old) {
       room.last_seq = Math.max(old.last_seq || 0, summary.last_seq || 0);
       if ((old.last_message?.seq || 0) > (summary.last_message?.seq || 0)) {

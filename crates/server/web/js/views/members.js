@@ -256,6 +256,8 @@ export function openMembers({ api, store, chat }, groupId) {
           if (f.type === 'room_changed' && f.room_id === groupId) reload();
         }),
         store.subscribe((topics) => {
+          // Who is online (unknown while we are not connected): the dots follow.
+          if ((topics.has('presence') || topics.has('connection')) && members.length) render();
           if (!topics.has('rooms') && !topics.has('current') && !topics.has('all')) return;
           const now = store.rooms.get(groupId);
           if (!now || now.removed) {
