@@ -49,6 +49,8 @@ export class Chat {
     this.roomsReload = null;
     this.roomsRetry = null;
     this.leaving = new Set();
+    this.membersAsked = new Map(); // group id -> how many member lists were asked for
+    this.membersApplied = new Map(); // group id -> the newest of them the store took
     this.gen = 0; // bumped by start() and stop()
     this.realtime = new Realtime({
       api,
@@ -788,10 +790,16 @@ export class Chat {
     return g;
   }
 
+  /** A group's members, fetched: the store takes the answer unless a request made after this
+   *  one has answered already (answers can cross; an older one would take the group back). */
   async loadMembers(groupId) {
     const gen = this.gen;
+    const n = (this.membersAsked.get(groupId) || 0) + 1;
+    this.membersAsked.set(groupId, n);
     const list = await this.api.groupMembers(groupId);
     if (!this.live(gen)) return [];
+    if ((this.membersApplied.get(groupId) || 0) > n) return list;
+    this.membersApplied.set(groupId, n);
     const room = this.store.rooms.get(groupId);
     if (room && Array.isArray(list)) {
       room.member_count = list.length;

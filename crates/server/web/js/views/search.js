@@ -97,12 +97,17 @@ export function openSearch({ search, store, onOpen }) {
         onOpen(r.room_id, r.message.id);
       }
 
+      const senderOf = (m) => (store.isMine(m) ? 'You' : senderLabel(store, m));
+      /** The names the results show, as known now (rooms and senders). */
+      const namesShown = () => search.visible().map((r) => `${roomName(store, r.room_id)}\u0000${senderOf(r.message)}`).join('\n');
+      let names = '';
+
       function item(r) {
         const m = r.message;
         const when = parseTime(m.created_at);
         const name = roomName(store, r.room_id);
         const room = store.rooms.get(r.room_id);
-        const sender = store.isMine(m) ? 'You' : senderLabel(store, m);
+        const sender = senderOf(m);
         return h(
           'li',
           {},
@@ -140,6 +145,7 @@ export function openSearch({ search, store, onOpen }) {
         const shown = search.visible();
         const before = list.children.length;
         replaceChildren(list, shown.map(item));
+        names = namesShown();
         const q = search.searchedQuery;
         let text = '';
         if (search.status === 'idle') text = 'Find messages in your conversations: type a word or two.';
@@ -212,7 +218,15 @@ export function openSearch({ search, store, onOpen }) {
         input.focus();
       });
 
-      unsubscribe = search.subscribe(render);
+      const stopSearch = search.subscribe(render);
+      // Someone renamed (themself, or a group) while the results are open: they follow.
+      const stopStore = store.subscribe((topics) => {
+        if ((topics.has('rooms') || topics.has('me') || topics.has('all')) && namesShown() !== names) render();
+      });
+      unsubscribe = () => {
+        stopSearch();
+        stopStore();
+      };
       render();
       openPanel = {
         focus: () => {
