@@ -605,8 +605,10 @@ export class Chat {
     if (!store.rooms.has(m.room_id)) {
       await this.reloadRooms().catch(() => {});
       if (!this.live(gen)) return;
-      if (!store.rooms.has(m.room_id) && p.recipient_id != null) {
-        const user = store.drafts.get(p.recipient_id) || { id: p.recipient_id, username: m.sender_username };
+      // The room list could not be fetched: the DM is shown under the name we know the other
+      // person by (never a guess: the next list brings it otherwise).
+      const user = p.recipient_id != null ? store.drafts.get(p.recipient_id) || store.people.get(p.recipient_id) : null;
+      if (!store.rooms.has(m.room_id) && user) {
         store.upsertRoom({
           room_id: m.room_id,
           room_type: 'direct',
