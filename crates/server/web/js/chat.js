@@ -793,14 +793,18 @@ export class Chat {
   }
 
   /** A group's members, fetched: the store takes the answer unless a request made after this
-   *  one has answered already (answers can cross; an older one would take the group back). */
-  async loadMembers(groupId) {
+   *  one has answered already (answers can cross; an older one would take the group back), and
+   *  asks again if the group changed (a room_changed applied) while the answer was on its way:
+   *  it may be from before that change. */
+  async loadMembers(groupId, tries = 3) {
     const gen = this.gen;
     const n = (this.membersAsked.get(groupId) || 0) + 1;
     this.membersAsked.set(groupId, n);
+    const changes = this.store.groupChanges.get(groupId) || 0;
     const list = await this.api.groupMembers(groupId);
     if (!this.live(gen)) return [];
     if ((this.membersApplied.get(groupId) || 0) > n) return list;
+    if ((this.store.groupChanges.get(groupId) || 0) !== changes && tries > 1) return this.loadMembers(groupId, tries - 1);
     this.membersApplied.set(groupId, n);
     const room = this.store.rooms.get(groupId);
     if (room && Array.isArray(list)) {

@@ -116,6 +116,7 @@ export function installLiveRooms({ store, chat }) {
     const fresh = noticeId === null || noticeId > newest;
     if (fresh) {
       if (noticeId !== null) newestApplied.set(f.room_id, noticeId);
+      store.groupChanges.set(f.room_id, (store.groupChanges.get(f.room_id) || 0) + 1);
       if (typeof f.name === 'string' && f.name) room.name = f.name;
       if ('created_by' in f) room.created_by = f.created_by;
       if (typeof f.member_count === 'number') room.member_count = f.member_count;

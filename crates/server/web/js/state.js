@@ -37,6 +37,9 @@ export class Store {
     this.people = new Map();
     /** @type {Map<number, number[]>} group room_id -> its members' user ids, once loaded */
     this.members = new Map();
+    /** @type {Map<number, number>} group room_id -> how many room_changed frames changed it here
+     *  (a members answer asked for before one of them is not taken: chat.loadMembers) */
+    this.groupChanges = new Map();
     /** @type {Map<number, object[]>} room_id -> the notices (system lines) held, oldest first (live-rooms.js) */
     this.notices = new Map();
     /** @type {null | {type: 'room', id: number} | {type: 'draft', userId: number}} */
