@@ -8,7 +8,8 @@
 //! ```
 //!
 //! An upload streams to a temporary file while it is hashed and counted (never held in memory),
-//! is recorded in the database, and only then moved to its blob path. Removing an orphan blob
+//! loses what a photo says about its author (a JPEG's EXIF, XMP, comments: see `strip.rs`; its
+//! orientation is kept), is recorded in the database, and only then moved to its blob path. Removing an orphan blob
 //! is the reverse: its row goes first, then its file is moved aside, and put back if an upload
 //! of the same bytes recorded the blob again meanwhile. So however an upload and a removal
 //! interleave — on one node or several sharing `DATA_DIR` — a recorded attachment's bytes are on
@@ -30,6 +31,8 @@ use tokio::io::AsyncWriteExt as _;
 use image::metadata::Orientation;
 
 use crate::store::{AttachmentRow, DynStore, FileStore, NewAttachment};
+
+mod strip;
 
 /// The longest side of a thumbnail, in pixels.
 pub const THUMBNAIL_MAX: u32 = 320;
@@ -192,8 +195,11 @@ impl Files {
     where
         S: Stream<Item = Result<Bytes, UploadError>> + Unpin,
     {
-        let received = self.receive(body, idle).await?;
+        let mut received = self.receive(body, idle).await?;
         let content_type = sniff(&received.head, received.size);
+        if content_type == "image/jpeg" {
+            self.strip_metadata(&mut received).await?;
+        }
         let temp = received.temp.clone().unwrap_or_default();
         let (width, height) = if INLINE_IMAGES.contains(&content_type) {
             tokio::task::spawn_blocking(move || image_size(&temp)).await.unwrap_or(None).unzip()
@@ -246,6 +252,46 @@ impl Files {
         file.sync_all().await?;
         received.sha256 = format!("{:x}", hash.finalize());
         Ok(received)
+    }
+
+    /// Replaces a received JPEG with a copy without its metadata (hashed and counted anew), if it
+    /// had any; one that cannot be read as a JPEG is kept as it came.
+    async fn strip_metadata(&self, received: &mut Received) -> Result<(), UploadError> {
+        let Some(source) = received.temp.clone() else { return Ok(()) };
+        let copy = Received { temp: Some(self.temp_path()), sha256: String::new(), size: 0, head: Vec::new() };
+        let target = copy.temp.clone().unwrap_or_default();
+        let stripped = tokio::task::spawn_blocking(move || -> std::io::Result<Option<(String, u64)>> {
+            let input = std::fs::File::open(&source)?;
+            let mut out = Hashing {
+                file: std::io::BufWriter::new(std::fs::File::create(&target)?),
+                hash: Sha256::new(),
+                size: 0,
+            };
+            match strip::strip_jpeg(input, &mut out) {
+                Ok(true) => {
+                    let file = out.file.into_inner().map_err(std::io::IntoInnerError::into_error)?;
+                    file.sync_all()?;
+                    Ok(Some((format!("{:x}", out.hash.finalize()), out.size)))
+                }
+                Ok(false) => Ok(None),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::InvalidData || e.kind() == std::io::ErrorKind::UnexpectedEof =>
+                {
+                    Ok(None)
+                }
+                Err(e) => Err(e),
+            }
+        })
+        .await
+        .map_err(|e| UploadError::Io(std::io::Error::other(e)))??;
+        if let Some((sha256, size)) = stripped {
+            // `copy` takes the place of what was received (dropped: its temp file is removed).
+            let original = std::mem::replace(received, copy);
+            received.sha256 = sha256;
+            received.size = size;
+            received.head = original.head.clone();
+        }
+        Ok(())
     }
 
     /// Moves a received file to its blob path (the same bytes may be there already: replacing
@@ -409,6 +455,26 @@ pub fn sniff(head: &[u8], size: u64) -> &'static str {
 /// fsync of a directory: a rename into it survives a power loss.
 async fn sync_dir(dir: &Path) -> std::io::Result<()> {
     tokio::fs::File::open(dir).await?.sync_all().await
+}
+
+/// A writer that hashes and counts what goes through it.
+struct Hashing<W> {
+    file: W,
+    hash: Sha256,
+    size: u64,
+}
+
+impl<W: std::io::Write> std::io::Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
 }
 
 /// An image's size in pixels as it is shown (its EXIF orientation applied), from its header.

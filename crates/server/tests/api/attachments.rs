@@ -36,6 +36,7 @@ backend_tests!(
     deleting_a_message_removes_its_files_once_unreferenced,
     the_sweep_removes_only_old_unattached_uploads,
     a_retried_client_id_returns_the_original_attachments,
+    photos_are_stored_without_what_they_say_about_their_author,
 );
 
 /// The fields of an upload's answer, and of each entry of a message's `attachments`.
@@ -1284,4 +1285,69 @@ async fn a_retried_client_id_returns_the_original_attachments(app: TestApp) {
         "{again}"
     );
     assert_eq!(history(&app, &bob, gid).await.len(), 2, "each stored once");
+}
+
+/// A camera's JPEG: EXIF naming its author and turned a quarter (orientation 6), and a video
+/// after the picture, as phones append them.
+fn camera_photo(w: u32, h: u32) -> Vec<u8> {
+    // TIFF, big-endian: IFD0 with Orientation = 6 and Artist = "SECRET AUTHOR" (at offset 38).
+    let mut tiff = vec![b'M', b'M', 0, 42, 0, 0, 0, 8, 0, 2];
+    tiff.extend_from_slice(&[0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0]);
+    tiff.extend_from_slice(&[0x01, 0x3B, 0, 2, 0, 0, 0, 14, 0, 0, 0, 38]);
+    tiff.extend_from_slice(&[0, 0, 0, 0]);
+    tiff.extend_from_slice(b"SECRET AUTHOR\0");
+    let mut bytes = Vec::new();
+    let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 85);
+    image::ImageEncoder::set_exif_metadata(&mut encoder, tiff).expect("EXIF is supported");
+    picture(w, h, 7).write_with_encoder(encoder).expect("encodes");
+    bytes.extend_from_slice(b"ftypmp42 SECRET AUTHOR's video");
+    bytes
+}
+
+/// Uploaded JPEGs lose their EXIF (but keep their orientation) and whatever follows the picture:
+/// the file served is that, stored under its own hash, the same for the same photo twice.
+async fn photos_are_stored_without_what_they_say_about_their_author(app: TestApp) {
+    use image::ImageDecoder as _;
+    let alice = app.user("exif").await;
+    let photo = camera_photo(64, 48);
+    let secret = |bytes: &[u8]| bytes.windows(13).any(|w| w == b"SECRET AUTHOR");
+    assert!(secret(&photo));
+    let (status, u) =
+        post_form(&app, Some(&alice.access), file_form(photo.clone(), "IMG_0001.jpg", "image/jpeg")).await;
+    assert_eq!(status, StatusCode::CREATED, "{u}");
+    assert_eq!(
+        (u["content_type"].as_str(), u["width"].as_i64(), u["height"].as_i64()),
+        (Some("image/jpeg"), Some(48), Some(64)),
+        "still shown turned: {u}"
+    );
+    let got = fetch(&app, &alice, &url_of(&u)).await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert!(!secret(&got.body), "nothing of the EXIF or the video is served");
+    assert_eq!(u["size"].as_u64(), Some(got.body.len() as u64), "the size is the stored file's");
+    assert!(got.body.len() < photo.len());
+    let mut decoder = image::codecs::jpeg::JpegDecoder::new(std::io::Cursor::new(&got.body)).expect("a JPEG");
+    assert_eq!(decoder.orientation().expect("orientation"), image::metadata::Orientation::Rotate90);
+    let shown = image::load_from_memory(&got.body).expect("the picture decodes");
+    assert_eq!((shown.width(), shown.height()), (64, 48), "the picture itself, untouched");
+    assert!(stored_path(&app, &got.body).exists(), "stored under the hash of what is served");
+    assert!(!stored_path(&app, &photo).exists(), "the original is not kept");
+    assert!(!files_under(&app.storage.data_dir().join("tmp"))
+        .iter()
+        .any(|p| secret(&std::fs::read(p).unwrap_or_default())));
+
+    // The same photo again: the same stored file.
+    let before = stored_files(&app);
+    let again = upload_as_jpeg(&app, &alice, &photo).await;
+    assert_eq!(again["size"], u["size"]);
+    assert_eq!(stored_files(&app), before, "stored once");
+    // Its thumbnail is turned as the photo is.
+    let thumb = fetch(&app, &alice, &format!("{}/thumbnail", url_of(&u))).await;
+    let thumb = image::load_from_memory(&thumb.body).expect("the thumbnail decodes");
+    assert_eq!((thumb.width(), thumb.height()), (48, 64));
+}
+
+async fn upload_as_jpeg(app: &TestApp, who: &TestUser, bytes: &[u8]) -> Value {
+    let (status, body) = post_form(app, Some(&who.access), file_form(bytes.to_vec(), "again.jpg", "image/jpeg")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
 }
