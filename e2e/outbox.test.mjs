@@ -361,4 +361,60 @@ describe('the outbox outlives the page', { timeout: 10 * 60 * 1000 }, () => {
     halUi.assertClean();
     idaUi.assertClean();
   });
+
+  test('a first message to someone with no conversation yet, written offline: listed after the tab comes back, sent once connected', { timeout: 120000 }, async () => {
+    await rest('kim', 'Kim Deal');
+    const lee = await rest('lee', 'Lee Miller');
+    const kimUi = await newPerson();
+    await loginViaUi(kimUi.page, 'kim');
+    await kimUi.page.evaluate((id) => {
+      location.hash = `#/user/${id}`;
+    }, lee.user.id);
+    await kimUi.page.getByTestId('conversation-title').getByText('Lee Miller', { exact: true }).waitFor();
+    await kimUi.page.getByTestId('connection-status').waitFor({ state: 'hidden' });
+
+    await kimUi.context.setOffline(true);
+    const text = 'Hello Lee, from the tunnel';
+    await write(kimUi.page, text);
+    await withStatus(kimUi.page, text, 'failed').waitFor();
+    const [entry] = (await savedOutbox(kimUi.page, (await kimUi.page.evaluate(() => JSON.parse(localStorage.getItem('banter.user')).id)))).messages;
+    assert.deepEqual([entry.room_id, entry.recipient_id, entry.recipient?.username, entry.recipient?.full_name], [null, lee.user.id, 'lee', 'Lee Miller']);
+    await kimUi.page.close();
+    await kimUi.context.setOffline(false);
+
+    // A new tab on the home page, its socket held back: the person is listed with what waits.
+    let hold = true;
+    let release = null;
+    await kimUi.context.routeWebSocket(
+      (u) => u.pathname === '/ws',
+      (ws) => {
+        if (hold) {
+          release = () => ws.close({ code: 1001, reason: 'going away' }).catch(() => {});
+          return;
+        }
+        ws.connectToServer();
+      },
+    );
+    const problems = [];
+    const page = await kimUi.context.newPage();
+    watch(page, problems);
+    await page.goto(server.url);
+    const draft = page.locator(`[data-draft-user="${lee.user.id}"]`);
+    await draft.getByText('Not sent yet').waitFor();
+    assert.match(await draft.textContent(), /Lee Miller/);
+    await draft.click();
+    await withStatus(page, text, 'failed').waitFor();
+
+    // The socket comes: the message goes by itself, the conversation is made, once.
+    await waitUntil(() => release !== null, { what: 'the held socket' });
+    hold = false;
+    release();
+    await withStatus(page, text, 'sent').waitFor({ timeout: 30000 });
+    await roomItem(page, 'Lee Miller').waitFor();
+    await draft.waitFor({ state: 'detached' });
+    const rooms = await lee.rooms();
+    assert.equal(rooms.length, 1, 'one conversation');
+    assert.equal((await stored(lee, rooms[0].room_id, text)).length, 1, 'stored once');
+    assert.deepEqual(problems, []);
+  });
 });

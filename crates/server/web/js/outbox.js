@@ -120,6 +120,11 @@ export class Outbox {
     const note = navigator.onLine === false ? OFFLINE_NOTE : RESTORED_NOTE;
     for (const e of readSaved(userId).messages) {
       if (store.pending.has(e.client_id)) continue;
+      // To someone with no conversation yet: theirs is a draft again (listed, see sidebar.js).
+      const to = e.recipient;
+      if (e.room_id === null && to && to.id === e.recipient_id && !store.drafts.has(to.id)) {
+        store.drafts.set(to.id, { id: to.id, username: to.username, full_name: to.full_name });
+      }
       store.addPending({ ...e, status: 'failed', error: note, auto: true, via: null, restored: true });
       this.savedIds.add(e.client_id);
     }
@@ -403,7 +408,10 @@ const byAge = (a, b) => a.created_at - b.created_at;
 /** What a resend (and the bubble until then) needs of a message; nothing secret. */
 function savedEntry(p, store) {
   const room = p.room_id != null ? store.rooms.get(p.room_id) : null;
+  // Who a message to someone with no conversation yet is for, by name (the draft, restored).
+  const person = p.room_id == null && p.recipient_id != null ? store.drafts.get(p.recipient_id) || store.people.get(p.recipient_id) : null;
   return {
+    recipient: person ? { id: person.id, username: person.username, full_name: person.full_name ?? null } : null,
     client_id: p.client_id,
     room_id: p.room_id ?? null,
     recipient_id: p.recipient_id ?? null,
@@ -472,7 +480,11 @@ function parseSaved(text) {
     num(e.recipient_id) &&
     (e.room_id !== null || e.recipient_id !== null) &&
     Array.isArray(e.attachment_ids) &&
-    Array.isArray(e.attachments);
+    Array.isArray(e.attachments) &&
+    (e.recipient == null ||
+      (typeof e.recipient.id === 'number' &&
+        typeof e.recipient.username === 'string' &&
+        (e.recipient.full_name === null || typeof e.recipient.full_name === 'string')));
   return {
     messages: Array.isArray(rec?.messages) ? rec.messages.filter(valid) : [],
     discarded: Array.isArray(rec?.discarded) ? rec.discarded.filter((id) => typeof id === 'string') : [],

@@ -132,9 +132,12 @@ export function mountSidebar(root, { store, onNewDm, onNewGroup, onSettings, onS
     const focusedKey = document.activeElement?.closest?.('.room-item')?.dataset.key;
     const cur = store.current;
     const items = [];
-    if (cur?.type === 'draft') {
-      const u = store.drafts.get(cur.userId);
-      if (u) {
+    // New conversations: the one open, and any holding a message not sent yet (written
+    // offline, and maybe restored after a reload: outbox.js).
+    const unsentTo = new Set([...store.pending.values()].filter((p) => p.room_id == null && p.status === 'failed').map((p) => p.recipient_id));
+    for (const u of store.drafts.values()) {
+      const open = cur?.type === 'draft' && cur.userId === u.id;
+      if (open || unsentTo.has(u.id)) {
         items.push(
           item({
             key: `u${u.id}`,
@@ -143,9 +146,9 @@ export function mountSidebar(root, { store, onNewDm, onNewGroup, onSettings, onS
             group: false,
             online: store.presenceOf(u.id),
             when: '',
-            previewText: 'New conversation',
+            previewText: unsentTo.has(u.id) ? 'Not sent yet' : 'New conversation',
             unread: 0,
-            active: true,
+            active: open,
             dataset: { draftUser: u.id },
           }),
         );
