@@ -255,41 +255,36 @@ impl Files {
     }
 
     /// Replaces a received JPEG with a copy without its metadata (hashed and counted anew), if it
-    /// had any; one that cannot be read as a JPEG is kept as it came.
+    /// had any. A file that does not even start as a JPEG is kept as it came.
     async fn strip_metadata(&self, received: &mut Received) -> Result<(), UploadError> {
         let Some(source) = received.temp.clone() else { return Ok(()) };
-        let copy = Received { temp: Some(self.temp_path()), sha256: String::new(), size: 0, head: Vec::new() };
-        let target = copy.temp.clone().unwrap_or_default();
-        let stripped = tokio::task::spawn_blocking(move || -> std::io::Result<Option<(String, u64)>> {
+        // The copy's guard goes into the blocking task, so that its file is removed only once
+        // nothing writes it any more (the request may be dropped meanwhile).
+        let mut copy = Received { temp: Some(self.temp_path()), sha256: String::new(), size: 0, head: Vec::new() };
+        let copy = tokio::task::spawn_blocking(move || -> std::io::Result<Option<Received>> {
+            let target = copy.temp.clone().unwrap_or_default();
             let input = std::fs::File::open(&source)?;
-            let mut out = Hashing {
-                file: std::io::BufWriter::new(std::fs::File::create(&target)?),
-                hash: Sha256::new(),
-                size: 0,
-            };
+            let file = std::io::BufWriter::new(std::fs::File::create(&target)?);
+            let mut out = Hashing { file, hash: Sha256::new(), size: 0 };
             match strip::strip_jpeg(input, &mut out) {
-                Ok(true) => {
-                    let file = out.file.into_inner().map_err(std::io::IntoInnerError::into_error)?;
-                    file.sync_all()?;
-                    Ok(Some((format!("{:x}", out.hash.finalize()), out.size)))
+                Ok(true) => {}
+                Ok(false) => return Ok(None),
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof) => {
+                    return Ok(None);
                 }
-                Ok(false) => Ok(None),
-                Err(e)
-                    if e.kind() == std::io::ErrorKind::InvalidData || e.kind() == std::io::ErrorKind::UnexpectedEof =>
-                {
-                    Ok(None)
-                }
-                Err(e) => Err(e),
+                Err(e) => return Err(e),
             }
+            out.file.into_inner().map_err(std::io::IntoInnerError::into_error)?.sync_all()?;
+            copy.sha256 = format!("{:x}", out.hash.finalize());
+            copy.size = out.size;
+            Ok(Some(copy))
         })
         .await
         .map_err(|e| UploadError::Io(std::io::Error::other(e)))??;
-        if let Some((sha256, size)) = stripped {
-            // `copy` takes the place of what was received (dropped: its temp file is removed).
-            let original = std::mem::replace(received, copy);
-            received.sha256 = sha256;
-            received.size = size;
-            received.head = original.head.clone();
+        if let Some(mut copy) = copy {
+            copy.head = std::mem::take(&mut received.head);
+            // What was received is dropped (its temp file removed); the copy takes its place.
+            *received = copy;
         }
         Ok(())
     }

@@ -1,12 +1,16 @@
 //! What a photo says about the person who took it, removed before anyone else can read it.
 //!
-//! A phone's JPEG carries where it was taken (GPS), when, and with which device, in its EXIF
-//! (and often XMP, IPTC and comments) — and sometimes more pictures or a video after the image
-//! itself. An uploaded JPEG is stored without any of that: every APP1 (EXIF, XMP), APP13 (IPTC,
-//! Photoshop) and COM segment goes, and so does whatever follows the image's end marker. Only
-//! its orientation survives, as a minimal EXIF of one entry, so that it is still shown the right
-//! way up. Everything that makes up the picture (tables, colour profile, scans) is copied
-//! byte for byte.
+//! A phone's JPEG carries where it was taken (GPS), when, and with which device, in its EXIF —
+//! and, depending on the maker, in XMP, IPTC, comments, maker segments (serial numbers, unique
+//! ids), Content Credentials, preview images, and more pictures or a video after the image
+//! itself. An uploaded JPEG keeps only what showing it needs: its frame, tables and scans, a
+//! JFIF header (without its thumbnail), an ICC colour profile and Adobe's colour-transform
+//! segment. Every other APPn segment and every comment goes, and so does whatever follows the
+//! image's end marker (an HDR gain map, a motion photo's video: the photo shows as a plain one).
+//! Its orientation survives as a minimal EXIF of one entry, so it still shows the right way up.
+//!
+//! A file that starts as a JPEG but cannot be read to its end is kept as far as it could be
+//! read (its metadata gone, an end marker added): never stored with its metadata.
 //!
 //! The file is walked marker by marker as it streams from one file to the other: no more than
 //! one segment (at most 64 KiB) is ever held in memory.
@@ -17,68 +21,117 @@ use image::metadata::Orientation;
 
 const SOI: u8 = 0xD8;
 const EOI: u8 = 0xD9;
+const APP0: u8 = 0xE0;
 const APP1: u8 = 0xE1;
-const APP13: u8 = 0xED;
+const APP2: u8 = 0xE2;
+const APP14: u8 = 0xEE;
 const COM: u8 = 0xFE;
 
 /// Copies the JPEG from `input` to `output` without its metadata (see the module's note).
 /// Returns whether anything was left out; `Ok(false)` means the output is the input again.
-/// An error (not a JPEG, a malformed segment) leaves `output` incomplete: keep the input.
+/// An error means the input is not a JPEG (no start marker: nothing was written) or could not be
+/// read or written.
 pub fn strip_jpeg(input: impl Read, output: &mut impl Write) -> io::Result<bool> {
     let mut r = BufReader::with_capacity(64 * 1024, input);
     let mut soi = [0; 2];
     r.read_exact(&mut soi)?;
     if soi != [0xFF, SOI] {
-        return Err(invalid("not a JPEG"));
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "not a JPEG"));
     }
     output.write_all(&soi)?;
     let mut removed = false;
     let mut exif_seen = false;
+    let mut data = Vec::new();
     loop {
-        let Some(code) = next_marker(&mut r, output)? else {
-            return Ok(removed); // cut short: what there was, without its metadata
-        };
+        // Cut short: what could be read, ended.
+        let Some(code) = next_marker(&mut r, output)? else { return cut_short(output) };
         match code {
             EOI => {
                 output.write_all(&[0xFF, EOI])?;
                 // Whatever follows the image (more pictures, a video, anything) goes with it.
-                return Ok(removed || !r.fill_buf()?.is_empty());
+                return Ok(removed || !fill_buf(&mut r)?.is_empty());
             }
-            // Markers without a segment (restart markers outside a scan, TEM, a second SOI).
-            0x01 | SOI | 0xD0..=0xD7 => output.write_all(&[0xFF, code])?,
+            // Markers without a segment (TEM, a second SOI).
+            0x01 | SOI => output.write_all(&[0xFF, code])?,
             _ => {
                 let mut len = [0; 2];
-                r.read_exact(&mut len)?;
-                let size = usize::from(u16::from_be_bytes(len));
+                let size = match r.read_exact(&mut len) {
+                    Ok(()) => usize::from(u16::from_be_bytes(len)),
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return cut_short(output),
+                    Err(e) => return Err(e),
+                };
+                // Shorter than its own length field: not a JPEG from here on.
                 if size < 2 {
-                    return Err(invalid("a segment shorter than its length field"));
+                    return cut_short(output);
                 }
-                let mut data = vec![0; size - 2];
-                r.read_exact(&mut data)?;
-                if matches!(code, APP1 | APP13 | COM) {
-                    removed = true;
-                    if code == APP1 && !exif_seen && data.starts_with(b"Exif\0\0") {
-                        exif_seen = true;
-                        let turned = Orientation::from_exif_chunk(&data[6..]).map(Orientation::to_exif);
-                        if let Some(orientation) = turned.filter(|&o| o != 1) {
-                            output.write_all(&orientation_only(orientation))?;
+                data.resize(size - 2, 0);
+                match r.read_exact(&mut data) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return cut_short(output),
+                    Err(e) => return Err(e),
+                }
+                match kept(code, &data) {
+                    Kept::Whole => {
+                        output.write_all(&[0xFF, code])?;
+                        output.write_all(&len)?;
+                        output.write_all(&data)?;
+                    }
+                    Kept::JfifWithoutThumbnail => {
+                        // The JFIF header's 14 bytes with no thumbnail (0 × 0).
+                        removed |= data.len() > 14;
+                        let mut jfif = [0; 14];
+                        jfif.copy_from_slice(&data[..14]);
+                        jfif[12] = 0;
+                        jfif[13] = 0;
+                        output.write_all(&[0xFF, APP0, 0, 16])?;
+                        output.write_all(&jfif)?;
+                    }
+                    Kept::Nothing => {
+                        removed = true;
+                        if code == APP1 && !exif_seen && data.starts_with(b"Exif\0\0") {
+                            exif_seen = true;
+                            let turned = Orientation::from_exif_chunk(&data[6..]).map(Orientation::to_exif);
+                            if let Some(orientation) = turned.filter(|&o| o != 1) {
+                                output.write_all(&orientation_only(orientation))?;
+                            }
                         }
                     }
-                } else {
-                    output.write_all(&[0xFF, code])?;
-                    output.write_all(&len)?;
-                    output.write_all(&data)?;
                 }
             }
         }
     }
 }
 
+/// What of a segment is kept.
+enum Kept {
+    Whole,
+    JfifWithoutThumbnail,
+    Nothing,
+}
+
+/// Only what showing the picture needs: every segment that is not an APPn or a comment (frame,
+/// tables, restart interval, scans), the JFIF header, an ICC profile and Adobe's segment.
+fn kept(code: u8, data: &[u8]) -> Kept {
+    match code {
+        APP0 if data.starts_with(b"JFIF\0") && data.len() >= 14 => Kept::JfifWithoutThumbnail,
+        APP2 if data.starts_with(b"ICC_PROFILE\0") => Kept::Whole,
+        APP14 if data.starts_with(b"Adobe") => Kept::Whole,
+        0xE0..=0xEF | COM => Kept::Nothing,
+        _ => Kept::Whole,
+    }
+}
+
+/// The input ended (or stopped being a JPEG) before its end marker: end what was written.
+fn cut_short(output: &mut impl Write) -> io::Result<bool> {
+    output.write_all(&[0xFF, EOI])?;
+    Ok(true)
+}
+
 /// Copies bytes up to the next marker (a scan's coded data, with its stuffed `FF 00` and restart
 /// markers) and returns that marker's code; `None` at the end of the input.
 fn next_marker(r: &mut impl BufRead, out: &mut impl Write) -> io::Result<Option<u8>> {
     loop {
-        let buf = r.fill_buf()?;
+        let buf = fill_buf(r)?;
         if buf.is_empty() {
             return Ok(None);
         }
@@ -92,12 +145,11 @@ fn next_marker(r: &mut impl BufRead, out: &mut impl Write) -> io::Result<Option<
         r.consume(at + 1);
         // Fill bytes (more 0xFF) may come before the code.
         let code = loop {
-            let mut b = [0; 1];
-            if r.read(&mut b)? == 0 {
-                return Ok(None);
-            }
-            if b[0] != 0xFF {
-                break b[0];
+            let buf = fill_buf(r)?;
+            let Some(&b) = buf.first() else { return Ok(None) };
+            r.consume(1);
+            if b != 0xFF {
+                break b;
             }
         };
         match code {
@@ -106,6 +158,16 @@ fn next_marker(r: &mut impl BufRead, out: &mut impl Write) -> io::Result<Option<
             _ => return Ok(Some(code)),
         }
     }
+}
+
+/// `fill_buf`, asked again while a signal interrupts it (a network file system).
+fn fill_buf(r: &mut impl BufRead) -> io::Result<&[u8]> {
+    while let Err(e) = r.fill_buf() {
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    r.fill_buf() // what is buffered now, without reading again
 }
 
 /// An APP1 segment with an EXIF of one entry: the orientation.
@@ -119,10 +181,6 @@ fn orientation_only(orientation: u8) -> [u8; 36] {
     s[18..20].copy_from_slice(&[0, 1]);
     s[20..32].copy_from_slice(&[0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, orientation, 0, 0]);
     s
-}
-
-fn invalid(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, what.to_owned())
 }
 
 #[cfg(test)]
@@ -212,16 +270,73 @@ mod tests {
         assert_eq!(again, out);
     }
 
+    fn segment(code: u8, body: &[u8]) -> Vec<u8> {
+        let mut s = vec![0xFF, code];
+        s.extend_from_slice(&u16::try_from(body.len() + 2).expect("small").to_be_bytes());
+        s.extend_from_slice(body);
+        s
+    }
+
     #[test]
-    fn what_is_not_a_jpeg_or_is_cut_short_is_handled() {
-        assert!(strip_jpeg(&b"\x89PNG\r\n\x1a\n"[..], &mut Vec::new()).is_err());
-        assert!(strip_jpeg(&[0xFF, SOI, 0xFF, APP1, 0, 1][..], &mut Vec::new()).is_err(), "length below 2");
-        assert!(strip_jpeg(&[0xFF, SOI, 0xFF, APP1, 0, 40, 1, 2][..], &mut Vec::new()).is_err(), "segment cut short");
-        // Cut inside the scan: what there is, without the metadata before it.
-        let (camera, _) = camera_jpeg(3);
-        let cut = &camera[..camera.len() - 40];
-        let mut out = Vec::new();
-        assert!(strip_jpeg(cut, &mut out).expect("kept"));
+    fn only_what_showing_the_picture_needs_is_kept() {
+        let (_, plain) = camera_jpeg(1);
+        let icc = segment(APP2, b"ICC_PROFILE\0\x01\x01colour data");
+        let adobe = segment(APP14, b"Adobe\0\x64\0\0\0\0\x01");
+        let mut jfif_thumb = b"JFIF\0\x01\x02\0\0\x01\0\x01\x01\x01".to_vec();
+        jfif_thumb.extend_from_slice(&[1, 2, 3]); // a 1×1 RGB thumbnail
+        let mut with = plain[..2].to_vec();
+        with.extend(segment(APP0, &jfif_thumb));
+        with.extend(segment(APP2, b"MPF\0SECRETPLACE")); // multi-picture index
+        with.extend(&icc);
+        with.extend(segment(0xE5, b"ssuniqueid\0SECRETPLACE")); // a maker's unique id
+        with.extend(segment(0xEB, b"JP\0\0SECRETPLACE")); // Content Credentials
+        with.extend(segment(0xED, b"Photoshop 3.0\0SECRETPLACE")); // IPTC
+        with.extend(&adobe);
+        with.extend_from_slice(&plain[2..]);
+        let (removed, out) = strip(&with);
+        assert!(removed);
         assert!(!contains(&out, b"SECRETPLACE"));
+        assert!(contains(&out, &icc) && contains(&out, &adobe), "colour kept");
+        let jfif_kept = segment(APP0, b"JFIF\0\x01\x02\0\0\x01\0\x01\0\0");
+        assert_eq!(&out[2..2 + jfif_kept.len()], &jfif_kept[..], "JFIF without its thumbnail");
+        image::load_from_memory(&out).expect("decodes");
+    }
+
+    #[test]
+    fn coded_data_fill_bytes_and_restart_markers_are_copied_as_they_are() {
+        // A scan whose coded data holds a stuffed 0xFF and restart markers, and fill bytes
+        // before the end marker: copied byte for byte (fill bytes are optional and dropped).
+        let (_, plain) = camera_jpeg(1);
+        let sos = plain.windows(2).position(|w| w == [0xFF, 0xDA]).expect("a scan");
+        let mut file = plain[..sos].to_vec();
+        file.extend(segment(0xDA, &[1, 1, 0, 0, 63, 0]));
+        let coded = [0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56, 0xFF, 0xD7, 0x78];
+        file.extend_from_slice(&coded);
+        file.extend_from_slice(&[0xFF, 0xFF, 0xFF, EOI]);
+        let (removed, out) = strip(&file);
+        assert!(!removed);
+        let mut expected = plain[..sos].to_vec();
+        expected.extend(segment(0xDA, &[1, 1, 0, 0, 63, 0]));
+        expected.extend_from_slice(&coded);
+        expected.extend_from_slice(&[0xFF, EOI]);
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn what_cannot_be_read_to_its_end_is_kept_without_its_metadata() {
+        assert!(strip_jpeg(&b"\x89PNG\r\n\x1a\n"[..], &mut Vec::new()).is_err(), "not a JPEG: nothing written");
+        let (camera, _) = camera_jpeg(1);
+        let exif_end = 6 + usize::from(u16::from_be_bytes([camera[4], camera[5]]));
+        for (what, file) in [
+            ("a length below 2", [&camera[..exif_end], &[0xFF, 0xE5, 0, 1][..]].concat()),
+            ("a segment cut short", [&camera[..exif_end], &[0xFF, 0xE5, 0, 40, 1, 2][..]].concat()),
+            ("cut inside the scan", camera[..camera.len() - 40].to_vec()),
+            ("a 0xFF at the very end", [&camera[..camera.len() - 40], &[0xFF][..]].concat()),
+        ] {
+            let (removed, out) = strip(&file);
+            assert!(removed, "{what}");
+            assert!(!contains(&out, b"SECRETPLACE"), "{what}: no metadata kept");
+            assert_eq!(&out[out.len() - 2..], &[0xFF, EOI], "{what}: ended");
+        }
     }
 }

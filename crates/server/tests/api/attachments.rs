@@ -1340,6 +1340,11 @@ async fn photos_are_stored_without_what_they_say_about_their_author(app: TestApp
     let again = upload_as_jpeg(&app, &alice, &photo).await;
     assert_eq!(again["size"], u["size"]);
     assert_eq!(stored_files(&app), before, "stored once");
+    // A photo cut short inside its EXIF is kept as far as it could be read: without it.
+    let cut = upload_as_jpeg(&app, &alice, &photo[..40]).await;
+    let got_cut = fetch(&app, &alice, &url_of(&cut)).await;
+    assert!(!secret(&got_cut.body) && !got_cut.body.windows(4).any(|w| w == b"Exif"), "fails closed");
+    assert_eq!(&got_cut.body[got_cut.body.len() - 2..], &[0xFF, 0xD9], "ended");
     // Its thumbnail is turned as the photo is.
     let thumb = fetch(&app, &alice, &format!("{}/thumbnail", url_of(&u))).await;
     let thumb = image::load_from_memory(&thumb.body).expect("the thumbnail decodes");
