@@ -195,6 +195,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The largest file accepted (`MAX_UPLOAD_BYTES`, default 25 MiB).
     pub max_upload_bytes: u64,
+    /// `UPLOAD_QUOTA_BYTES`: the most one user's files may take, sent or not (0: no limit).
+    pub upload_quota_bytes: u64,
 }
 
 /// A setting that cannot be used, and why.
@@ -356,10 +358,15 @@ impl Config {
                 .unwrap_or_else(|| PathBuf::from("data")),
         };
         let max_upload_bytes = positive(&get, "MAX_UPLOAD_BYTES", 25 * 1024 * 1024, 1 << 40)?;
+        let upload_quota_bytes = match get("UPLOAD_QUOTA_BYTES").as_deref() {
+            Some("0") => 0,
+            _ => positive(&get, "UPLOAD_QUOTA_BYTES", 2 << 30, 1 << 50)?,
+        };
 
         Ok(Self {
             data_dir,
             max_upload_bytes,
+            upload_quota_bytes,
             database_url,
             key,
             algorithm,
@@ -543,6 +550,10 @@ mod tests {
         let pg = config(&[("DATABASE_URL", "postgres://db/banter"), ("MAX_UPLOAD_BYTES", "1000")]).expect("valid");
         assert_eq!((pg.data_dir, pg.max_upload_bytes), (PathBuf::from("data"), 1000));
         assert!(config(&[("MAX_UPLOAD_BYTES", "0")]).is_err());
+        assert_eq!(c.upload_quota_bytes, 2 << 30, "2 GiB of files per user by default");
+        assert_eq!(config(&[("UPLOAD_QUOTA_BYTES", "0")]).expect("off").upload_quota_bytes, 0);
+        assert_eq!(config(&[("UPLOAD_QUOTA_BYTES", "5000")]).expect("valid").upload_quota_bytes, 5000);
+        assert!(config(&[("UPLOAD_QUOTA_BYTES", "-1")]).is_err());
     }
 
     #[test]

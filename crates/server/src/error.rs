@@ -106,6 +106,9 @@ pub enum Error {
     /// An upload above `MAX_UPLOAD_BYTES` (413).
     #[error("File too large: the limit is {limit} bytes")]
     FileTooLarge { limit: u64 },
+    /// The user's files already take their quota, `UPLOAD_QUOTA_BYTES` (413).
+    #[error("Storage quota reached: your files take {used} of {quota} bytes. Delete messages with files to make room")]
+    StorageFull { used: u64, quota: u64 },
     /// Too many requests (429, with `Retry-After`): a rate limit or a connection cap.
     #[error("{detail}")]
     RateLimited { detail: String, retry_after: std::time::Duration },
@@ -136,7 +139,9 @@ impl Error {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::PayloadTooLarge | Self::FileTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge | Self::FileTooLarge { .. } | Self::StorageFull { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -152,7 +157,7 @@ impl Error {
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Conflict(_) => ErrorCode::Conflict,
-            Self::PayloadTooLarge | Self::FileTooLarge { .. } => ErrorCode::TooLarge,
+            Self::PayloadTooLarge | Self::FileTooLarge { .. } | Self::StorageFull { .. } => ErrorCode::TooLarge,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::InternalError,

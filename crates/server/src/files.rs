@@ -63,6 +63,9 @@ pub enum UploadError {
     /// The user's unsent uploads already take all they may have.
     #[error("too many unsent uploads")]
     QuotaFull,
+    /// The user's files (sent or not) already take all they may have (`used` of `quota` bytes).
+    #[error("storage quota reached")]
+    StorageFull { used: u64, quota: u64 },
     /// This node is receiving as many uploads as it takes at once.
     #[error("too many uploads at once")]
     Busy,
@@ -103,6 +106,8 @@ impl Drop for Received {
 pub struct Files {
     dir: PathBuf,
     max_upload: u64,
+    /// The most one user's files may take, sent or not (0: no limit).
+    user_quota: u64,
     /// Wakes the sweeper early (a message with files was deleted).
     nudge: tokio::sync::Notify,
     /// Thumbnails made at once (each decodes a whole image).
@@ -113,7 +118,8 @@ pub struct Files {
 
 impl Files {
     /// Uses (and creates) `dir`; clears uploads left half-received by an earlier run.
-    pub fn open(dir: &Path, max_upload: u64) -> anyhow::Result<Self> {
+    /// `user_quota`: the most one user's files may take (0: no limit).
+    pub fn open(dir: &Path, max_upload: u64, user_quota: u64) -> anyhow::Result<Self> {
         for sub in ["attachments", "thumbnails", "tmp"] {
             let path = dir.join(sub);
             std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
@@ -121,6 +127,7 @@ impl Files {
         let files = Self {
             dir: dir.to_owned(),
             max_upload,
+            user_quota,
             nudge: tokio::sync::Notify::new(),
             thumbnailing: Arc::new(tokio::sync::Semaphore::new(2)),
             receiving: Arc::new(tokio::sync::Semaphore::new(UPLOADS_AT_ONCE)),
@@ -147,16 +154,22 @@ impl Files {
         self.dir.join("thumbnails").join(&sha256[..2.min(sha256.len())]).join(format!("{sha256}.{kind}"))
     }
 
-    /// Lets an upload in: refused if the user's unsent uploads already take their share of the
-    /// disk, or (after waiting a little) if this node is receiving as many as it takes at once.
-    /// The permit is held while the body is read.
+    /// Lets an upload in: refused if the user's files already take their quota (all of them,
+    /// sent or not) or their share of unsent ones, or (after waiting a little) if this node is
+    /// receiving as many as it takes at once. The permit is held while the body is read. The
+    /// check comes before the bytes: a user's uploads at once may each pass it, so the quota can
+    /// be passed by what they upload at that moment (at most 32 × `MAX_UPLOAD_BYTES` on a node).
     pub async fn admit(
         &self,
         user_id: i64,
         store: &DynStore,
     ) -> Result<tokio::sync::OwnedSemaphorePermit, UploadError> {
-        let quota = self.max_upload.saturating_mul(UNSENT_PER_USER);
-        if u64::try_from(store.unsent_bytes(user_id).await?).unwrap_or(0) >= quota {
+        let (total, unsent) = store.upload_usage(user_id).await?;
+        let (used, unsent) = (u64::try_from(total).unwrap_or(0), u64::try_from(unsent).unwrap_or(0));
+        if self.user_quota > 0 && used >= self.user_quota {
+            return Err(UploadError::StorageFull { used, quota: self.user_quota });
+        }
+        if unsent >= self.max_upload.saturating_mul(UNSENT_PER_USER) {
             return Err(UploadError::QuotaFull);
         }
         match tokio::time::timeout(Duration::from_secs(10), self.receiving.clone().acquire_owned()).await {

@@ -64,7 +64,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         tokio::spawn(metrics::upkeep(handle.clone(), shutdown.clone()));
     }
     tokio::spawn(limits::housekeeping(limits.clone(), shutdown.clone()));
-    let files = Arc::new(files::Files::open(&config.data_dir, config.max_upload_bytes)?);
+    let files = Arc::new(files::Files::open(&config.data_dir, config.max_upload_bytes, config.upload_quota_bytes)?);
     files.clone().spawn_sweeper(store.clone(), shutdown.clone());
     Ok(AppState {
         files,

@@ -66,7 +66,7 @@ pub struct UploadForm {
         (status = 201, description = "Stored", body = Attachment),
         (status = 400, description = "No part named `file`, or the upload broke off", body = Detail),
         (status = 401, body = Detail),
-        (status = 413, description = "`File too large: the limit is N bytes` (`MAX_UPLOAD_BYTES`)", body = Detail),
+        (status = 413, description = "`File too large: the limit is N bytes` (`MAX_UPLOAD_BYTES`), or `Storage quota reached: …` (the uploader's files take `UPLOAD_QUOTA_BYTES` already)", body = Detail),
     ))]
 async fn upload(
     State(state): State<AppState>,
@@ -85,6 +85,7 @@ async fn upload(
     let mut multipart = multipart.map_err(|_| no_file())?;
     let refused = |e: UploadError| match e {
         UploadError::TooLarge => Error::FileTooLarge { limit },
+        UploadError::StorageFull { used, quota } => Error::StorageFull { used, quota },
         UploadError::QuotaFull => Error::RateLimited {
             detail: "Too many files uploaded and not sent: send them, or wait a day for them to expire".into(),
             retry_after: Duration::from_secs(3600),

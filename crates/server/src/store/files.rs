@@ -55,8 +55,8 @@ pub trait FileStore: Send + Sync + 'static {
     /// Removes uploads never sent that were made before `before`, or whose uploader's account
     /// is gone (at most `limit`); returns how many.
     async fn remove_unsent(&self, before: Timestamp, limit: i64) -> StoreResult<u64>;
-    /// The bytes of the user's uploads not yet sent.
-    async fn unsent_bytes(&self, user_id: i64) -> StoreResult<i64>;
+    /// The bytes of the user's uploads: all of them, and those not yet sent.
+    async fn upload_usage(&self, user_id: i64) -> StoreResult<(i64, i64)>;
     /// Blobs no attachment refers to (at most `limit`).
     async fn orphan_blobs(&self, limit: i64) -> StoreResult<Vec<String>>;
     /// Removes the blob's row if it is still an orphan; `true` if it did (its file may go).
@@ -131,14 +131,16 @@ macro_rules! sql_file_store {
                 Ok(done.rows_affected())
             }
 
-            async fn unsent_bytes(&self, user_id: i64) -> StoreResult<i64> {
-                let total: Option<i64> = sqlx::query_scalar(
-                    "SELECT CAST(SUM(size) AS BIGINT) FROM attachments WHERE uploader_id = $1 AND message_id IS NULL",
+            async fn upload_usage(&self, user_id: i64) -> StoreResult<(i64, i64)> {
+                let (total, unsent): (Option<i64>, Option<i64>) = sqlx::query_as(
+                    "SELECT CAST(SUM(size) AS BIGINT), \
+                     CAST(SUM(CASE WHEN message_id IS NULL THEN size ELSE 0 END) AS BIGINT) \
+                     FROM attachments WHERE uploader_id = $1",
                 )
                 .bind(user_id)
                 .fetch_one(self.reader())
                 .await?;
-                Ok(total.unwrap_or(0))
+                Ok((total.unwrap_or(0), unsent.unwrap_or(0)))
             }
 
             async fn orphan_blobs(&self, limit: i64) -> StoreResult<Vec<String>> {

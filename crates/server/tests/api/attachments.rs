@@ -37,6 +37,7 @@ backend_tests!(
     the_sweep_removes_only_old_unattached_uploads,
     a_retried_client_id_returns_the_original_attachments,
     photos_are_stored_without_what_they_say_about_their_author,
+    each_user_has_a_storage_quota_freed_by_deleting,
 );
 
 /// The fields of an upload's answer, and of each entry of a message's `attachments`.
@@ -1355,4 +1356,26 @@ async fn upload_as_jpeg(app: &TestApp, who: &TestUser, bytes: &[u8]) -> Value {
     let (status, body) = post_form(app, Some(&who.access), file_form(bytes.to_vec(), "again.jpg", "image/jpeg")).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     body
+}
+
+/// `UPLOAD_QUOTA_BYTES` bounds what one user's files take, sent or not: past it uploads are
+/// refused with 413 until messages with files are deleted; other users are not affected.
+async fn each_user_has_a_storage_quota_freed_by_deleting(app: TestApp) {
+    let storage = app.stop().await;
+    let app = TestApp::start(storage, &[("UPLOAD_QUOTA_BYTES", "50000")]).await;
+    let (alice, bob) = (app.user("quota").await, app.user("quota").await);
+    let a = upload(&app, &alice, &noise(30_000, 81), "a.bin").await;
+    let m = created(send_dm(&app, &alice, &bob, "the first", &[id_of(&a)]).await);
+    upload(&app, &alice, &noise(30_000, 82), "b.bin").await; // 60,000: past the quota, by one upload
+    let (status, body) = post_form(&app, Some(&alice.access), file_form(noise(10, 83), "c.bin", "text/plain")).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(
+        body["detail"],
+        "Storage quota reached: your files take 60000 of 50000 bytes. Delete messages with files to make room"
+    );
+    // Someone else may still upload.
+    upload(&app, &bob, &noise(30_000, 84), "bobs.bin").await;
+    // Deleting the message with the first file makes room.
+    remove(&app, &alice, id_of(&m)).await;
+    upload(&app, &alice, &noise(10, 83), "c.bin").await;
 }
