@@ -174,6 +174,12 @@ async fn messages_typing_and_revocation_cross_nodes(app: TestApp) {
     let mut c_two = Ws::subscribed(&two, &c.access).await;
     let (status, _) = one.delete(&format!("/groups/{room}/members"), &a.access, json!({"user_id": c.id})).await;
     assert_eq!(status, StatusCode::OK);
+    // b, on node two, hears of both changes with their stored notices, in order.
+    let added = b_two.expect_skipping("room_changed").await;
+    let removed = b_two.expect_skipping("room_changed").await;
+    assert_eq!((added["change"].as_str(), removed["change"].as_str()), (Some("members_added"), Some("member_removed")));
+    assert!(added["notice"]["id"].as_i64() < removed["notice"]["id"].as_i64(), "{added} {removed}");
+    assert_eq!((removed["notice"]["users"][0]["id"].as_i64(), removed["member_count"].as_i64()), (Some(c.id), Some(2)));
     let (status, _) = one.post("/groups/send", &a.access, json!({"group_id": room, "content": "after removal"})).await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(b_two.expect_skipping("new_message").await["content"], "after removal", "b still receives");
