@@ -1,8 +1,8 @@
 // chat.js — the client's behaviour, between the views and the server: opening conversations
 // (rooms and draft DMs), loading history and older pages, sending with a client_id over the
 // WebSocket (REST as fallback, same client_id so nothing is stored twice), replies, retrying,
-// unread counts and read positions, typing, groups and members, and every incoming WebSocket
-// frame. Messages on their way (pending, failed, resent after reconnecting, discarded) are in
+// unread counts, groups and members, and every incoming WebSocket frame. Read positions are in
+// reads.js, typing indicators in typing.js. Messages on their way (pending, failed, resent after reconnecting, discarded) are in
 // outbox.js. Changes to sent messages (edits, deletions, reactions, "Seen by") are in changes.js;
 // desktop notifications and muting (notify.js) and search (search.js) listen through on().
 // Files to send are uploaded first (attachments.js); a message names them by attachment_ids.
@@ -13,17 +13,12 @@ import { Realtime } from './realtime.js';
 import { Outbox } from './outbox.js';
 import { MessageChanges } from './changes.js';
 import { Files } from './attachments.js';
+import { Reads } from './reads.js';
+import { Typing } from './typing.js';
 import { navigate } from './router.js';
 import { newClientId, MAX_MESSAGE_CHARS } from './util.js';
 
 const PAGE = 50;
-const TYPING_REPEAT_MS = 3000;
-const TYPING_IDLE_MS = 4000;
-// The server relays one typing start per user and room every 2 s and drops the others without
-// a trace (docs/PROTOCOL.md): a start sooner than that (typing again right after sending, which
-// ended the last one) waits until it will be relayed, plus a margin for the network.
-const TYPING_THROTTLE_MS = 2000;
-const TYPING_THROTTLE_MARGIN_MS = 250;
 const ROOMS_RETRY_MS = [2000, 5000, 15000]; // the first room list failed: try again this often
 
 export class Chat {
@@ -36,16 +31,8 @@ export class Chat {
     this.api = api;
     this.notifyUser = notify;
     this.outbox = new Outbox(this);
-    this.readTimer = null;
-    this.typingSentAt = 0;
-    this.typingRoom = null; // the room our typing start was relayed in (the server holds it)
-    this.typingIdle = null;
-    this.typingWaiting = null; // the room a start waits for (see TYPING_THROTTLE_MS)
-    this.typingAgain = null;
-    this.typingRelayed = new Map(); // room_id -> when we last sent a start the server relayed
-    // room_id -> the read position the server is known to hold (room list, `read` frames, REST
-    // answers): a position of ours ahead of it (read while disconnected) is sent on reconnect.
-    this.readConfirmed = new Map();
+    this.reads = new Reads(this); // our read positions
+    this.ownTyping = new Typing(this); // our typing indicator (and others' expiring)
     this.roomsReload = null;
     this.roomsRetry = null;
     this.leaving = new Set();
@@ -64,7 +51,6 @@ export class Chat {
     this.onVisibility = () => {
       if (document.visibilityState === 'visible') this.scheduleMarkRead();
     };
-    this.typingTicker = null;
     // What the open conversation has on screen: (roomId) => the newest seq shown (0: none).
     // Set by the conversation view; marking read goes no further than that.
     this.readSource = null;
@@ -101,10 +87,8 @@ export class Chat {
     const gen = ++this.gen;
     this.leaving.clear();
     this.roomsReload = null;
-    this.typingRoom = null;
-    this.typingWaiting = null;
-    this.typingRelayed.clear();
-    this.readConfirmed.clear();
+    this.ownTyping.start();
+    this.reads.reset();
     this.store.me = user;
     this.store.notify('me');
     // What this user wrote and could not send before a reload (or a closed tab) is back, to go
@@ -112,11 +96,6 @@ export class Chat {
     this.outbox.resume(user.id);
     document.addEventListener('visibilitychange', this.onVisibility);
     window.addEventListener('focus', this.onVisibility);
-    this.typingTicker = setInterval(() => {
-      if (!this.store.typing.size) return;
-      for (const roomId of [...this.store.typing.keys()]) this.store.typingIn(roomId); // drop expired
-      this.store.notify('typing');
-    }, 1000);
     this.realtime.start();
     this.api
       .onlineUsers()
@@ -133,12 +112,9 @@ export class Chat {
     this.realtime.stop();
     document.removeEventListener('visibilitychange', this.onVisibility);
     window.removeEventListener('focus', this.onVisibility);
-    clearInterval(this.typingTicker);
-    this.typingTicker = null;
     this.outbox.reset();
-    clearTimeout(this.readTimer);
-    clearTimeout(this.typingIdle);
-    clearTimeout(this.typingAgain);
+    this.reads.stop();
+    this.ownTyping.stop();
     clearTimeout(this.roomsRetry);
     this.roomsReload = null;
     this.files.clear(); // nothing of this user's files is left for the next one
@@ -182,10 +158,10 @@ export class Chat {
         .then((list) => {
           if (!this.live(gen)) return;
           if (Array.isArray(list)) {
-            for (const r of list) this.confirmRead(r.room_id, r.last_read_seq);
+            for (const r of list) this.reads.confirm(r.room_id, r.last_read_seq);
             this.store.setRooms(list, since);
             this.outbox.dropOrphans();
-            this.flushReads();
+            this.reads.flush();
           }
           this.adoptDrafts();
           this.reloadCurrentIfNeeded();
@@ -440,7 +416,7 @@ export class Chat {
     if (!this.store.roomsLoaded) this.loadRoomsAndSync(this.gen, ROOMS_RETRY_MS.length);
     // What could not be sent while disconnected goes now, by itself (same client_id).
     this.outbox.onConnected();
-    this.flushReads(); // reads made while disconnected (the room list, fetched again, too)
+    this.reads.flush(); // reads made while disconnected (the room list, fetched again, too)
     for (const rm of this.store.messages.values()) rm.olderError = null; // worth another try
     this.reloadCurrentIfNeeded();
     // Read positions are not replayed by `sync`: whoever read meanwhile is fetched again.
@@ -474,7 +450,7 @@ export class Chat {
         break;
       case 'room_added':
         if (f.room) {
-          this.confirmRead(f.room.room_id, f.room.last_read_seq);
+          this.reads.confirm(f.room.room_id, f.room.last_read_seq);
           store.upsertRoom(f.room);
           this.adoptDrafts();
           this.reloadCurrentIfNeeded();
@@ -499,7 +475,7 @@ export class Chat {
         break;
       case 'read':
         if (f.user_id === store.me?.id) {
-          this.confirmRead(f.room_id, f.last_read_seq);
+          this.reads.confirm(f.room_id, f.last_read_seq);
           const room = store.rooms.get(f.room_id);
           if (room) {
             room.last_read_seq = Math.max(room.last_read_seq || 0, f.last_read_seq || 0);
@@ -580,9 +556,7 @@ export class Chat {
           }
         : null,
     };
-    this.stopTyping();
-    // Sending ended our typing on the server: the next keystroke announces it again at once.
-    if (roomId != null) this.typingRelayed.delete(roomId);
+    this.ownTyping.sent(roomId);
     this.outbox.add(p);
     return null;
   }
@@ -636,7 +610,7 @@ export class Chat {
     }
   }
 
-  // ---- reading and typing -------------------------------------------------------------------
+  // ---- reading and typing (reads.js, typing.js) ---------------------------------------------
 
   isViewing(roomId) {
     const c = this.store.current;
@@ -645,120 +619,12 @@ export class Chat {
 
   /** Soon, move the read position of the open room to the newest message on screen. */
   scheduleMarkRead() {
-    clearTimeout(this.readTimer);
-    this.readTimer = setTimeout(() => this.markRead(), 150);
-  }
-
-  /**
-   * A message is read once it has been on screen while the page was visible and focused: move
-   * the open room's read position to the newest message the view shows (see readSource). With
-   * the room's newest message on screen, to the room's newest event.
-   */
-  markRead() {
-    const { store } = this;
-    const c = store.current;
-    if (c?.type !== 'room' || !this.isViewing(c.id) || !document.hasFocus()) return;
-    const room = store.rooms.get(c.id);
-    if (!room || room.removed) return;
-    const shown = this.readSource?.(c.id) || 0;
-    if (shown <= 0) return;
-    const rm = store.roomMessages(c.id);
-    // Unread messages older than the oldest loaded (more unread than the first page): they were
-    // never on screen, and a read position is one number — nothing moves until they are loaded.
-    if (rm.hasOlder && rm.minSeq() > (room.last_read_seq || 0) + 1 && room.unread_count > 0) return;
-    const newest = shown >= rm.maxSeq();
-    const upTo = newest ? Math.max(room.last_seq || 0, shown) : shown;
-    if (upTo <= (room.last_read_seq || 0) && !(newest && room.unread_count)) return;
-    // What stays unread: the messages of others after it (all held: history is contiguous
-    // from the oldest message loaded, and what is on screen is loaded).
-    let unread = 0;
-    let mentions = 0;
-    for (const m of rm.sorted()) {
-      if (m.seq <= upTo || m.deleted_at || store.isMine(m)) continue;
-      unread += 1;
-      if (store.mentionsMe(m)) mentions += 1;
-    }
-    room.last_read_seq = Math.max(room.last_read_seq || 0, upTo);
-    room.unread_count = unread;
-    room.mention_count = Math.min(room.mention_count || 0, mentions);
-    store.notify('rooms');
-    this.sendRead(room.room_id, upTo);
-  }
-
-  /** Tell the server our read position: on the socket, else over REST (what does not get
-   *  through stays ahead of readConfirmed, and flushReads sends it once connected again). */
-  sendRead(roomId, upTo) {
-    if (this.realtime.send({ type: 'read', room_id: roomId, up_to: upTo })) return;
-    const gen = this.gen;
-    this.api
-      .markRead(roomId, upTo)
-      .then(() => {
-        if (this.live(gen)) this.confirmRead(roomId, upTo);
-      })
-      .catch(() => {});
-  }
-
-  /** The server holds this read position (or a later one). */
-  confirmRead(roomId, seq) {
-    if (typeof roomId !== 'number' || typeof seq !== 'number') return;
-    if (seq > (this.readConfirmed.get(roomId) ?? -1)) this.readConfirmed.set(roomId, seq);
-  }
-
-  /** Send every read position of ours the server is not known to hold (reads made while
-   *  disconnected). Only rooms whose server position is known (from the room list). */
-  flushReads() {
-    if (!this.realtime.ready) return;
-    for (const room of this.store.rooms.values()) {
-      if (room.removed || !this.readConfirmed.has(room.room_id)) continue;
-      const mine = room.last_read_seq || 0;
-      if (mine > this.readConfirmed.get(room.room_id)) this.sendRead(room.room_id, mine);
-    }
+    this.reads.schedule();
   }
 
   /** The user typed in the composer. */
   typing() {
-    const c = this.store.current;
-    if (c?.type !== 'room') return;
-    const now = Date.now();
-    const typingIn = this.typingRoom ?? this.typingWaiting;
-    if (typingIn !== null && typingIn !== c.id) this.stopTyping();
-    if (this.typingRoom !== c.id) this.startTyping(c.id, now);
-    else if (now - this.typingSentAt > TYPING_REPEAT_MS) {
-      // Keep it alive (the server ends it 5 s after the last start).
-      if (this.realtime.send({ type: 'typing', room_id: c.id, is_typing: true })) this.typingSentAt = now;
-    }
-    clearTimeout(this.typingIdle);
-    this.typingIdle = setTimeout(() => this.stopTyping(), TYPING_IDLE_MS);
-  }
-
-  /** Announce typing in a room, now or as soon as the server will relay it. */
-  startTyping(roomId, now) {
-    const wait = (this.typingRelayed.get(roomId) ?? -Infinity) + TYPING_THROTTLE_MS - now;
-    if (wait > 0) {
-      if (this.typingWaiting === roomId) return;
-      this.typingWaiting = roomId;
-      clearTimeout(this.typingAgain);
-      this.typingAgain = setTimeout(() => {
-        this.typingWaiting = null;
-        this.startTyping(roomId, Date.now());
-      }, wait + TYPING_THROTTLE_MARGIN_MS);
-      return;
-    }
-    if (!this.realtime.send({ type: 'typing', room_id: roomId, is_typing: true })) return;
-    this.typingRoom = roomId;
-    this.typingSentAt = now;
-    this.typingRelayed.set(roomId, now);
-  }
-
-  stopTyping() {
-    clearTimeout(this.typingIdle);
-    clearTimeout(this.typingAgain);
-    this.typingWaiting = null;
-    if (this.typingRoom !== null) {
-      this.realtime.send({ type: 'typing', room_id: this.typingRoom, is_typing: false });
-      this.typingRoom = null;
-      this.typingSentAt = 0;
-    }
+    this.ownTyping.typed();
   }
 
   // ---- groups -------------------------------------------------------------------------------
