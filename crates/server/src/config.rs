@@ -358,9 +358,11 @@ impl Config {
                 .unwrap_or_else(|| PathBuf::from("data")),
         };
         let max_upload_bytes = positive(&get, "MAX_UPLOAD_BYTES", 25 * 1024 * 1024, 1 << 40)?;
-        let upload_quota_bytes = match get("UPLOAD_QUOTA_BYTES").as_deref() {
-            Some("0") => 0,
-            _ => positive(&get, "UPLOAD_QUOTA_BYTES", 2 << 30, 1 << 50)?,
+        let upload_quota_bytes = match get("UPLOAD_QUOTA_BYTES") {
+            None => 2 << 30,
+            Some(v) => v.parse::<u64>().ok().filter(|n| *n <= 1 << 50).ok_or_else(|| {
+                bad("UPLOAD_QUOTA_BYTES", format!("{v:?} is not a whole number from 0 (no limit) to {}", 1u64 << 50))
+            })?,
         };
 
         Ok(Self {

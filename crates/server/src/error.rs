@@ -106,8 +106,8 @@ pub enum Error {
     /// An upload above `MAX_UPLOAD_BYTES` (413).
     #[error("File too large: the limit is {limit} bytes")]
     FileTooLarge { limit: u64 },
-    /// The user's files already take their quota, `UPLOAD_QUOTA_BYTES` (413).
-    #[error("Storage quota reached: your files take {used} of {quota} bytes. Delete messages with files to make room")]
+    /// The user's files would pass their quota, `UPLOAD_QUOTA_BYTES` (413).
+    #[error("Not enough storage left: your files take {used} of your {quota} bytes. Delete messages with files to make room")]
     StorageFull { used: u64, quota: u64 },
     /// Too many requests (429, with `Retry-After`): a rate limit or a connection cap.
     #[error("{detail}")]

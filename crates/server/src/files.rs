@@ -114,6 +114,29 @@ pub struct Files {
     thumbnailing: Arc<tokio::sync::Semaphore>,
     /// Uploads received at once.
     receiving: Arc<tokio::sync::Semaphore>,
+    /// Bytes of uploads being received by this node, per user (see [`Files::admit`]).
+    inflight: Arc<std::sync::Mutex<std::collections::HashMap<i64, u64>>>,
+}
+
+/// An upload let in by [`Files::admit`]: its place among the uploads this node receives at
+/// once, and the bytes it reserves against its uploader's quota, both given back when dropped.
+pub struct Admission {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    inflight: Arc<std::sync::Mutex<std::collections::HashMap<i64, u64>>>,
+    user_id: i64,
+    size: u64,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        let mut inflight = self.inflight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(reserved) = inflight.get_mut(&self.user_id) {
+            *reserved = reserved.saturating_sub(self.size);
+            if *reserved == 0 {
+                inflight.remove(&self.user_id);
+            }
+        }
+    }
 }
 
 impl Files {
@@ -131,6 +154,7 @@ impl Files {
             nudge: tokio::sync::Notify::new(),
             thumbnailing: Arc::new(tokio::sync::Semaphore::new(2)),
             receiving: Arc::new(tokio::sync::Semaphore::new(UPLOADS_AT_ONCE)),
+            inflight: Arc::default(),
         };
         files.clear_stale_temp(Duration::from_secs(3600));
         Ok(files)
@@ -154,28 +178,36 @@ impl Files {
         self.dir.join("thumbnails").join(&sha256[..2.min(sha256.len())]).join(format!("{sha256}.{kind}"))
     }
 
-    /// Lets an upload in: refused if the user's files already take their quota (all of them,
-    /// sent or not) or their share of unsent ones, or (after waiting a little) if this node is
-    /// receiving as many as it takes at once. The permit is held while the body is read. The
-    /// check comes before the bytes: a user's uploads at once may each pass it, so the quota can
-    /// be passed by what they upload at that moment (at most 32 × `MAX_UPLOAD_BYTES` on a node).
-    pub async fn admit(
-        &self,
-        user_id: i64,
-        store: &DynStore,
-    ) -> Result<tokio::sync::OwnedSemaphorePermit, UploadError> {
+    /// Lets an upload of (at most) `size` bytes in, once this node has room for it among the
+    /// uploads it receives at once (waiting a little; else `Busy`): refused if the user's files —
+    /// stored, and on their way through this node — would then pass their quota, or if their
+    /// unsent uploads already take their share. The admission is held while the body is read
+    /// and recorded. Each upload reserves its size before it reads what is stored, so uploads
+    /// of one user at once on one node see each other; on several nodes each node counts only
+    /// its own, and the quota can be passed by what the others receive at that moment.
+    pub async fn admit(&self, user_id: i64, size: u64, store: &DynStore) -> Result<Admission, UploadError> {
+        let permit = match tokio::time::timeout(Duration::from_secs(10), self.receiving.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => permit,
+            _ => return Err(UploadError::Busy),
+        };
+        let size = size.min(self.max_upload);
+        let ahead = {
+            let mut inflight = self.inflight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let reserved = inflight.entry(user_id).or_default();
+            let ahead = *reserved;
+            *reserved += size;
+            ahead
+        };
+        let admission = Admission { _permit: permit, inflight: self.inflight.clone(), user_id, size };
         let (total, unsent) = store.upload_usage(user_id).await?;
         let (used, unsent) = (u64::try_from(total).unwrap_or(0), u64::try_from(unsent).unwrap_or(0));
-        if self.user_quota > 0 && used >= self.user_quota {
-            return Err(UploadError::StorageFull { used, quota: self.user_quota });
+        if self.user_quota > 0 && used.saturating_add(ahead).saturating_add(size) > self.user_quota {
+            return Err(UploadError::StorageFull { used: used.saturating_add(ahead), quota: self.user_quota });
         }
         if unsent >= self.max_upload.saturating_mul(UNSENT_PER_USER) {
             return Err(UploadError::QuotaFull);
         }
-        match tokio::time::timeout(Duration::from_secs(10), self.receiving.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => Ok(permit),
-            _ => Err(UploadError::Busy),
-        }
+        Ok(admission)
     }
 
     fn temp_path(&self) -> PathBuf {

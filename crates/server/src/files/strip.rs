@@ -3,9 +3,10 @@
 //! A phone's JPEG carries where it was taken (GPS), when, and with which device, in its EXIF —
 //! and, depending on the maker, in XMP, IPTC, comments, maker segments (serial numbers, unique
 //! ids), Content Credentials, preview images, and more pictures or a video after the image
-//! itself. An uploaded JPEG keeps only what showing it needs: its frame, tables and scans, a
-//! JFIF header (without its thumbnail), an ICC colour profile and Adobe's colour-transform
-//! segment. Every other APPn segment and every comment goes, and so does whatever follows the
+//! itself. An uploaded JPEG keeps only what showing it needs: its frames, tables, restart
+//! interval and scans, a JFIF header (without its thumbnail), an ICC colour profile and Adobe's
+//! 12-byte colour-transform segment. Everything else goes — other APPn segments, comments,
+//! markers reserved for extensions, bytes between segments — and so does whatever follows the
 //! image's end marker (an HDR gain map, a motion photo's video: the photo shows as a plain one).
 //! Its orientation survives as a minimal EXIF of one entry, so it still shows the right way up.
 //!
@@ -21,11 +22,11 @@ use image::metadata::Orientation;
 
 const SOI: u8 = 0xD8;
 const EOI: u8 = 0xD9;
+const SOS: u8 = 0xDA;
 const APP0: u8 = 0xE0;
 const APP1: u8 = 0xE1;
 const APP2: u8 = 0xE2;
 const APP14: u8 = 0xEE;
-const COM: u8 = 0xFE;
 
 /// Copies the JPEG from `input` to `output` without its metadata (see the module's note).
 /// Returns whether anything was left out; `Ok(false)` means the output is the input again.
@@ -41,18 +42,21 @@ pub fn strip_jpeg(input: impl Read, output: &mut impl Write) -> io::Result<bool>
     output.write_all(&soi)?;
     let mut removed = false;
     let mut exif_seen = false;
+    let mut in_scan = false;
     let mut data = Vec::new();
     loop {
         // Cut short: what could be read, ended.
-        let Some(code) = next_marker(&mut r, output)? else { return cut_short(output) };
+        let Some((code, skipped)) = next_marker(&mut r, output, in_scan)? else { return cut_short(output) };
+        removed |= skipped;
+        in_scan = false;
         match code {
             EOI => {
                 output.write_all(&[0xFF, EOI])?;
                 // Whatever follows the image (more pictures, a video, anything) goes with it.
                 return Ok(removed || !fill_buf(&mut r)?.is_empty());
             }
-            // Markers without a segment (TEM, a second SOI).
-            0x01 | SOI => output.write_all(&[0xFF, code])?,
+            // Markers without a segment that a picture has no use for (TEM, a second SOI).
+            0x01 | SOI => removed = true,
             _ => {
                 let mut len = [0; 2];
                 let size = match r.read_exact(&mut len) {
@@ -75,6 +79,13 @@ pub fn strip_jpeg(input: impl Read, output: &mut impl Write) -> io::Result<bool>
                         output.write_all(&[0xFF, code])?;
                         output.write_all(&len)?;
                         output.write_all(&data)?;
+                        in_scan = code == SOS; // its coded data follows
+                    }
+                    Kept::Adobe => {
+                        // Its 12 bytes: what decoding reads (the colour transform), no more.
+                        removed |= data.len() > 12;
+                        output.write_all(&[0xFF, APP14, 0, 14])?;
+                        output.write_all(&data[..12])?;
                     }
                     Kept::JfifWithoutThumbnail => {
                         // The JFIF header's 14 bytes with no thumbnail (0 × 0).
@@ -106,18 +117,23 @@ pub fn strip_jpeg(input: impl Read, output: &mut impl Write) -> io::Result<bool>
 enum Kept {
     Whole,
     JfifWithoutThumbnail,
+    Adobe,
     Nothing,
 }
 
-/// Only what showing the picture needs: every segment that is not an APPn or a comment (frame,
-/// tables, restart interval, scans), the JFIF header, an ICC profile and Adobe's segment.
+/// Only what showing the picture needs: frames (SOFn), Huffman and arithmetic-coding tables
+/// (DHT, DAC), quantisation tables (DQT), the restart interval (DRI), scans (SOS), a number of
+/// lines (DNL); the JFIF header, an ICC profile and Adobe's colour-transform segment. Nothing
+/// else: other APPn, comments, and markers reserved for extensions.
 fn kept(code: u8, data: &[u8]) -> Kept {
     match code {
+        // SOF0–SOF15 but DHT (C4), JPG (C8) and DAC (CC), which are listed on their own.
+        0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => Kept::Whole,
+        0xC4 | 0xCC | 0xDB | 0xDD | SOS | 0xDC => Kept::Whole,
         APP0 if data.starts_with(b"JFIF\0") && data.len() >= 14 => Kept::JfifWithoutThumbnail,
         APP2 if data.starts_with(b"ICC_PROFILE\0") => Kept::Whole,
-        APP14 if data.starts_with(b"Adobe") => Kept::Whole,
-        0xE0..=0xEF | COM => Kept::Nothing,
-        _ => Kept::Whole,
+        APP14 if data.starts_with(b"Adobe") && data.len() >= 12 => Kept::Adobe,
+        _ => Kept::Nothing,
     }
 }
 
@@ -127,22 +143,29 @@ fn cut_short(output: &mut impl Write) -> io::Result<bool> {
     Ok(true)
 }
 
-/// Copies bytes up to the next marker (a scan's coded data, with its stuffed `FF 00` and restart
-/// markers) and returns that marker's code; `None` at the end of the input.
-fn next_marker(r: &mut impl BufRead, out: &mut impl Write) -> io::Result<Option<u8>> {
+/// Finds the next marker and returns its code, and whether bytes were skipped to get there;
+/// `None` at the end of the input. In a scan (`in_scan`) the bytes before it are its coded data
+/// (with stuffed `FF 00` and restart markers) and are copied; elsewhere there should be none,
+/// and any there are dropped.
+fn next_marker(r: &mut impl BufRead, out: &mut impl Write, in_scan: bool) -> io::Result<Option<(u8, bool)>> {
+    let mut skipped = false;
     loop {
         let buf = fill_buf(r)?;
         if buf.is_empty() {
             return Ok(None);
         }
-        let Some(at) = buf.iter().position(|&b| b == 0xFF) else {
-            let n = buf.len();
-            out.write_all(buf)?;
-            r.consume(n);
+        let at = buf.iter().position(|&b| b == 0xFF);
+        let n = at.unwrap_or(buf.len());
+        if in_scan {
+            out.write_all(&buf[..n])?;
+        } else {
+            skipped |= n > 0;
+        }
+        r.consume(n);
+        if at.is_none() {
             continue;
-        };
-        out.write_all(&buf[..at])?;
-        r.consume(at + 1);
+        }
+        r.consume(1);
         // Fill bytes (more 0xFF) may come before the code.
         let code = loop {
             let buf = fill_buf(r)?;
@@ -154,8 +177,9 @@ fn next_marker(r: &mut impl BufRead, out: &mut impl Write) -> io::Result<Option<
         };
         match code {
             // Coded data: a stuffed 0xFF, or a restart marker inside a scan.
-            0x00 | 0xD0..=0xD7 => out.write_all(&[0xFF, code])?,
-            _ => return Ok(Some(code)),
+            0x00 | 0xD0..=0xD7 if in_scan => out.write_all(&[0xFF, code])?,
+            0x00 | 0xD0..=0xD7 => skipped = true,
+            _ => return Ok(Some((code, skipped))),
         }
     }
 }
@@ -186,6 +210,8 @@ fn orientation_only(orientation: u8) -> [u8; 36] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const COM: u8 = 0xFE;
     use image::ImageDecoder as _;
 
     /// A small JPEG as a camera might write it: EXIF with orientation `orientation` and a GPS
@@ -282,6 +308,7 @@ mod tests {
         let (_, plain) = camera_jpeg(1);
         let icc = segment(APP2, b"ICC_PROFILE\0\x01\x01colour data");
         let adobe = segment(APP14, b"Adobe\0\x64\0\0\0\0\x01");
+        let adobe_longer = segment(APP14, b"Adobe\0\x64\0\0\0\0\x01SECRETPLACE");
         let mut jfif_thumb = b"JFIF\0\x01\x02\0\0\x01\0\x01\x01\x01".to_vec();
         jfif_thumb.extend_from_slice(&[1, 2, 3]); // a 1×1 RGB thumbnail
         let mut with = plain[..2].to_vec();
@@ -291,7 +318,10 @@ mod tests {
         with.extend(segment(0xE5, b"ssuniqueid\0SECRETPLACE")); // a maker's unique id
         with.extend(segment(0xEB, b"JP\0\0SECRETPLACE")); // Content Credentials
         with.extend(segment(0xED, b"Photoshop 3.0\0SECRETPLACE")); // IPTC
-        with.extend(&adobe);
+        with.extend(&adobe_longer);
+        with.extend(segment(0xF0, b"SECRETPLACE")); // a marker reserved for extensions
+        with.extend_from_slice(b"SECRETPLACE between segments");
+        with.extend_from_slice(&[0xFF, 0x01]); // TEM
         with.extend_from_slice(&plain[2..]);
         let (removed, out) = strip(&with);
         assert!(removed);

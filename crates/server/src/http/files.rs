@@ -95,7 +95,9 @@ async fn upload(
         UploadError::Io(e) => Error::Internal(anyhow::Error::new(e).context("storing an upload")),
         UploadError::Store(e) => e.into(),
     };
-    let _permit = state.files.admit(auth.user.id, &state.store).await.map_err(refused)?;
+    // What it may add to the uploader's files: what the request says it holds, else the most.
+    let size = declared.unwrap_or(limit);
+    let _admission = state.files.admit(auth.user.id, size, &state.store).await.map_err(refused)?;
     loop {
         let field = match tokio::time::timeout(UPLOAD_IDLE, multipart.next_field()).await {
             Err(_) => return Err(broken("no data for too long")),

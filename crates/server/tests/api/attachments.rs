@@ -1358,24 +1358,40 @@ async fn upload_as_jpeg(app: &TestApp, who: &TestUser, bytes: &[u8]) -> Value {
     body
 }
 
-/// `UPLOAD_QUOTA_BYTES` bounds what one user's files take, sent or not: past it uploads are
-/// refused with 413 until messages with files are deleted; other users are not affected.
+/// `UPLOAD_QUOTA_BYTES` bounds what one user's files take, sent or not: an upload that would pass
+/// it is refused with 413 until messages with files are deleted; uploads at once cannot pass it
+/// together; other users are not affected.
 async fn each_user_has_a_storage_quota_freed_by_deleting(app: TestApp) {
     let storage = app.stop().await;
     let app = TestApp::start(storage, &[("UPLOAD_QUOTA_BYTES", "50000")]).await;
-    let (alice, bob) = (app.user("quota").await, app.user("quota").await);
+    let (alice, bob, carol) = (app.user("quota").await, app.user("quota").await, app.user("quota").await);
     let a = upload(&app, &alice, &noise(30_000, 81), "a.bin").await;
     let m = created(send_dm(&app, &alice, &bob, "the first", &[id_of(&a)]).await);
-    upload(&app, &alice, &noise(30_000, 82), "b.bin").await; // 60,000: past the quota, by one upload
-    let (status, body) = post_form(&app, Some(&alice.access), file_form(noise(10, 83), "c.bin", "text/plain")).await;
+    // 30,000 more would not fit; 10 bytes do.
+    let (status, body) =
+        post_form(&app, Some(&alice.access), file_form(noise(30_000, 82), "b.bin", "text/plain")).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert_eq!(
         body["detail"],
-        "Storage quota reached: your files take 60000 of 50000 bytes. Delete messages with files to make room"
+        "Not enough storage left: your files take 30000 of your 50000 bytes. Delete messages with files to make room"
     );
+    upload(&app, &alice, &noise(10, 83), "c.bin").await;
     // Someone else may still upload.
     upload(&app, &bob, &noise(30_000, 84), "bobs.bin").await;
     // Deleting the message with the first file makes room.
     remove(&app, &alice, id_of(&m)).await;
-    upload(&app, &alice, &noise(10, 83), "c.bin").await;
+    upload(&app, &alice, &noise(30_000, 82), "b.bin").await;
+
+    // Six uploads of 20,000 bytes at once: together they stay within the quota.
+    let sends = (0..6u64)
+        .map(|i| post_form(&app, Some(&carol.access), file_form(noise(20_000, 90 + i), "x.bin", "text/plain")));
+    let answers = futures_util::future::join_all(sends).await;
+    let stored: Vec<u64> =
+        answers.iter().filter(|(s, _)| *s == StatusCode::CREATED).filter_map(|(_, b)| b["size"].as_u64()).collect();
+    assert!(!stored.is_empty(), "{answers:?}");
+    assert!(stored.iter().sum::<u64>() <= 50_000, "{stored:?}");
+    assert!(
+        answers.iter().all(|(s, _)| *s == StatusCode::CREATED || *s == StatusCode::PAYLOAD_TOO_LARGE),
+        "{answers:?}"
+    );
 }

@@ -314,7 +314,7 @@ export class Api {
 
   roomMessages(roomId, { before, limit = 50 } = {}) {
     // mark_read=false: fetching is not reading; the read position moves only for what has been
-    // on screen (chat.js markRead, POST /rooms/{id}/read or the socket's `read`).
+    // on screen (reads.js, POST /rooms/{id}/read or the socket's `read`).
     const q = new URLSearchParams({ limit: String(limit), mark_read: 'false' });
     if (before) q.set('before', String(before));
     return this.request('GET', `/rooms/${encodeURIComponent(roomId)}/messages?${q}`);

@@ -2,8 +2,8 @@
 // (rooms and draft DMs), loading history and older pages, sending with a client_id over the
 // WebSocket (REST as fallback, same client_id so nothing is stored twice), replies, retrying,
 // unread counts, groups and members, and every incoming WebSocket frame. Read positions are in
-// reads.js, typing indicators in typing.js. Messages on their way (pending, failed, resent after reconnecting, discarded) are in
-// outbox.js. Changes to sent messages (edits, deletions, reactions, "Seen by") are in changes.js;
+// reads.js, typing indicators in typing.js. Messages on their way (pending, failed, resent after
+// reconnecting, discarded) are in outbox.js. Changes to sent messages (edits, deletions, reactions, "Seen by") are in changes.js;
 // desktop notifications and muting (notify.js) and search (search.js) listen through on().
 // Files to send are uploaded first (attachments.js); a message names them by attachment_ids.
 // One Chat serves one signed-in session after another: every async continuation checks the
@@ -401,7 +401,7 @@ export class Chat {
       if (m.sender_id != null) store.setTyping(m.room_id, m.sender_id, m.sender_username, false);
       if (isNew && !m.deleted_at && m.seq > (room.last_read_seq || 0)) {
         // Unread until it has been on screen, even in the open room (the reader may be
-        // scrolled up, or away): markRead moves past it once the view shows it.
+        // scrolled up, or away): reads.js moves past it once the view shows it.
         room.unread_count = (room.unread_count || 0) + 1;
         if (store.mentionsMe(m)) room.mention_count = (room.mention_count || 0) + 1;
         if (this.isViewing(m.room_id)) this.scheduleMarkRead();
