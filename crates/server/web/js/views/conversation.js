@@ -242,7 +242,7 @@ export function mountConversation(root, { store, chat, onMembers, onBack, onMute
       } else if (room.other_user) {
         name = displayName(room.other_user);
         online = store.presenceOf(room.other_user.id);
-        statusText = presenceText(online);
+        statusText = presenceText(online, store.connection);
       } else {
         name = roomTitle(room);
         statusText = 'This account was deleted';
@@ -258,7 +258,7 @@ export function mountConversation(root, { store, chat, onMembers, onBack, onMute
       const u = store.drafts.get(conv.userId);
       name = u ? displayName(u) : '…';
       online = store.presenceOf(conv.userId);
-      statusText = `${presenceText(online)} · New conversation`;
+      statusText = `${presenceText(online, store.connection)} · New conversation`;
       ui.membersBtn.hidden = true;
       ui.mute.update(false, true);
       ui.notMember.hidden = true;
@@ -730,8 +730,9 @@ export function mountConversation(root, { store, chat, onMembers, onBack, onMute
   return { showMessage };
 }
 
-/** A DM partner's status line: unknown (null) while we are not connected. */
-function presenceText(online) {
-  if (online === null) return 'Status unknown: not connected';
+/** A DM partner's status line: unknown (null) while we are not connected — first connecting
+ *  after the page opened, or disconnected since. */
+function presenceText(online, connection) {
+  if (online === null) return connection === 'idle' || connection === 'connecting' ? 'Connecting…' : 'Status unknown: not connected';
   return online ? 'Online' : 'Offline';
 }
